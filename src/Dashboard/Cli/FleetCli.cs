@@ -1,0 +1,25 @@
+using System.CommandLine;
+
+namespace Fleet.Dashboard.Cli;
+
+/// <summary>The <c>fleet</c> command line: one root command, one sub command per capability.</summary>
+public static class FleetCli
+{
+    /// <summary>Builds the root command with every sub command registered.</summary>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand(
+            """
+            Fleet: real-time analytics for vehicle fleets and public transit.
+            Without a command, runs the platform on its embedded default (the bundled sample city replayed live).
+
+            Example: fleet inspect recording.hfp.gz --json
+            """);
+
+        // One line per command; each lives in its own file.
+        // (commands are registered here as they land)
+
+        root.SetAction((parse, ct) => DefaultRun.RunAsync(ct));
+        return root;
+    }
+}

@@ -1,0 +1,3 @@
+using Fleet.Dashboard.Cli;
+
+return await FleetCli.Build().Parse(args).InvokeAsync().ConfigureAwait(false);
