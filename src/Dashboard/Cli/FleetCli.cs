@@ -18,6 +18,7 @@ public static class FleetCli
 
         // One line per command; each lives in its own file.
         // (commands are registered here as they land)
+        root.Subcommands.Add(InspectCommand.Create());
 
         root.SetAction((parse, ct) => DefaultRun.RunAsync(ct));
         return root;

@@ -121,7 +121,8 @@ public enum LocationSource : byte
 /// for GTFS-RT it is <c>feed:vehicle_id</c>-free: the feed's vehicle id as given.</item>
 /// <item><see cref="DelaySeconds"/> is positive when the vehicle is late (as GTFS-RT); HFP <c>dl</c> is negated.</item>
 /// <item><see cref="DirectionId"/> is the GTFS direction_id (0 or 1); HFP direction 1|2 maps to 0|1; -1 when unknown.</item>
-/// <item>Times are UTC. <see cref="StartTimeSeconds"/> is seconds after local midnight of the operating day (may exceed 24 h).</item>
+/// <item>Times are UTC. <see cref="StartTimeSeconds"/> is seconds after local midnight of the operating day (may exceed 24 h:
+/// HFP gives <c>start</c> on a 24-hour clock, so a journey starting after midnight is moved past 24 h by the parser).</item>
 /// <item>Absent numbers are <see cref="double.NaN"/> / <see cref="float.NaN"/> / -1 as documented per field; absent strings are null.</item>
 /// </list>
 /// <para>A mutable struct so a parser can fill it in place without allocating; copy it freely.</para>
@@ -140,6 +141,12 @@ public struct VehicleEvent
 
     /// <summary>Transport mode.</summary>
     public TransportMode Mode;
+
+    /// <summary>
+    /// True when the HFP topic's temporal type is <c>upcoming</c>: the message describes the journey the vehicle
+    /// will drive next, not the one it is on.
+    /// </summary>
+    public bool Upcoming;
 
     /// <summary>Vehicle id, <c>operator/vehicle</c> for HFP.</summary>
     public string VehicleId;

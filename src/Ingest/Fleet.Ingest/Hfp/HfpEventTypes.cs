@@ -1,0 +1,75 @@
+using Fleet.Ingest.Events;
+
+namespace Fleet.Ingest.Hfp;
+
+/// <summary>Maps HFP event type names (topic level, lower case; payload key, upper case) to <see cref="EventType"/>.</summary>
+public static class HfpEventTypes
+{
+    private static readonly string[] s_names =
+    [
+        "", "VP", "DUE", "ARR", "ARS", "DEP", "PDE", "PAS", "WAIT", "DOO", "DOC", "TLR", "TLA", "DA", "DOUT", "BA", "BOUT", "VJA", "VJOUT",
+    ];
+
+    /// <summary>The HFP event types, in enum order.</summary>
+    public static IReadOnlyList<EventType> All { get; } = [.. Enumerable.Range(1, 18).Select(i => (EventType)i)];
+
+    /// <summary>The HFP payload key (<c>VP</c>, <c>DUE</c>, ...) of an HFP event type; "" for others.</summary>
+    public static string Name(EventType type) => (int)type < s_names.Length ? s_names[(int)type] : string.Empty;
+
+    /// <summary>Maps an upper-case payload key (<c>VP</c>) to the event type; <see cref="EventType.Unknown"/> if none.</summary>
+    public static EventType FromPayloadKey(ReadOnlySpan<byte> key) => Lookup(key, upper: true);
+
+    /// <summary>Maps a lower-case topic level (<c>vp</c>) to the event type; <see cref="EventType.Unknown"/> if none.</summary>
+    public static EventType FromTopicLevel(ReadOnlySpan<byte> level) => Lookup(level, upper: false);
+
+    private static EventType Lookup(ReadOnlySpan<byte> s, bool upper)
+    {
+        if (s.Length is < 2 or > 5)
+        {
+            return EventType.Unknown;
+        }
+
+        // Fold to upper case; a byte outside letters makes the lookup fail below.
+        Span<byte> k = stackalloc byte[5];
+        for (var i = 0; i < s.Length; i++)
+        {
+            var b = s[i];
+            if (upper ? b is < (byte)'A' or > (byte)'Z' : b is < (byte)'a' or > (byte)'z')
+            {
+                return EventType.Unknown;
+            }
+
+            k[i] = upper ? b : (byte)(b - 32);
+        }
+
+        k = k[..s.Length];
+        return s.Length switch
+        {
+            2 when k.SequenceEqual("VP"u8) => EventType.Vp,
+            2 when k.SequenceEqual("DA"u8) => EventType.Da,
+            2 when k.SequenceEqual("BA"u8) => EventType.Ba,
+            3 => ThreeLetters(k),
+            4 when k.SequenceEqual("WAIT"u8) => EventType.Wait,
+            4 when k.SequenceEqual("DOUT"u8) => EventType.Dout,
+            4 when k.SequenceEqual("BOUT"u8) => EventType.Bout,
+            5 when k.SequenceEqual("VJOUT"u8) => EventType.Vjout,
+            _ => EventType.Unknown,
+        };
+    }
+
+    private static EventType ThreeLetters(ReadOnlySpan<byte> k) => (k[0] | (k[1] << 8) | (k[2] << 16)) switch
+    {
+        'D' | ('U' << 8) | ('E' << 16) => EventType.Due,
+        'A' | ('R' << 8) | ('R' << 16) => EventType.Arr,
+        'A' | ('R' << 8) | ('S' << 16) => EventType.Ars,
+        'D' | ('E' << 8) | ('P' << 16) => EventType.Dep,
+        'P' | ('D' << 8) | ('E' << 16) => EventType.Pde,
+        'P' | ('A' << 8) | ('S' << 16) => EventType.Pas,
+        'D' | ('O' << 8) | ('O' << 16) => EventType.Doo,
+        'D' | ('O' << 8) | ('C' << 16) => EventType.Doc,
+        'T' | ('L' << 8) | ('R' << 16) => EventType.Tlr,
+        'T' | ('L' << 8) | ('A' << 16) => EventType.Tla,
+        'V' | ('J' << 8) | ('A' << 16) => EventType.Vja,
+        _ => EventType.Unknown,
+    };
+}
