@@ -58,6 +58,7 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
     private bool _mailboxDone;
     private bool _stopping;
     private bool _finalSnapshotsIssued;
+    private Exception? _lastStopError;
 
     // Counters: written by the loop only, read by metrics with Volatile.Read.
     private long _processed;
@@ -341,6 +342,13 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
         }
 
         cell.LastActive = _now;
+        if (cell.State == EntityState.NoState)
+        {
+            // Stopped while being created (no journal for a persistent entity): nowhere to buffer the message.
+            _deadLetters.Add(new DeadLetter(_region.Name, entityId, message, DeadLetterReason.EntityStopped, 0, _lastStopError, Time.GetUtcNow()));
+            return;
+        }
+
         if (cell.State == EntityState.Active)
         {
             Invoke(cell, message);
@@ -770,7 +778,10 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
 
         cell.RestartTimer?.Dispose();
         cell.RestartTimer = null;
-        cell.Transition(EntityState.NoState);
+        if (cell.State != EntityState.NoState)
+        {
+            cell.Transition(EntityState.NoState);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -862,6 +873,7 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
     private void StopEntity(EntityCell<TMessage> cell, Exception error)
     {
         Log.EntityStopped(_logger, _region.Name, cell.Id, cell.State, error);
+        _lastStopError = error;
         _stopped++;
         var now = Time.GetUtcNow();
         if (cell.Buffer is { } buffer)
