@@ -1,0 +1,54 @@
+namespace Fleet.Tracking;
+
+/// <summary>Thresholds of tracking. The defaults are the ones the issue specifies.</summary>
+public sealed class TrackingOptions
+{
+    /// <summary>How late (in event time) an event may arrive and still be put in order; later ones are counted and dropped.</summary>
+    public TimeSpan Lateness { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Distance from the shape beyond which a vehicle is off route.</summary>
+    public double OffRouteMetres { get; set; } = 100;
+
+    /// <summary>How long a vehicle must stay off route before the alert.</summary>
+    public TimeSpan OffRouteFor { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Event-time silence after which a vehicle on a trip is stale.</summary>
+    public TimeSpan StaleAfter { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Bunching: observed headway under this fraction of the scheduled headway.</summary>
+    public double BunchingFraction { get; set; } = 0.25;
+
+    /// <summary>Delay (seconds, late) above which the severe-delay alert is raised.</summary>
+    public int SevereDelaySeconds { get; set; } = 300;
+
+    /// <summary>On time: at most this many seconds early.</summary>
+    public int OnTimeEarlySeconds { get; set; } = 60;
+
+    /// <summary>On time: at most this many seconds late.</summary>
+    public int OnTimeLateSeconds { get; set; } = 300;
+
+    /// <summary>Half-width of a stop's zone along the shape for position-based detection, metres.</summary>
+    public double StopZoneMetres { get; set; } = 25;
+
+    /// <summary>Below this speed (m/s) a vehicle counts as standing.</summary>
+    public double StandingSpeed { get; set; } = 0.5;
+
+    /// <summary>Use the feed's stop events (ARR/ARS/PAS/PDE/DEP) when it has them; false uses positions only.</summary>
+    public bool UseStopEvents { get; set; } = true;
+
+    /// <summary>Emit a <c>VehicleState</c> event for every matched position (for the live map; off for replay files).</summary>
+    public bool EmitVehicleStates { get; set; }
+
+    /// <summary>Event-time interval between predictions of a vehicle (also after every departure).</summary>
+    public TimeSpan PredictionInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Checks ranges; throws naming the bad value.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(Lateness, TimeSpan.Zero, nameof(Lateness));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(OffRouteMetres, nameof(OffRouteMetres));
+        ArgumentOutOfRangeException.ThrowIfLessThan(StaleAfter, TimeSpan.FromSeconds(1), nameof(StaleAfter));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(BunchingFraction, nameof(BunchingFraction));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(StopZoneMetres, nameof(StopZoneMetres));
+    }
+}

@@ -1,0 +1,46 @@
+using Fleet.Tracking.Schedule;
+
+namespace Fleet.Tracking.Vehicles;
+
+/// <summary>What a vehicle knows about its progress when it asks for predictions.</summary>
+/// <param name="VehicleId">The vehicle.</param>
+/// <param name="Plan">The trip it is on.</param>
+/// <param name="Time">Event time of the observation.</param>
+/// <param name="AlongMetres">Distance along the trip's path.</param>
+/// <param name="NextStopIndex">Index in <see cref="TripPlan.Stops"/> of the first stop not yet departed.</param>
+/// <param name="DelaySeconds">Current delay, positive when late.</param>
+/// <param name="SpeedMetresPerSecond">Speed, NaN when unknown.</param>
+public readonly record struct VehicleProgress(
+    string VehicleId, TripPlan Plan, DateTime Time, double AlongMetres, int NextStopIndex, int DelaySeconds, double SpeedMetresPerSecond);
+
+/// <summary>A predicted arrival at one downstream stop.</summary>
+/// <param name="StopIndex">Index in <see cref="TripPlan.Stops"/>.</param>
+/// <param name="Arrival">Predicted arrival, UTC.</param>
+public readonly record struct StopPrediction(int StopIndex, DateTime Arrival);
+
+/// <summary>
+/// The seam through which a vehicle asks for arrival predictions at its downstream stops (Fleet.Predict plugs a
+/// model in here; <see cref="DelayCarriedForwardPredictor"/> is the built-in baseline).
+/// </summary>
+/// <remarks>Called from every shard concurrently: implementations are thread-safe and should not block.</remarks>
+public interface IArrivalPredictor
+{
+    /// <summary>Appends predictions for the stops downstream of <paramref name="progress"/> to <paramref name="into"/>.</summary>
+    public void Predict(in VehicleProgress progress, List<StopPrediction> into);
+}
+
+/// <summary>The schedule shifted by the current delay (the simplest baseline: delay carried forward).</summary>
+public sealed class DelayCarriedForwardPredictor : IArrivalPredictor
+{
+    /// <inheritdoc />
+    public void Predict(in VehicleProgress progress, List<StopPrediction> into)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        var stops = progress.Plan.Stops;
+        for (var i = progress.NextStopIndex; i < stops.Count; i++)
+        {
+            var at = stops[i].Arrival.AddSeconds(progress.DelaySeconds);
+            into.Add(new StopPrediction(i, at < progress.Time ? progress.Time : at));
+        }
+    }
+}
