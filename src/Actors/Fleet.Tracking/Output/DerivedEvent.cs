@@ -91,6 +91,9 @@ public sealed record DerivedEvent
     /// <summary>Scheduled time of the arrival, departure or predicted stop.</summary>
     public DateTime? Scheduled { get; init; }
 
+    /// <summary>Scheduled headway in seconds at the stop to the trip before on the route and direction (arrivals only).</summary>
+    public int? ScheduledHeadwaySeconds { get; init; }
+
     /// <summary>Predicted time (predictions only).</summary>
     public DateTime? Predicted { get; init; }
 

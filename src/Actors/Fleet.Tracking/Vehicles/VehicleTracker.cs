@@ -592,7 +592,11 @@ public sealed class VehicleTracker
         var scheduled = k == 0 ? stop.Departure : stop.Arrival;
         _s.DelaySeconds = (int)Math.Round((t - scheduled).TotalSeconds);
         _s.HasDelay = true;
-        output.Publish(StopEvent(DerivedEventType.Arrival, k, t, scheduled, source));
+        var headway = plan.ScheduledHeadwaySeconds(k);
+        output.Publish(StopEvent(DerivedEventType.Arrival, k, t, scheduled, source) with
+        {
+            ScheduledHeadwaySeconds = headway >= 0 ? headway : null,
+        });
         SevereDelay(t, output);
         if (k == plan.Stops.Count - 1)
         {
@@ -616,7 +620,7 @@ public sealed class VehicleTracker
         _s.DelaySeconds = (int)Math.Round((t - scheduled).TotalSeconds);
         _s.HasDelay = true;
         output.Publish(StopEvent(DerivedEventType.Departure, k, t, scheduled, source));
-        if (_predictor is not null)
+        if (_predictor is not null && t.Ticks > _s.LastPredictionTicks)
         {
             Predict(t, double.NaN, output);
         }
@@ -640,7 +644,11 @@ public sealed class VehicleTracker
             }
 
             _s.Arrivals[j] = a;
-            output.Publish(StopEvent(DerivedEventType.Arrival, j, Utc(a), j == 0 ? plan.Stops[j].Departure : plan.Stops[j].Arrival, DetectionSource.Position));
+            var headway = plan.ScheduledHeadwaySeconds(j);
+            output.Publish(StopEvent(DerivedEventType.Arrival, j, Utc(a), j == 0 ? plan.Stops[j].Departure : plan.Stops[j].Arrival, DetectionSource.Position) with
+            {
+                ScheduledHeadwaySeconds = headway >= 0 ? headway : null,
+            });
             var d = _s.PositionDepartures[j];
             if (d != 0 && d <= t.Ticks)
             {

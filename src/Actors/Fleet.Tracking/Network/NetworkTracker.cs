@@ -1,0 +1,113 @@
+using Fleet.Tracking.Output;
+
+namespace Fleet.Tracking.Network;
+
+/// <summary>A GTFS-RT TripUpdate's statement about one stop (or, with <see cref="StopUpdateStatus.TripCancelled"/>, the whole trip).</summary>
+public enum StopUpdateStatus : byte
+{
+    /// <summary>A prediction (arrival/departure time or delay).</summary>
+    Scheduled,
+    /// <summary>The stop is skipped.</summary>
+    Skipped,
+    /// <summary>No data for the stop.</summary>
+    NoData,
+    /// <summary>The trip is cancelled.</summary>
+    TripCancelled,
+}
+
+/// <summary>One GTFS-RT stop time update, normalized for the trip and stop boards.</summary>
+/// <param name="Time">Feed or update timestamp (event time), UTC.</param>
+/// <param name="TripId">trip_id.</param>
+/// <param name="ServiceDate">start_date when given.</param>
+/// <param name="RouteId">route_id when given.</param>
+/// <param name="VehicleId">The vehicle the feed names, if any.</param>
+/// <param name="StopId">stop_id (may be null when only the sequence is given).</param>
+/// <param name="StopSequence">stop_sequence, -1 when absent.</param>
+/// <param name="Arrival">Predicted arrival, UTC.</param>
+/// <param name="Departure">Predicted departure, UTC.</param>
+/// <param name="DelaySeconds">Delay, positive when late.</param>
+/// <param name="Status">Schedule relationship.</param>
+public readonly record struct StopUpdate(
+    DateTime Time, string TripId, DateOnly? ServiceDate, string? RouteId, string? VehicleId, string? StopId, int StopSequence,
+    DateTime? Arrival, DateTime? Departure, int? DelaySeconds, StopUpdateStatus Status);
+
+/// <summary>
+/// The cross-vehicle stage: consumes what vehicles derive (arrivals, departures, predictions, trip starts and ends)
+/// and the GTFS-RT trip updates, and keeps the trip board (the join of positions, trip updates and schedule per
+/// trip), the stop board (upcoming arrivals, observed history, headways, bunching) and the aggregates.
+/// </summary>
+/// <remarks>
+/// Deterministic given the order of its inputs; the replay feeds it in <see cref="DerivedEventOrder"/> per batch.
+/// Not thread-safe for updates (one owner); <see cref="Aggregates"/>, <see cref="Trips"/> and <see cref="Stops"/>
+/// may be queried from other threads.
+/// </remarks>
+public sealed class NetworkTracker
+{
+    private readonly TrackingOptions _options;
+
+    /// <summary>Creates the stage.</summary>
+    public NetworkTracker(TrackingOptions options, Schedule.ITripCatalog catalog)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(catalog);
+        _options = options;
+        Aggregates = new TrackingAggregates(options);
+        Trips = new TripBoard(catalog);
+        Stops = new StopBoard(options);
+    }
+
+    /// <summary>Live aggregates.</summary>
+    public TrackingAggregates Aggregates { get; }
+
+    /// <summary>Per-trip join.</summary>
+    public TripBoard Trips { get; }
+
+    /// <summary>Per-stop arrivals and headways.</summary>
+    public StopBoard Stops { get; }
+
+    /// <summary>Takes one event a vehicle derived; publishes what follows from it (bunching alerts).</summary>
+    public void OnDerived(DerivedEvent d, ITrackingOutput output)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        ArgumentNullException.ThrowIfNull(output);
+        switch (d.Type)
+        {
+            case DerivedEventType.TripStarted:
+                Aggregates.OnTripStarted(d);
+                Trips.OnTripStarted(d);
+                break;
+            case DerivedEventType.TripEnded:
+                Aggregates.OnTripEnded(d);
+                Trips.OnTripEnded(d);
+                break;
+            case DerivedEventType.Arrival:
+                Aggregates.OnArrival(d);
+                Trips.OnObserved(d);
+                Stops.OnArrival(d, Aggregates, output);
+                break;
+            case DerivedEventType.Departure:
+                Aggregates.OnDeparture(d);
+                Trips.OnObserved(d);
+                break;
+            case DerivedEventType.Prediction:
+                Stops.OnPrediction(d);
+                break;
+            case DerivedEventType.Alert:
+                Aggregates.OnAlert(d);
+                break;
+            case DerivedEventType.VehicleState:
+                Aggregates.OnVehicleState(d);
+                break;
+        }
+    }
+
+    /// <summary>Takes one GTFS-RT stop time update; publishes cancellation and skipped-stop alerts.</summary>
+    public void OnStopUpdate(in StopUpdate update, ITrackingOutput output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        Trips.OnStopUpdate(update, Stops, output);
+    }
+
+    /// <summary>The options in force.</summary>
+    public TrackingOptions Options => _options;
+}

@@ -1,0 +1,266 @@
+using Fleet.Tracking.Output;
+using Fleet.Tracking.Schedule;
+
+namespace Fleet.Tracking.Network;
+
+/// <summary>What the trip board knows about one trip: the schedule, the vehicle on it, and its GTFS-RT updates.</summary>
+/// <param name="TripId">trip_id.</param>
+/// <param name="ServiceDate">Service date, when known.</param>
+/// <param name="RouteId">route_id.</param>
+/// <param name="InSchedule">True when the trip joined the static schedule.</param>
+/// <param name="VehicleId">The vehicle on the trip (from HFP positions or the update), if any.</param>
+/// <param name="Cancelled">True when a TripUpdate cancelled it.</param>
+/// <param name="ObservedDelaySeconds">Delay at the last observed arrival or departure.</param>
+/// <param name="LastObservedStopSequence">stop_sequence of that observation; -1 when none.</param>
+/// <param name="Updates">Latest GTFS-RT stop time updates, by stop_sequence (or by order when the feed gives none).</param>
+/// <param name="SkippedStops">stop_ids the updates skip.</param>
+public sealed record TripView(
+    string TripId, DateOnly? ServiceDate, string? RouteId, bool InSchedule, string? VehicleId, bool Cancelled,
+    int? ObservedDelaySeconds, int LastObservedStopSequence, IReadOnlyList<StopUpdate> Updates, IReadOnlyList<string> SkippedStops);
+
+/// <summary>
+/// The trip entities' state in one place: per trip, the join of what vehicles observed (HFP) with the GTFS-RT
+/// TripUpdates and the static schedule; raises cancelled-trip and skipped-stop alerts.
+/// </summary>
+/// <remarks>Updates come from one owner; queries (<see cref="TryGet"/>) may come from any thread (a lock guards the map).</remarks>
+public sealed class TripBoard
+{
+    private readonly Lock _gate = new();
+    private readonly ITripCatalog _catalog;
+    private readonly Dictionary<string, TripRecord> _trips = new(StringComparer.Ordinal);
+
+    /// <summary>Creates a board over a catalog.</summary>
+    public TripBoard(ITripCatalog catalog) => _catalog = catalog;
+
+    /// <summary>Stop time updates received.</summary>
+    public long UpdatesReceived { get; private set; }
+
+    /// <summary>Distinct trips named by updates that joined the schedule.</summary>
+    public int TripsMatched { get; private set; }
+
+    /// <summary>Distinct trips named by updates that are not in the schedule.</summary>
+    public int TripsUnmatched { get; private set; }
+
+    /// <summary>Updates whose stop was found on the scheduled trip.</summary>
+    public long StopsMatched { get; private set; }
+
+    /// <summary>Updates whose stop was not found on the scheduled trip (or whose trip is unknown).</summary>
+    public long StopsUnmatched { get; private set; }
+
+    /// <summary>Trips on the board.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _trips.Count;
+            }
+        }
+    }
+
+    /// <summary>A copy of one trip's record.</summary>
+    public bool TryGet(string tripId, out TripView view)
+    {
+        lock (_gate)
+        {
+            if (_trips.TryGetValue(tripId, out var r))
+            {
+                view = r.ToView();
+                return true;
+            }
+        }
+
+        view = null!;
+        return false;
+    }
+
+    /// <summary>trip_ids on the board, sorted.</summary>
+    public IReadOnlyList<string> TripIds()
+    {
+        lock (_gate)
+        {
+            var ids = _trips.Keys.ToList();
+            ids.Sort(StringComparer.Ordinal);
+            return ids;
+        }
+    }
+
+    internal void OnTripStarted(DerivedEvent d)
+    {
+        lock (_gate)
+        {
+            var r = Get(d.TripId!, d.ServiceDate, d.RouteId, d.Time, out _);
+            r.VehicleId = d.VehicleId;
+        }
+    }
+
+    internal void OnTripEnded(DerivedEvent d)
+    {
+        lock (_gate)
+        {
+            if (_trips.TryGetValue(d.TripId!, out var r) && r.VehicleId == d.VehicleId && d.Other != "completed")
+            {
+                r.VehicleId = null;
+            }
+        }
+    }
+
+    internal void OnObserved(DerivedEvent d)
+    {
+        lock (_gate)
+        {
+            var r = Get(d.TripId!, d.ServiceDate, d.RouteId, d.Time, out _);
+            r.ObservedDelay = d.DelaySeconds;
+            r.LastObservedSequence = d.StopSequence;
+            r.VehicleId ??= d.VehicleId;
+        }
+    }
+
+    internal void OnStopUpdate(in StopUpdate u, StopBoard stops, ITrackingOutput output)
+    {
+        lock (_gate)
+        {
+            UpdatesReceived++;
+            var r = Get(u.TripId, u.ServiceDate, u.RouteId, u.Time, out var created);
+            if (created)
+            {
+                if (r.Plan is not null)
+                {
+                    TripsMatched++;
+                }
+                else
+                {
+                    TripsUnmatched++;
+                }
+            }
+
+            if (u.VehicleId is not null)
+            {
+                r.VehicleId ??= u.VehicleId;
+            }
+
+            if (u.Status == StopUpdateStatus.TripCancelled)
+            {
+                if (!r.Cancelled)
+                {
+                    r.Cancelled = true;
+                    output.Publish(new DerivedEvent
+                    {
+                        Type = DerivedEventType.Alert,
+                        Kind = AlertKind.TripCancelled,
+                        Time = u.Time,
+                        TripId = u.TripId,
+                        RouteId = r.RouteId,
+                        DirectionId = r.Plan?.DirectionId ?? -1,
+                        ServiceDate = r.ServiceDate,
+                        VehicleId = r.VehicleId,
+                    });
+                }
+
+                return;
+            }
+
+            var update = u;
+            PlannedStop? planned = null;
+            if (r.Plan is { } plan)
+            {
+                var k = u.StopSequence >= 0 ? plan.IndexOfSequence(u.StopSequence) : -1;
+                if (k < 0 && u.StopId is not null)
+                {
+                    k = plan.IndexOfStop(u.StopId);
+                }
+
+                if (k >= 0)
+                {
+                    StopsMatched++;
+                    planned = plan.Stops[k];
+                    update = u with { StopId = plan.Stops[k].StopId, StopSequence = plan.Stops[k].Sequence };
+                }
+                else
+                {
+                    StopsUnmatched++;
+                }
+            }
+            else
+            {
+                StopsUnmatched++;
+            }
+
+            var key = update.StopSequence >= 0 ? update.StopSequence : r.Updates.Count;
+            r.Updates[key] = update;
+            if (u.Status == StopUpdateStatus.Skipped && update.StopId is not null)
+            {
+                if (r.Skipped.Add(update.StopId))
+                {
+                    output.Publish(new DerivedEvent
+                    {
+                        Type = DerivedEventType.Alert,
+                        Kind = AlertKind.StopSkipped,
+                        Time = u.Time,
+                        TripId = u.TripId,
+                        RouteId = r.RouteId,
+                        DirectionId = r.Plan?.DirectionId ?? -1,
+                        ServiceDate = r.ServiceDate,
+                        VehicleId = r.VehicleId,
+                        StopId = update.StopId,
+                        StopSequence = update.StopSequence,
+                    });
+                }
+
+                return;
+            }
+
+            if (update.StopId is not null && u.Status == StopUpdateStatus.Scheduled)
+            {
+                var arrival = update.Arrival ?? update.Departure ??
+                    (planned is { } p && update.DelaySeconds is { } delay ? p.Arrival.AddSeconds(delay) : null);
+                if (arrival is { } at)
+                {
+                    stops.SetUpcoming(update.StopId, u.TripId, r.RouteId, r.VehicleId, at, planned?.Arrival, fromTripUpdate: true);
+                }
+            }
+        }
+    }
+
+    private TripRecord Get(string tripId, DateOnly? date, string? routeId, DateTime near, out bool created)
+    {
+        if (_trips.TryGetValue(tripId, out var r))
+        {
+            created = false;
+            return r;
+        }
+
+        created = true;
+        _catalog.TryGet(tripId, date, near, out var plan);
+        r = new TripRecord(tripId) { Plan = plan, ServiceDate = plan?.ServiceDate ?? date, RouteId = plan?.RouteId ?? routeId };
+        _trips.Add(tripId, r);
+        return r;
+    }
+
+    private sealed class TripRecord(string tripId)
+    {
+        public string TripId { get; } = tripId;
+
+        public TripPlan? Plan { get; init; }
+
+        public DateOnly? ServiceDate { get; init; }
+
+        public string? RouteId { get; init; }
+
+        public string? VehicleId { get; set; }
+
+        public bool Cancelled { get; set; }
+
+        public int? ObservedDelay { get; set; }
+
+        public int LastObservedSequence { get; set; } = -1;
+
+        public SortedDictionary<int, StopUpdate> Updates { get; } = [];
+
+        public SortedSet<string> Skipped { get; } = new(StringComparer.Ordinal);
+
+        public TripView ToView() => new(TripId, ServiceDate, RouteId, Plan is not null, VehicleId, Cancelled, ObservedDelay,
+            LastObservedSequence, [.. Updates.Values], [.. Skipped]);
+    }
+}

@@ -1,0 +1,111 @@
+using Fleet.Tracking.Network;
+using Fleet.Tracking.Output;
+using Fleet.Tracking.Vehicles;
+
+namespace Fleet.Tracking.Tests;
+
+public sealed class NetworkTrackerTests
+{
+    private const int Start = 8 * 3600;
+
+    private static List<DerivedEvent> Track(TestRoute route, params (string Vehicle, int Start, int Late)[] runs)
+    {
+        var options = new TrackingOptions();
+        var all = new List<DerivedEvent>();
+        foreach (var (vehicle, start, late) in runs)
+        {
+            var (events, _, _) = TestRoute.Drive(route, vehicle, start, late);
+            var tracker = new VehicleTracker(vehicle, route.Catalog, options);
+            var output = new ListOutput();
+            foreach (var e in events)
+            {
+                tracker.Accept(e, output);
+            }
+
+            tracker.Flush(output);
+            all.AddRange(output.Events);
+        }
+
+        all.Sort(DerivedEventOrder.Instance);
+        return all;
+    }
+
+    [Fact]
+    public void Bunching_SecondBusRightBehindFirst_AlertNamesLeader()
+    {
+        var route = new TestRoute();
+        route.AddTrip("T1", Start);
+        route.AddTrip("T2", Start + 600);
+
+        // T1 runs 8 min late, T2 on time: 2 min apart against a 10 min scheduled headway (20% < 25%).
+        var derived = Track(route, ("0018/00001", Start, 480), ("0018/00002", Start + 600, 0));
+        var network = new NetworkTracker(new TrackingOptions(), route.Catalog);
+        var output = new ListOutput();
+        foreach (var d in derived)
+        {
+            network.OnDerived(d, output);
+        }
+
+        var alert = Assert.Single(output.Events);
+        Assert.Equal(AlertKind.Bunching, alert.Kind);
+        Assert.Equal("0018/00002", alert.VehicleId);
+        Assert.Equal("0018/00001", alert.Other);
+        Assert.Equal(120, alert.Value);
+
+        var snapshot = network.Aggregates.Snapshot();
+        var figures = Assert.Single(snapshot.Routes);
+        Assert.Equal(8, figures.Arrivals);
+        Assert.Equal(4, figures.OnTimeArrivals); // T2's four; T1 is 8 min late
+        Assert.Equal(0, figures.ActiveVehicles);
+        Assert.Equal(1, snapshot.Alerts[AlertKind.Bunching]);
+        Assert.Contains(snapshot.Headways, h => h.StopId == "S2" && h.LastHeadwaySeconds == 120 && h.LastScheduledHeadwaySeconds == 600);
+        Assert.Equal(2, network.Stops.History("S2").Count);
+    }
+
+    [Fact]
+    public void Bunching_RegularHeadway_NoAlert()
+    {
+        var route = new TestRoute();
+        route.AddTrip("T1", Start);
+        route.AddTrip("T2", Start + 600);
+        var derived = Track(route, ("0018/00001", Start, 60), ("0018/00002", Start + 600, 0));
+        var network = new NetworkTracker(new TrackingOptions(), route.Catalog);
+        var output = new ListOutput();
+        foreach (var d in derived)
+        {
+            network.OnDerived(d, output);
+        }
+
+        Assert.Empty(output.Events);
+    }
+
+    [Fact]
+    public void StopUpdates_CancelledAndSkipped_RaiseAlertsOnce()
+    {
+        var route = new TestRoute();
+        route.AddTrip("T1", Start);
+        route.AddTrip("T2", Start + 600);
+        var network = new NetworkTracker(new TrackingOptions(), route.Catalog);
+        var output = new ListOutput();
+        var t = TestRoute.Midnight.AddSeconds(Start);
+        for (var i = 0; i < 2; i++)
+        {
+            network.OnStopUpdate(new StopUpdate(t, "T1", null, null, null, null, 2, null, null, null, StopUpdateStatus.Skipped), output);
+            network.OnStopUpdate(new StopUpdate(t, "T1", null, null, null, null, 3, t.AddSeconds(300), null, 40, StopUpdateStatus.Scheduled), output);
+            network.OnStopUpdate(new StopUpdate(t, "T2", null, null, null, null, -1, null, null, null, StopUpdateStatus.TripCancelled), output);
+            network.OnStopUpdate(new StopUpdate(t, "NOPE", null, null, null, "S1", -1, t, null, null, StopUpdateStatus.Scheduled), output);
+        }
+
+        Assert.Equal(2, output.Events.Count);
+        var skipped = Assert.Single(output.Events, d => d.Kind == AlertKind.StopSkipped);
+        Assert.Equal("S1", skipped.StopId);
+        Assert.Single(output.Events, d => d.Kind == AlertKind.TripCancelled && d.TripId == "T2");
+        Assert.Equal(2, network.Trips.TripsMatched);
+        Assert.Equal(1, network.Trips.TripsUnmatched);
+        Assert.True(network.Trips.TryGet("T1", out var view));
+        Assert.True(view.InSchedule);
+        Assert.Equal(["S1", "S2"], view.Updates.Select(u => u.StopId));
+        var upcoming = Assert.Single(network.Stops.Upcoming("S2"));
+        Assert.Equal(t.AddSeconds(300), upcoming.Predicted);
+    }
+}
