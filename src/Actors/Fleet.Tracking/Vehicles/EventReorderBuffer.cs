@@ -14,7 +14,7 @@ namespace Fleet.Tracking.Vehicles;
 /// </remarks>
 public sealed class EventReorderBuffer
 {
-    private readonly List<VehicleEvent> _pending = [];
+    private readonly EventDeque _pending = new();
     private readonly TimeSpan _lateness;
     private DateTime _released = DateTime.MinValue;
     private VehicleEvent _lastReleased;
@@ -89,7 +89,7 @@ public sealed class EventReorderBuffer
             }
         }
 
-        _pending.Insert(i, e);
+        _pending.Insert(i, in e);
         Accepted++;
         if (e.EventTime > _maxSeen)
         {
@@ -111,13 +111,27 @@ public sealed class EventReorderBuffer
     }
 
     /// <summary>A copy of the held events, oldest first (for snapshots).</summary>
-    public List<VehicleEvent> Snapshot() => [.. _pending];
+    public List<VehicleEvent> Snapshot()
+    {
+        var list = new List<VehicleEvent>(_pending.Count);
+        for (var i = 0; i < _pending.Count; i++)
+        {
+            list.Add(_pending[i]);
+        }
+
+        return list;
+    }
 
     /// <summary>Releases everything (end of stream).</summary>
     public void Flush(List<VehicleEvent> into) => ReleaseUpTo(DateTime.MaxValue, into);
 
     private void ReleaseUpTo(DateTime limit, List<VehicleEvent> into)
     {
+        if (_pending.Count == 0 || _pending[0].EventTime > limit)
+        {
+            return;
+        }
+
         var n = 0;
         while (n < _pending.Count && _pending[n].EventTime <= limit)
         {
@@ -133,7 +147,7 @@ public sealed class EventReorderBuffer
         _lastReleased = _pending[n - 1];
         _hasReleased = true;
         _released = _lastReleased.EventTime;
-        _pending.RemoveRange(0, n);
+        _pending.RemoveFirst(n);
     }
 
     private static bool SameMessage(in VehicleEvent a, in VehicleEvent b) =>
@@ -142,4 +156,51 @@ public sealed class EventReorderBuffer
         string.Equals(a.StopId, b.StopId, StringComparison.Ordinal) &&
         string.Equals(a.RouteId, b.RouteId, StringComparison.Ordinal) &&
         a.StartTimeSeconds == b.StartTimeSeconds && a.Journey == b.Journey;
+}
+
+/// <summary>A growable ring buffer of events with insertion near the tail (events mostly come in order).</summary>
+internal sealed class EventDeque
+{
+    private VehicleEvent[] _items = new VehicleEvent[16];
+    private int _head;
+
+    public int Count { get; private set; }
+
+    public ref readonly VehicleEvent this[int index] => ref _items[(_head + index) & (_items.Length - 1)];
+
+    public void Insert(int index, in VehicleEvent e)
+    {
+        if (Count == _items.Length)
+        {
+            var bigger = new VehicleEvent[_items.Length * 2];
+            for (var i = 0; i < Count; i++)
+            {
+                bigger[i] = this[i];
+            }
+
+            _items = bigger;
+            _head = 0;
+        }
+
+        var mask = _items.Length - 1;
+        for (var i = Count; i > index; i--)
+        {
+            _items[(_head + i) & mask] = _items[(_head + i - 1) & mask];
+        }
+
+        _items[(_head + index) & mask] = e;
+        Count++;
+    }
+
+    public void RemoveFirst(int n)
+    {
+        var mask = _items.Length - 1;
+        for (var i = 0; i < n; i++)
+        {
+            _items[(_head + i) & mask] = default;
+        }
+
+        _head = (_head + n) & mask;
+        Count -= n;
+    }
 }

@@ -141,6 +141,22 @@ public sealed class VehicleTracker
         ProcessReleased(output);
     }
 
+    /// <summary>End of stream: processes every held event and settles an ARR still waiting for its ARS.</summary>
+    public void Complete(ITrackingOutput output)
+    {
+        Flush(output);
+        if (_plan is not null && _s.PendingArrStop >= 0)
+        {
+            FlushPendingArr(-1, output);
+        }
+
+        if (_plan is null && _s.VisitStop is not null && _s.PendingArrTicks != 0 && !_s.VisitArrived)
+        {
+            _s.VisitArrived = true;
+            output.Publish(VisitEvent(DerivedEventType.Arrival, Utc(_s.PendingArrTicks)));
+        }
+    }
+
     /// <summary>The state to snapshot (copies the reorder buffer's content into it).</summary>
     public VehicleTrackerState CaptureState()
     {
@@ -214,6 +230,13 @@ public sealed class VehicleTracker
             }
         }
 
+        if (_plan is null && key.IsKnown && _options.UseStopEvents && e.StopId is not null && IsStopEvent(e.Type) &&
+            !SameJourney(_s.Key, _s.EndedKey))
+        {
+            OnUnscheduledStopEvent(e, output);
+            return;
+        }
+
         if (_plan is null || _s.Progress < -1.5)
         {
             return; // off trip, or the trip is completed (Progress -2)
@@ -229,6 +252,81 @@ public sealed class VehicleTracker
             OnStopEvent(e, output);
         }
     }
+
+    /// <summary>
+    /// A journey the schedule does not know (or no schedule at all): stop visits still come from the feed's stop
+    /// events, named by the feed's stop id, without a trip_id.
+    /// </summary>
+    private void OnUnscheduledStopEvent(in VehicleEvent e, ITrackingOutput output)
+    {
+        var t = e.EventTime;
+        if (!string.Equals(_s.VisitStop, e.StopId, StringComparison.Ordinal))
+        {
+            if (_s.VisitStop is not null && !_s.VisitArrived && _s.PendingArrTicks != 0)
+            {
+                output.Publish(VisitEvent(DerivedEventType.Arrival, Utc(_s.PendingArrTicks)));
+            }
+
+            _s.VisitStop = e.StopId;
+            _s.VisitRoute = e.RouteId;
+            _s.VisitDirection = e.DirectionId;
+            _s.VisitArrived = false;
+            _s.VisitDeparted = false;
+            _s.PendingArrTicks = 0;
+        }
+
+        switch (e.Type)
+        {
+            case EventType.Arr:
+                if (!_s.VisitArrived && _s.PendingArrTicks == 0)
+                {
+                    _s.PendingArrTicks = t.Ticks;
+                }
+
+                break;
+            case EventType.Ars:
+            case EventType.Pas:
+                if (!_s.VisitArrived)
+                {
+                    _s.VisitArrived = true;
+                    output.Publish(VisitEvent(DerivedEventType.Arrival, t));
+                }
+
+                if (e.Type == EventType.Pas && !_s.VisitDeparted)
+                {
+                    _s.VisitDeparted = true;
+                    output.Publish(VisitEvent(DerivedEventType.Departure, t));
+                }
+
+                break;
+            default: // PDE, DEP
+                if (!_s.VisitArrived)
+                {
+                    _s.VisitArrived = true;
+                    output.Publish(VisitEvent(DerivedEventType.Arrival, _s.PendingArrTicks != 0 ? Utc(_s.PendingArrTicks) : t));
+                }
+
+                if (!_s.VisitDeparted)
+                {
+                    _s.VisitDeparted = true;
+                    output.Publish(VisitEvent(DerivedEventType.Departure, t));
+                }
+
+                break;
+        }
+    }
+
+    private DerivedEvent VisitEvent(DerivedEventType type, DateTime t) => new()
+    {
+        Type = type,
+        Time = t,
+        VehicleId = _s.VehicleId,
+        RouteId = _s.VisitRoute,
+        DirectionId = _s.VisitDirection,
+        StopId = _s.VisitStop,
+        Source = DetectionSource.StopEvent,
+        Mode = _s.Mode,
+    };
 
     private static bool IsStopEvent(EventType type) =>
         type is EventType.Arr or EventType.Ars or EventType.Pas or EventType.Pde or EventType.Dep;

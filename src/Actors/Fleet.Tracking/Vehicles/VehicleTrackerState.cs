@@ -77,6 +77,21 @@ public sealed class VehicleTrackerState
     /// <summary>Time of that ARR, ticks.</summary>
     public long PendingArrTicks { get; set; }
 
+    /// <summary>Unscheduled journey: the stop of the current visit (feed stop id), null when none.</summary>
+    public string? VisitStop { get; set; }
+
+    /// <summary>Unscheduled journey: the route the feed named.</summary>
+    public string? VisitRoute { get; set; }
+
+    /// <summary>Unscheduled journey: the direction the feed named.</summary>
+    public sbyte VisitDirection { get; set; } = -1;
+
+    /// <summary>Unscheduled journey: arrival emitted for the visit.</summary>
+    public bool VisitArrived { get; set; }
+
+    /// <summary>Unscheduled journey: departure emitted for the visit.</summary>
+    public bool VisitDeparted { get; set; }
+
     /// <summary>Current delay in seconds, positive when late.</summary>
     public int DelaySeconds { get; set; }
 

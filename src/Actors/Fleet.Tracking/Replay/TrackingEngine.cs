@@ -1,0 +1,247 @@
+using Fleet.Ingest.Events;
+using Fleet.Tracking.Network;
+using Fleet.Tracking.Output;
+using Fleet.Tracking.Schedule;
+using Fleet.Tracking.Vehicles;
+
+namespace Fleet.Tracking.Replay;
+
+/// <summary>Counters of a <see cref="TrackingEngine"/> run.</summary>
+/// <param name="Events">Events posted.</param>
+/// <param name="StopUpdates">GTFS-RT stop time updates among them.</param>
+/// <param name="Vehicles">Distinct vehicles.</param>
+/// <param name="Late">Events dropped as later than the lateness window.</param>
+/// <param name="Duplicates">Duplicates dropped.</param>
+/// <param name="UnmatchedJourneys">Journeys the schedule did not know.</param>
+/// <param name="Derived">Derived events published (every type).</param>
+public readonly record struct TrackingCounters(long Events, long StopUpdates, int Vehicles, long Late, long Duplicates, long UnmatchedJourneys, long Derived);
+
+/// <summary>
+/// Tracks a stream of events in parallel and deterministically: the batch engine behind
+/// <c>fleet replay --out-events</c> and the tracking benchmark.
+/// </summary>
+/// <remarks>
+/// <para><b>Sharding.</b> Vehicles are split over <c>partitions</c> by a stable hash of their id; each partition
+/// owns its <see cref="VehicleTracker"/>s and runs on its own thread, so a vehicle's events are processed in the
+/// order they were posted, on one thread.</para>
+/// <para><b>Determinism.</b> Input is cut into batches by count (not by time or thread timing). After each batch
+/// every partition has finished; the batch's derived events are sorted by <see cref="DerivedEventOrder"/>, fed in
+/// that order to the single-threaded <see cref="NetworkTracker"/> (after the batch's GTFS-RT updates, in input
+/// order), and everything is published sorted. Neither the number of partitions nor scheduling can change the
+/// output: two runs over the same input give the same events in the same order.</para>
+/// <para><b>Clock.</b> The stream clock is the newest receive time posted (event time when a source has none); it
+/// releases held events and drives staleness. Nothing reads the wall clock.</para>
+/// <para>Not thread-safe: one producer calls <see cref="Post"/> and <see cref="Complete"/>.</para>
+/// </remarks>
+public sealed class TrackingEngine
+{
+    private readonly ITripCatalog _catalog;
+    private readonly TrackingOptions _options;
+    private readonly ITrackingOutput _output;
+    private readonly IArrivalPredictor? _predictor;
+    private readonly Partition[] _partitions;
+    private readonly List<StopUpdate> _updates = [];
+    private readonly List<DerivedEvent> _merged = [];
+    private readonly ListOutput _networkOut = new();
+    private readonly int _batchSize;
+    private int _inBatch;
+    private DateTime _clock;
+    private long _events;
+    private long _stopUpdates;
+    private long _derived;
+
+    /// <summary>Creates an engine.</summary>
+    /// <param name="catalog">The schedule.</param>
+    /// <param name="options">Thresholds.</param>
+    /// <param name="output">Receives every derived event, sorted per batch.</param>
+    /// <param name="partitions">Parallel partitions (default: processor count).</param>
+    /// <param name="batchSize">Events per batch.</param>
+    /// <param name="predictor">Optional arrival predictor.</param>
+    public TrackingEngine(ITripCatalog catalog, TrackingOptions options, ITrackingOutput output, int partitions = 0,
+        int batchSize = 32_768, IArrivalPredictor? predictor = null)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentOutOfRangeException.ThrowIfNegative(partitions);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
+        options.Validate();
+        _catalog = catalog;
+        _options = options;
+        _output = output;
+        _predictor = predictor;
+        _batchSize = batchSize;
+        _partitions = new Partition[partitions == 0 ? Environment.ProcessorCount : partitions];
+        for (var i = 0; i < _partitions.Length; i++)
+        {
+            _partitions[i] = new Partition();
+        }
+
+        Network = new NetworkTracker(options, catalog);
+    }
+
+    /// <summary>The cross-vehicle stage: trip board, stop board, aggregates.</summary>
+    public NetworkTracker Network { get; }
+
+    /// <summary>Current counters (between batches).</summary>
+    public TrackingCounters Counters
+    {
+        get
+        {
+            long late = 0, duplicates = 0, unmatched = 0;
+            var vehicles = 0;
+            foreach (var p in _partitions)
+            {
+                vehicles += p.Trackers.Count;
+                foreach (var t in p.Trackers.Values)
+                {
+                    late += t.LateEvents;
+                    duplicates += t.DuplicateEvents;
+                    unmatched += t.UnmatchedJourneys;
+                }
+            }
+
+            return new TrackingCounters(_events, _stopUpdates, vehicles, late, duplicates, unmatched, _derived);
+        }
+    }
+
+    /// <summary>Posts one event; runs a batch when enough are queued.</summary>
+    public void Post(in VehicleEvent e)
+    {
+        _events++;
+        var clock = e.ReceiveTime != default ? e.ReceiveTime : e.EventTime;
+        if (clock > _clock)
+        {
+            _clock = clock;
+        }
+
+        if (e.Type == EventType.TripUpdateStop)
+        {
+            if (e.TripId is not null)
+            {
+                _stopUpdates++;
+                _updates.Add(StopUpdates.From(e));
+            }
+        }
+        else if (!string.IsNullOrEmpty(e.VehicleId))
+        {
+            _partitions[PartitionOf(e.VehicleId, _partitions.Length)].Queue.Add(e);
+        }
+
+        if (++_inBatch >= _batchSize)
+        {
+            RunBatch(final: false);
+        }
+    }
+
+    /// <summary>Processes everything queued and flushes every vehicle (end of stream).</summary>
+    public void Complete() => RunBatch(final: true);
+
+    /// <summary>Runs the queued batch now (e.g. on a timer in live use); output stays deterministic for a given cut.</summary>
+    public void RunBatch() => RunBatch(final: false);
+
+    /// <summary>The partition of a vehicle id (FNV-1a; stable across processes).</summary>
+    public static int PartitionOf(string vehicleId, int partitions)
+    {
+        ArgumentNullException.ThrowIfNull(vehicleId);
+        var h = 2166136261u;
+        foreach (var c in vehicleId)
+        {
+            h = (h ^ c) * 16777619u;
+        }
+
+        return (int)(h % (uint)partitions);
+    }
+
+    private void RunBatch(bool final)
+    {
+        _inBatch = 0;
+        var clock = _clock;
+        if (_partitions.Length == 1)
+        {
+            _partitions[0].Run(this, clock, final);
+        }
+        else
+        {
+            Parallel.ForEach(_partitions, p => p.Run(this, clock, final));
+        }
+
+        _merged.Clear();
+        foreach (var p in _partitions)
+        {
+            _merged.AddRange(p.Output.Events);
+            p.Output.Events.Clear();
+        }
+
+        _merged.Sort(DerivedEventOrder.Instance);
+        _networkOut.Events.Clear();
+        foreach (var u in _updates)
+        {
+            Network.OnStopUpdate(u, _networkOut);
+        }
+
+        _updates.Clear();
+        foreach (var d in _merged)
+        {
+            Network.OnDerived(d, _networkOut);
+        }
+
+        if (_networkOut.Events.Count > 0)
+        {
+            _merged.AddRange(_networkOut.Events);
+            _merged.Sort(DerivedEventOrder.Instance);
+        }
+
+        foreach (var d in _merged)
+        {
+            _output.Publish(d);
+        }
+
+        _derived += _merged.Count;
+        _merged.Clear();
+    }
+
+    private VehicleTracker NewTracker(string vehicleId) => new(vehicleId, _catalog, _options, _predictor);
+
+    private sealed class Partition
+    {
+        public List<VehicleEvent> Queue { get; } = [];
+
+        public Dictionary<string, VehicleTracker> Trackers { get; } = new(StringComparer.Ordinal);
+
+        public ListOutput Output { get; } = new();
+
+        public void Run(TrackingEngine engine, DateTime clock, bool final)
+        {
+            var queue = Queue;
+            VehicleTracker? last = null;
+            for (var i = 0; i < queue.Count; i++)
+            {
+                var id = queue[i].VehicleId;
+                if (last is null || !ReferenceEquals(last.VehicleId, id))
+                {
+                    if (!Trackers.TryGetValue(id, out last))
+                    {
+                        last = engine.NewTracker(id);
+                        Trackers.Add(id, last);
+                    }
+                }
+
+                last.Accept(queue[i], Output);
+            }
+
+            queue.Clear();
+            foreach (var t in Trackers.Values)
+            {
+                if (final)
+                {
+                    t.Complete(Output);
+                }
+                else
+                {
+                    t.AdvanceClock(clock, Output);
+                }
+            }
+        }
+    }
+}
