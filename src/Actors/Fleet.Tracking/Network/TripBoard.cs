@@ -108,6 +108,11 @@ public sealed class TripBoard
 
     internal void OnObserved(DerivedEvent d)
     {
+        if (d.TripId is null)
+        {
+            return; // a stop visit of a journey the schedule does not know
+        }
+
         lock (_gate)
         {
             var r = Get(d.TripId!, d.ServiceDate, d.RouteId, d.Time, out _);

@@ -1,0 +1,75 @@
+using System.Text;
+using Fleet.Ingest.Events;
+using Fleet.Tracking.Output;
+using Fleet.Tracking.Replay;
+
+namespace Fleet.Tracking.Tests;
+
+public sealed class TrackingEngineTests
+{
+    private const int Start = 8 * 3600;
+
+    private static List<VehicleEvent> Interleaved(TestRoute route)
+    {
+        var all = new List<VehicleEvent>();
+        for (var v = 0; v < 6; v++)
+        {
+            route.AddTrip($"T{v}", Start + (v * 300));
+        }
+
+        for (var v = 0; v < 6; v++)
+        {
+            // Vehicle 3 runs 5 min late and catches up with vehicle 4's schedule slot: bunching.
+            all.AddRange(TestRoute.Drive(route, $"0001/{v:00000}", Start + (v * 300), lateSeconds: v == 3 ? 240 : 0).Events);
+        }
+
+        return [.. all.OrderBy(e => e.EventTime).ThenBy(e => e.VehicleId, StringComparer.Ordinal)];
+    }
+
+    private static string RunToJson(TestRoute route, List<VehicleEvent> events, int partitions, int batch)
+    {
+        using var memory = new MemoryStream();
+        using (var json = new JsonLinesOutput(memory, leaveOpen: true))
+        {
+            var engine = new TrackingEngine(route.Catalog, new TrackingOptions(), json, partitions, batch);
+            foreach (var e in events)
+            {
+                engine.Post(e);
+            }
+
+            engine.Complete();
+        }
+
+        return Encoding.UTF8.GetString(memory.ToArray());
+    }
+
+    [Fact]
+    public void Replay_DifferentPartitionCounts_ByteIdenticalOutput()
+    {
+        var route = new TestRoute();
+        var events = Interleaved(route);
+
+        var one = RunToJson(route, events, partitions: 1, batch: 500);
+        var four = RunToJson(route, events, partitions: 4, batch: 500);
+        var again = RunToJson(route, events, partitions: 4, batch: 500);
+
+        Assert.Equal(one, four);
+        Assert.Equal(four, again);
+        Assert.Equal(24, one.Split('\n').Count(l => l.StartsWith("{\"type\":\"arrival\"", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void Replay_JsonLine_HasRequiredFields()
+    {
+        var route = new TestRoute();
+        var events = Interleaved(route);
+
+        var lines = RunToJson(route, events, 2, 1000).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+        var arrival = lines.First(l => l.Contains("\"type\":\"arrival\"", StringComparison.Ordinal));
+        Assert.Matches("^\\{\"type\":\"arrival\",\"time\":\"2026-03-02T08:00:00.000Z\",\"vehicle\":\"0001/00000\",\"trip\":\"T0\",\"route\":\"10\",\"direction\":0,\"stop\":\"S0\",\"seq\":1,", arrival);
+        var bunching = Assert.Single(lines, l => l.Contains("\"kind\":\"bunching\"", StringComparison.Ordinal));
+        Assert.Contains("\"vehicle\":\"0001/00004\"", bunching, StringComparison.Ordinal);
+        Assert.Contains("\"other\":\"0001/00003\"", bunching, StringComparison.Ordinal);
+    }
+}
