@@ -19,6 +19,8 @@ public static class FleetCli
         // One line per command; each lives in its own file.
         // (commands are registered here as they land)
         root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
+        root.Subcommands.Add(SubscribeCommand.Create());
 
         root.SetAction((parse, ct) => DefaultRun.RunAsync(ct));
         return root;

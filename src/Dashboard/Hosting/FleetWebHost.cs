@@ -1,0 +1,115 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Fleet.Dashboard.Live;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Fleet.Dashboard.Hosting;
+
+/// <summary>Builds the ASP.NET Core host of <c>fleet serve</c>: the hub, the REST API, /metrics and the page.</summary>
+public static class FleetWebHost
+{
+    /// <summary>Largest hub message a client may send (subscriptions are tiny).</summary>
+    public const long MaxClientMessageBytes = 4 * 1024;
+
+    /// <summary>JSON settings shared by the API and the hub: camelCase, enums as camelCase strings.</summary>
+    public static void Configure(JsonSerializerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.PropertyNamingPolicy = JsonNamingPolicy.CamelCase;
+        options.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase));
+    }
+
+    /// <summary>
+    /// Builds (does not start) the host. <paramref name="configureServices"/> adds the sources (replay, MQTT,
+    /// GTFS-RT), the network and anything else; it runs after the defaults, so it may replace them.
+    /// </summary>
+    public static WebApplication Build(ServeOptions options, Action<IServiceCollection>? configureServices = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var webRoot = options.WebRoot ?? FindWebRoot();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ContentRootPath = AppContext.BaseDirectory,
+            WebRootPath = webRoot,
+            Args = [],
+        });
+        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+        });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(new LiveOptions());
+        services.AddSingleton<ILiveTransport, HubLiveTransport>();
+        services.AddSingleton<LiveEvents>();
+        services.AddSingleton<SourceRegistry>();
+        services.AddHostedService<LiveEventsService>();
+        services.ConfigureHttpJsonOptions(o => Configure(o.SerializerOptions));
+        services.AddSignalR(o =>
+        {
+            o.MaximumReceiveMessageSize = MaxClientMessageBytes;
+            o.EnableDetailedErrors = false;
+        }).AddJsonProtocol(o => Configure(o.PayloadSerializerOptions));
+        configureServices?.Invoke(services);
+
+        var app = builder.Build();
+        if (options.ApiKey is { Length: > 0 } key)
+        {
+            app.UseMiddleware<ApiKeyMiddleware>(key);
+        }
+
+        app.UseWebSockets();
+        if (webRoot is not null && Directory.Exists(webRoot))
+        {
+            var files = new PhysicalFileProvider(webRoot);
+            app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
+            app.UseStaticFiles(new StaticFileOptions { FileProvider = files });
+        }
+        else
+        {
+            app.MapGet("/", () => Microsoft.AspNetCore.Http.Results.Text(
+                "The page is not built: run `dotnet build src/Dashboard` (needs node and npm).", "text/plain"));
+        }
+
+        app.MapHub<LiveHub>(LiveHub.Path);
+        LiveApi.Map(app);
+        return app;
+    }
+
+    /// <summary>
+    /// Finds the built page: <c>wwwroot</c> beside the app (a published build), else <c>src/Dashboard/wwwroot</c>
+    /// above it (a development build, where the Dashboard build writes it). Null when neither exists.
+    /// </summary>
+    public static string? FindWebRoot()
+    {
+        var beside = Path.Combine(AppContext.BaseDirectory, "wwwroot");
+        if (File.Exists(Path.Combine(beside, "index.html")))
+        {
+            return beside;
+        }
+
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "src", "Dashboard", "wwwroot");
+            if (File.Exists(Path.Combine(candidate, "index.html")))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,202 @@
+using System.Globalization;
+using System.Text;
+using Fleet.Dashboard.Live;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Fleet.Dashboard.Hosting;
+
+/// <summary>The REST API (<c>/api/...</c>), <c>/metrics</c> and the page's configuration.</summary>
+public static class LiveApi
+{
+    /// <summary>Most arrivals returned for one stop.</summary>
+    public const int MaxArrivals = 50;
+
+    /// <summary>Maps every endpoint onto <paramref name="app"/>.</summary>
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var api = app.MapGroup("/api");
+
+        api.MapGet("/vehicles", (LiveEvents live, string? route) =>
+        {
+            var all = live.Vehicles();
+            return Results.Ok(route is null ? all : [.. all.Where(v => v.RouteId == route)]);
+        });
+
+        // Vehicle ids contain '/' (operator/vehicle), so the id is a catch-all segment.
+        api.MapGet("/vehicles/{**id}", (LiveEvents live, string id) =>
+        {
+            if (live.Vehicle(id) is not { } v)
+            {
+                return Results.NotFound(new { error = $"unknown vehicle '{id}'" });
+            }
+
+            var next = v.TripId is null ? [] : live.PredictionsOfTrip(v.TripId);
+            return Results.Ok(new { vehicle = v, nextStops = next });
+        });
+
+        api.MapGet("/routes", (LiveEvents live, IServiceProvider sp) =>
+        {
+            var counts = live.Vehicles().Where(v => v.RouteId is not null)
+                .GroupBy(v => v.RouteId!, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+            var network = sp.GetService<ITransitNetwork>();
+            var routes = network?.Routes ?? [.. counts.Keys.Order(StringComparer.Ordinal).Select(id => new RouteInfo(id, id, null, 3, null))];
+            return Results.Ok(routes.Select(r => new
+            {
+                r.Id,
+                r.ShortName,
+                r.LongName,
+                r.Type,
+                r.Color,
+                Vehicles = counts.GetValueOrDefault(r.Id),
+            }));
+        });
+
+        api.MapGet("/stops/{id}/arrivals", (LiveEvents live, IServiceProvider sp, TimeProvider time, string id, int? minutes) =>
+        {
+            var window = minutes ?? 60;
+            if (window is < 1 or > 24 * 60)
+            {
+                return Results.BadRequest(new { error = "minutes must be between 1 and 1440" });
+            }
+
+            var network = sp.GetService<ITransitNetwork>();
+            var stop = network?.Stop(id);
+            var predictions = live.PredictionsAt(id);
+            if (stop is null && predictions.Count == 0)
+            {
+                return Results.NotFound(new { error = $"unknown stop '{id}'" });
+            }
+
+            // "Now" is the pipeline's clock (the newest event time) when there is one, so a replay of another day
+            // shows that day's schedule; otherwise the wall clock.
+            var now = live.LatestEventTime ?? time.GetUtcNow().UtcDateTime;
+            var scheduled = network?.ScheduledArrivals(id, now.AddMinutes(-2), now.AddMinutes(window), MaxArrivals) ?? [];
+            var byTrip = predictions.ToDictionary(p => p.TripId, StringComparer.Ordinal);
+            var rows = new List<Arrival>();
+            foreach (var s in scheduled)
+            {
+                byTrip.Remove(s.TripId, out var p);
+                rows.Add(new Arrival(s.TripId, s.RouteId, s.Headsign, p?.VehicleId, s.Scheduled, p?.Predicted, p?.Low, p?.High));
+            }
+
+            foreach (var p in byTrip.Values)
+            {
+                rows.Add(new Arrival(p.TripId, p.RouteId, null, p.VehicleId, p.Scheduled, p.Predicted, p.Low, p.High));
+            }
+
+            var ordered = rows.OrderBy(r => r.Predicted ?? r.Scheduled ?? DateTime.MaxValue)
+                .Where(r => (r.Predicted ?? r.Scheduled) >= now.AddMinutes(-1)).Take(MaxArrivals).ToList();
+            return Results.Ok(new { stop = stop ?? new StopInfo(id, null, double.NaN, double.NaN), now, arrivals = ordered });
+        });
+
+        api.MapGet("/alerts", (LiveEvents live) => Results.Ok(live.Alerts()));
+
+        api.MapGet("/health", (LiveEvents live, SourceRegistry sources, TimeProvider time) =>
+        {
+            var m = live.Metrics;
+            var all = sources.All;
+            return Results.Ok(new
+            {
+                status = all.Count == 0 || all.Any(s => s.Connected) ? "ok" : "degraded",
+                now = time.GetUtcNow().UtcDateTime,
+                latestEventTime = live.LatestEventTime,
+                lagSeconds = m.LagSeconds,
+                eventsPerSecond = m.EventsPerSecond,
+                vehicles = live.VehicleCount,
+                predictions = live.PredictionCount,
+                clients = live.ClientCount,
+                sources = all.Select(s => new { s.Name, s.Kind, s.Connected, s.Events, s.LastEventTime, s.LastError }),
+            });
+        });
+
+        api.MapGet("/network", (IServiceProvider sp) => sp.GetService<ITransitNetwork>() is { } network
+            ? Results.Bytes(network.GeoJson, "application/geo+json")
+            : Results.Json(new { type = "FeatureCollection", features = Array.Empty<object>() }, contentType: "application/geo+json"));
+
+        api.MapGet("/config", (ServeOptions options, IServiceProvider sp) => Results.Ok(new
+        {
+            tileUrl = options.TileUrl,
+            hub = LiveHub.Path,
+            hasNetwork = sp.GetService<ITransitNetwork>() is not null,
+        }));
+
+        app.MapGet("/metrics", (LiveEvents live, SourceRegistry sources) =>
+            Results.Text(Prometheus(live, sources), "text/plain; version=0.0.4; charset=utf-8"));
+    }
+
+    /// <summary>Renders the Prometheus text exposition of the live pipeline.</summary>
+    public static string Prometheus(LiveEvents live, SourceRegistry sources)
+    {
+        ArgumentNullException.ThrowIfNull(live);
+        ArgumentNullException.ThrowIfNull(sources);
+        var m = live.Metrics;
+        var sb = new StringBuilder();
+        void Metric(string name, string type, string help, FormattableString? labels, double value)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"# HELP {name} {help}\n# TYPE {name} {type}\n");
+            Sample(name, labels, value);
+        }
+
+        void Sample(string name, FormattableString? labels, double value)
+        {
+            sb.Append(name);
+            if (labels is not null)
+            {
+                sb.Append('{').Append(FormattableString.Invariant(labels)).Append('}');
+            }
+
+            sb.Append(' ').Append(value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        Metric("fleet_events_total", "counter", "Events received from all sources.", null, m.Events);
+        Metric("fleet_events_per_second", "gauge", "Events per second over the last 5 s.", null, m.EventsPerSecond);
+        Metric("fleet_lag_seconds", "gauge", "Wall clock minus the event time of the newest event.", null, m.LagSeconds);
+        Metric("fleet_vehicles", "gauge", "Vehicles currently tracked.", null, live.VehicleCount);
+        Metric("fleet_predictions", "gauge", "Predictions currently kept.", null, live.PredictionCount);
+        Metric("fleet_predictions_total", "counter", "Predictions published.", null, m.Predictions);
+        Metric("fleet_predictions_per_second", "gauge", "Predictions per second over the last 5 s.", null, m.PredictionsPerSecond);
+        Metric("fleet_hub_clients", "gauge", "Connected hub clients.", null, live.ClientCount);
+        Metric("fleet_hub_batches_total", "counter", "Batches pushed to hub clients.", null, m.Batches);
+        Metric("fleet_hub_items_total", "counter", "Items pushed to hub clients.", null, m.ItemsPushed);
+        Metric("fleet_hub_missed_batches_total", "counter", "Batches slow clients missed (coalesced into the next).", null, m.MissedBatches);
+        Metric("fleet_hub_send_failures_total", "counter", "Pushes that failed.", null, m.SendFailures);
+        Metric("fleet_vehicles_expired_total", "counter", "Vehicles removed after going quiet.", null, m.Expired);
+        sb.Append("# HELP fleet_rejected_total Updates refused by a bound, by reason.\n# TYPE fleet_rejected_total counter\n");
+        foreach (var reason in Enum.GetValues<RejectReason>())
+        {
+            Sample("fleet_rejected_total", $"reason=\"{reason}\"", m.Rejected(reason));
+        }
+
+        sb.Append("# HELP fleet_source_events_total Events per source.\n# TYPE fleet_source_events_total counter\n");
+        foreach (var s in sources.All)
+        {
+            Sample("fleet_source_events_total", $"source=\"{Escape(s.Name)}\",kind=\"{Escape(s.Kind)}\"", s.Events);
+        }
+
+        sb.Append("# HELP fleet_source_connected 1 when the source is connected.\n# TYPE fleet_source_connected gauge\n");
+        foreach (var s in sources.All)
+        {
+            Sample("fleet_source_connected", $"source=\"{Escape(s.Name)}\",kind=\"{Escape(s.Kind)}\"", s.Connected ? 1 : 0);
+        }
+
+        return sb.ToString();
+    }
+
+    private static string Escape(string value) =>
+        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+
+    private sealed record Arrival(
+        string TripId,
+        string? RouteId,
+        string? Headsign,
+        string? VehicleId,
+        DateTime? Scheduled,
+        DateTime? Predicted,
+        DateTime? Low,
+        DateTime? High);
+}

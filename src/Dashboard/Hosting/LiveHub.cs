@@ -1,0 +1,77 @@
+using Fleet.Dashboard.Live;
+using Microsoft.AspNetCore.SignalR;
+
+namespace Fleet.Dashboard.Hosting;
+
+/// <summary>
+/// The SignalR hub at <c>/hubs/live</c>. Clients call <see cref="Subscribe"/> and <see cref="Unsubscribe"/>;
+/// the server pushes <c>vehicles</c>, <c>removed</c>, <c>predictions</c> and <c>alerts</c> (see <see cref="LiveMethods"/>).
+/// </summary>
+/// <remarks>A hub instance lives for one call; the state is in <see cref="LiveEvents"/>.</remarks>
+public sealed class LiveHub(LiveEvents live) : Hub
+{
+    /// <summary>The hub's path.</summary>
+    public const string Path = "/hubs/live";
+
+    /// <inheritdoc />
+    public override Task OnConnectedAsync()
+    {
+        live.Connect(Context.ConnectionId);
+        return base.OnConnectedAsync();
+    }
+
+    /// <inheritdoc />
+    public override Task OnDisconnectedAsync(Exception? exception)
+    {
+        live.Disconnect(Context.ConnectionId);
+        return base.OnDisconnectedAsync(exception);
+    }
+
+    /// <summary>Subscribes to a stop, route, vehicle or box (<c>minLon,minLat,maxLon,maxLat</c>).</summary>
+    /// <returns>The number of subscriptions the connection now holds.</returns>
+    public int Subscribe(string kind, string id)
+    {
+        if (!Subscription.TryParse(kind, id, out var subscription, out var error))
+        {
+            throw new HubException(error);
+        }
+
+        try
+        {
+            live.Subscribe(Context.ConnectionId, subscription);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new HubException(ex.Message);
+        }
+
+        return live.SubscriptionsOf(Context.ConnectionId).Count;
+    }
+
+    /// <summary>Removes a subscription.</summary>
+    /// <returns>True when the connection held it.</returns>
+    public bool Unsubscribe(string kind, string id)
+    {
+        if (!Subscription.TryParse(kind, id, out var subscription, out var error))
+        {
+            throw new HubException(error);
+        }
+
+        return live.Unsubscribe(Context.ConnectionId, subscription);
+    }
+}
+
+/// <summary>Pushes <see cref="LiveEvents"/> batches through the hub.</summary>
+public sealed class HubLiveTransport(IHubContext<LiveHub> hub) : ILiveTransport
+{
+    /// <inheritdoc />
+    public Task SendAsync(string clientId, string method, object payload, CancellationToken cancellationToken) =>
+        hub.Clients.Client(clientId).SendAsync(method, payload, cancellationToken);
+}
+
+/// <summary>Runs the <see cref="LiveEvents"/> flush loop for the host's lifetime.</summary>
+public sealed class LiveEventsService(LiveEvents live) : Microsoft.Extensions.Hosting.BackgroundService
+{
+    /// <inheritdoc />
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => live.RunAsync(stoppingToken);
+}

@@ -1,0 +1,20 @@
+namespace Fleet.Dashboard.Hosting;
+
+/// <summary>What <c>fleet serve</c> runs: its inputs, store and listening addresses.</summary>
+public sealed record ServeOptions
+{
+    /// <summary>The default listening address (loopback only).</summary>
+    public const string DefaultUrls = "http://127.0.0.1:5080";
+
+    /// <summary>Addresses to listen on, separated by ';'.</summary>
+    public string Urls { get; init; } = DefaultUrls;
+
+    /// <summary>When set, the API, the hub and /metrics require this key.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>The folder with the built page (index.html); null to find it beside the app or in src/Dashboard/wwwroot.</summary>
+    public string? WebRoot { get; init; }
+
+    /// <summary>An optional tile URL template for the page (<c>https://.../{z}/{x}/{y}.png</c>); none by default.</summary>
+    public string? TileUrl { get; init; }
+}

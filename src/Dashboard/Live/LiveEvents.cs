@@ -1,0 +1,843 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace Fleet.Dashboard.Live;
+
+/// <summary>Sends one pushed message to one connected client (the SignalR hub in production, a fake in tests).</summary>
+public interface ILiveTransport
+{
+    /// <summary>Sends <paramref name="payload"/> as <paramref name="method"/> to client <paramref name="clientId"/>;
+    /// completes when the transport accepted it (a slow client makes this slow).</summary>
+    public Task SendAsync(string clientId, string method, object payload, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The in-process fan-out between the pipeline and the people watching: keeps the latest vehicle states,
+/// predictions and alerts, and pushes what changed to each subscribed client at most once per
+/// <see cref="LiveOptions.BatchInterval"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Producers</b> (the replay, the MQTT and GTFS-RT sources today; tracking and the predictors later) call
+/// <see cref="PublishVehicle"/>, <see cref="PublishPrediction"/> and <see cref="PublishAlert"/>. These never block
+/// and never wait for a client: they replace the latest value in a dictionary and add its key to a change set.</para>
+/// <para><b>Consumers</b>: one flush loop (<see cref="RunAsync"/>) wakes every <see cref="LiveOptions.Tick"/>,
+/// takes the change set and adds each changed key to the pending set of every client whose subscriptions match.
+/// A client whose previous push is still being written (a slow client) just keeps accumulating keys; since keys
+/// are coalesced and values are read when the batch is built, it later gets the latest state and has missed the
+/// intermediate ones. Nothing a client does can slow ingest or another client.</para>
+/// <para><b>Bounds</b>: vehicles, predictions, alerts, subscriptions per client, pending keys per client and items
+/// per message are all capped by <see cref="LiveOptions"/>; anything refused is counted in <see cref="Metrics"/>.</para>
+/// <para>Thread-safety: every public member is thread-safe.</para>
+/// </remarks>
+public sealed partial class LiveEvents
+{
+    private readonly LiveOptions _options;
+    private readonly ILiveTransport _transport;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    private readonly ConcurrentDictionary<string, VehicleEntry> _vehicles = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, ArrivalPrediction>> _predictionsByStop = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LiveAlert> _alerts = new(StringComparer.Ordinal);
+    private int _predictionCount;
+
+    // Change sets, swapped with their spares by the flush loop under _changeGate. A HashSet coalesces repeated
+    // updates of one key between two ticks, so the work per tick is bounded by the number of distinct keys.
+    private readonly Lock _changeGate = new();
+    private HashSet<string> _changedVehicles = new(StringComparer.Ordinal);
+    private HashSet<string> _spareVehicles = new(StringComparer.Ordinal);
+    private Dictionary<string, VehicleState> _removedVehicles = new(StringComparer.Ordinal);
+    private Dictionary<string, VehicleState> _spareRemoved = new(StringComparer.Ordinal);
+    private HashSet<PredictionKey> _changedPredictions = [];
+    private HashSet<PredictionKey> _sparePredictions = [];
+    private HashSet<string> _changedAlerts = new(StringComparer.Ordinal);
+    private HashSet<string> _spareAlerts = new(StringComparer.Ordinal);
+
+    private readonly ConcurrentDictionary<string, LiveClient> _clients = new(StringComparer.Ordinal);
+    private long _latestEventTicks;
+    private long _lastExpiry;
+
+    /// <summary>Creates the fan-out.</summary>
+    public LiveEvents(LiveOptions options, ILiveTransport transport, TimeProvider time, ILogger<LiveEvents> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(transport);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(logger);
+        _options = options;
+        _transport = transport;
+        _time = time;
+        _logger = logger;
+        Metrics = new LiveMetrics(time);
+    }
+
+    /// <summary>Counters for <c>/metrics</c> and <c>/api/health</c>.</summary>
+    public LiveMetrics Metrics { get; }
+
+    /// <summary>Number of vehicles currently known.</summary>
+    public int VehicleCount => _vehicles.Count;
+
+    /// <summary>Number of predictions currently kept.</summary>
+    public int PredictionCount => Volatile.Read(ref _predictionCount);
+
+    /// <summary>Number of connected clients.</summary>
+    public int ClientCount => _clients.Count;
+
+    /// <summary>The newest event time published so far (UTC), or null before the first.</summary>
+    public DateTime? LatestEventTime
+    {
+        get
+        {
+            var ticks = Interlocked.Read(ref _latestEventTicks);
+            return ticks == 0 ? null : new DateTime(ticks, DateTimeKind.Utc);
+        }
+    }
+
+    // ---- producers ------------------------------------------------------------------------------------------
+
+    /// <summary>Replaces the state of a vehicle. Never blocks. Returns false when refused (vehicle limit).</summary>
+    public bool PublishVehicle(VehicleState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var entry = new VehicleEntry(state, _time.GetTimestamp());
+        if (!_vehicles.TryGetValue(state.Id, out var previous))
+        {
+            if (_vehicles.Count >= _options.MaxVehicles)
+            {
+                Metrics.CountRejected(RejectReason.VehicleLimit);
+                return false;
+            }
+        }
+        else if (previous.State == state)
+        {
+            // Push on change only: an identical report changes nothing a client can see.
+            Metrics.CountVehicleUpdate();
+            return true;
+        }
+
+        _vehicles[state.Id] = entry;
+        AdvanceEventTime(state.Updated);
+        Metrics.CountVehicleUpdate();
+        lock (_changeGate)
+        {
+            _changedVehicles.Add(state.Id);
+        }
+
+        return true;
+    }
+
+    /// <summary>Removes a vehicle (signed off, or gone quiet); subscribed clients are told.</summary>
+    public bool RemoveVehicle(string vehicleId)
+    {
+        ArgumentNullException.ThrowIfNull(vehicleId);
+        if (!_vehicles.TryRemove(vehicleId, out var removed))
+        {
+            return false;
+        }
+
+        lock (_changeGate)
+        {
+            _changedVehicles.Remove(vehicleId);
+            _removedVehicles[vehicleId] = removed.State;
+        }
+
+        return true;
+    }
+
+    /// <summary>Replaces the prediction of one trip at one stop. Never blocks. Returns false when refused.</summary>
+    public bool PublishPrediction(ArrivalPrediction prediction)
+    {
+        ArgumentNullException.ThrowIfNull(prediction);
+        var byTrip = _predictionsByStop.GetOrAdd(prediction.StopId, static _ => new ConcurrentDictionary<string, ArrivalPrediction>(StringComparer.Ordinal));
+        if (byTrip.TryGetValue(prediction.TripId, out var previous))
+        {
+            if (previous == prediction)
+            {
+                return true;
+            }
+
+            byTrip[prediction.TripId] = prediction;
+        }
+        else
+        {
+            if (Volatile.Read(ref _predictionCount) >= _options.MaxPredictions)
+            {
+                Metrics.CountRejected(RejectReason.PredictionLimit);
+                return false;
+            }
+
+            if (byTrip.TryAdd(prediction.TripId, prediction))
+            {
+                Interlocked.Increment(ref _predictionCount);
+            }
+            else
+            {
+                byTrip[prediction.TripId] = prediction;
+            }
+        }
+
+        Metrics.CountPrediction();
+        lock (_changeGate)
+        {
+            _changedPredictions.Add(new PredictionKey(prediction.StopId, prediction.TripId));
+        }
+
+        return true;
+    }
+
+    /// <summary>Removes the prediction of a trip at a stop (the vehicle has passed it).</summary>
+    public bool RemovePrediction(string stopId, string tripId)
+    {
+        if (_predictionsByStop.TryGetValue(stopId, out var byTrip) && byTrip.TryRemove(tripId, out _))
+        {
+            Interlocked.Decrement(ref _predictionCount);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>Adds or replaces an alert (same <see cref="LiveAlert.Id"/>). The oldest goes beyond the limit.</summary>
+    public void PublishAlert(LiveAlert alert)
+    {
+        ArgumentNullException.ThrowIfNull(alert);
+        _alerts[alert.Id] = alert;
+        if (_alerts.Count > _options.MaxAlerts)
+        {
+            var oldest = _alerts.Values.MinBy(a => a.Time);
+            if (oldest is not null && oldest.Id != alert.Id)
+            {
+                _alerts.TryRemove(oldest.Id, out _);
+                Metrics.CountRejected(RejectReason.AlertLimit);
+            }
+        }
+
+        lock (_changeGate)
+        {
+            _changedAlerts.Add(alert.Id);
+        }
+    }
+
+    // ---- queries --------------------------------------------------------------------------------------------
+
+    /// <summary>Every known vehicle (a snapshot).</summary>
+    public IReadOnlyList<VehicleState> Vehicles() => [.. _vehicles.Values.Select(e => e.State)];
+
+    /// <summary>One vehicle, or null.</summary>
+    public VehicleState? Vehicle(string id) => _vehicles.TryGetValue(id, out var e) ? e.State : null;
+
+    /// <summary>Predictions at one stop, soonest first.</summary>
+    public IReadOnlyList<ArrivalPrediction> PredictionsAt(string stopId) =>
+        _predictionsByStop.TryGetValue(stopId, out var byTrip) ? [.. byTrip.Values.OrderBy(p => p.Predicted)] : [];
+
+    /// <summary>Predictions of one trip, in stop order.</summary>
+    public IReadOnlyList<ArrivalPrediction> PredictionsOfTrip(string tripId) =>
+        [.. _predictionsByStop.Values
+            .Select(byTrip => byTrip.TryGetValue(tripId, out var p) ? p : null)
+            .OfType<ArrivalPrediction>()
+            .OrderBy(p => p.StopSequence).ThenBy(p => p.Predicted)];
+
+    /// <summary>Every prediction (a snapshot), for the GTFS-RT feed.</summary>
+    public IReadOnlyList<ArrivalPrediction> AllPredictions() => [.. _predictionsByStop.Values.SelectMany(t => t.Values)];
+
+    /// <summary>Current alerts, newest first.</summary>
+    public IReadOnlyList<LiveAlert> Alerts() => [.. _alerts.Values.OrderByDescending(a => a.Time)];
+
+    // ---- clients --------------------------------------------------------------------------------------------
+
+    /// <summary>Registers a client (a hub connection). Pushes start after its first subscription.</summary>
+    public void Connect(string clientId)
+    {
+        ArgumentNullException.ThrowIfNull(clientId);
+        _clients.TryAdd(clientId, new LiveClient(clientId));
+        Metrics.Clients = _clients.Count;
+    }
+
+    /// <summary>Forgets a client.</summary>
+    public void Disconnect(string clientId)
+    {
+        _clients.TryRemove(clientId, out _);
+        Metrics.Clients = _clients.Count;
+    }
+
+    /// <summary>
+    /// Adds a subscription. Everything it matches now is queued for the client's next batch (its initial view);
+    /// afterwards only changes are pushed. Throws <see cref="ArgumentException"/> on an invalid or excess one.
+    /// </summary>
+    public void Subscribe(string clientId, Subscription subscription)
+    {
+        var client = _clients.TryGetValue(clientId, out var c) ? c : throw new ArgumentException($"unknown client '{clientId}'", nameof(clientId));
+        lock (client.Gate)
+        {
+            if (!client.Subscriptions.Contains(subscription))
+            {
+                if (client.Subscriptions.Count >= _options.MaxSubscriptionsPerClient)
+                {
+                    throw new ArgumentException($"at most {_options.MaxSubscriptionsPerClient} subscriptions per connection");
+                }
+
+                client.Add(subscription);
+            }
+
+            // The initial view: what the new subscription matches right now.
+            var single = new LiveClient.Filter(subscription);
+            foreach (var (id, entry) in _vehicles)
+            {
+                if (single.Matches(entry.State))
+                {
+                    client.QueueVehicle(id, _options.MaxPendingPerClient, Metrics);
+                }
+            }
+
+            foreach (var (stopId, byTrip) in _predictionsByStop)
+            {
+                foreach (var p in byTrip.Values)
+                {
+                    if (single.Matches(p))
+                    {
+                        client.QueuePrediction(new PredictionKey(stopId, p.TripId), _options.MaxPendingPerClient, Metrics);
+                    }
+                }
+            }
+
+            foreach (var a in _alerts.Values)
+            {
+                if (a.IsGlobal || single.Matches(a))
+                {
+                    client.QueueAlert(a.Id, _options.MaxPendingPerClient, Metrics);
+                }
+            }
+        }
+    }
+
+    /// <summary>Removes a subscription; returns false when the client did not hold it.</summary>
+    public bool Unsubscribe(string clientId, Subscription subscription)
+    {
+        if (!_clients.TryGetValue(clientId, out var client))
+        {
+            return false;
+        }
+
+        lock (client.Gate)
+        {
+            return client.Remove(subscription);
+        }
+    }
+
+    /// <summary>The subscriptions a client holds (for tests and diagnostics).</summary>
+    public IReadOnlyList<Subscription> SubscriptionsOf(string clientId)
+    {
+        if (!_clients.TryGetValue(clientId, out var client))
+        {
+            return [];
+        }
+
+        lock (client.Gate)
+        {
+            return [.. client.Subscriptions];
+        }
+    }
+
+    // ---- the flush loop -------------------------------------------------------------------------------------
+
+    /// <summary>Runs the flush loop until cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.Tick, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                // A failure in one tick is logged and counted; the loop goes on, the next tick retries.
+                try
+                {
+                    Flush();
+                }
+#pragma warning disable CA1031 // The loop must survive any one tick's failure.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    Metrics.CountFlushFailure();
+                    LogFlushFailed(ex);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>One pass of the flush loop: distributes changes and starts the sends that are due.</summary>
+    public void Flush()
+    {
+        var now = _time.GetTimestamp();
+        Metrics.Sample(now, VehicleCount, PredictionCount);
+        if (_time.GetElapsedTime(_lastExpiry, now) >= TimeSpan.FromSeconds(1))
+        {
+            _lastExpiry = now;
+            Expire(now);
+        }
+
+        HashSet<string> vehicles;
+        Dictionary<string, VehicleState> removed;
+        HashSet<PredictionKey> predictions;
+        HashSet<string> alerts;
+        lock (_changeGate)
+        {
+            vehicles = _changedVehicles;
+            _changedVehicles = _spareVehicles;
+            _spareVehicles = vehicles;
+            removed = _removedVehicles;
+            _removedVehicles = _spareRemoved;
+            _spareRemoved = removed;
+            predictions = _changedPredictions;
+            _changedPredictions = _sparePredictions;
+            _sparePredictions = predictions;
+            alerts = _changedAlerts;
+            _changedAlerts = _spareAlerts;
+            _spareAlerts = alerts;
+        }
+
+        try
+        {
+            foreach (var client in _clients.Values)
+            {
+                Distribute(client, vehicles, removed, predictions, alerts);
+                TrySend(client, now);
+            }
+        }
+        finally
+        {
+            // The spares are only touched here and under _changeGate by the next swap.
+            vehicles.Clear();
+            removed.Clear();
+            predictions.Clear();
+            alerts.Clear();
+        }
+    }
+
+    private void Distribute(
+        LiveClient client,
+        HashSet<string> vehicles,
+        Dictionary<string, VehicleState> removed,
+        HashSet<PredictionKey> predictions,
+        HashSet<string> alerts)
+    {
+        lock (client.Gate)
+        {
+            if (client.Subscriptions.Count == 0)
+            {
+                return;
+            }
+
+            foreach (var id in vehicles)
+            {
+                // A vehicle that left the client's view (moved out of its box, changed route) is not followed
+                // further; the page ages such markers out on its own.
+                if (_vehicles.TryGetValue(id, out var entry) && client.Matches(entry.State))
+                {
+                    client.QueueVehicle(id, _options.MaxPendingPerClient, Metrics);
+                }
+            }
+
+            foreach (var (id, last) in removed)
+            {
+                if (client.Matches(last))
+                {
+                    client.QueueRemoval(id, _options.MaxPendingPerClient, Metrics);
+                }
+            }
+
+            foreach (var key in predictions)
+            {
+                if (_predictionsByStop.TryGetValue(key.StopId, out var byTrip) && byTrip.TryGetValue(key.TripId, out var p) && client.Matches(p))
+                {
+                    client.QueuePrediction(key, _options.MaxPendingPerClient, Metrics);
+                }
+            }
+
+            foreach (var id in alerts)
+            {
+                if (_alerts.TryGetValue(id, out var a) && (a.IsGlobal || client.Matches(a)))
+                {
+                    client.QueueAlert(id, _options.MaxPendingPerClient, Metrics);
+                }
+            }
+        }
+    }
+
+    private void TrySend(LiveClient client, long now)
+    {
+        List<VehicleState>? vehicles = null;
+        List<string>? removed = null;
+        List<ArrivalPrediction>? predictions = null;
+        List<LiveAlert>? alerts = null;
+        lock (client.Gate)
+        {
+            if (!client.HasPending)
+            {
+                return;
+            }
+
+            if (client.Busy || (client.LastSent != 0 && _time.GetElapsedTime(client.LastSent, now) < _options.BatchInterval))
+            {
+                if (client.Busy && !client.MissCounted)
+                {
+                    // The client is still writing its previous batch: it misses this one (coalesced into the next).
+                    client.MissCounted = true;
+                    Metrics.CountMissedBatch();
+                }
+
+                return;
+            }
+
+            var max = _options.MaxBatchItems;
+            vehicles = client.TakeVehicles(max, id => _vehicles.TryGetValue(id, out var e) ? e.State : null);
+            removed = client.TakeRemovals(max);
+            predictions = client.TakePredictions(max, k =>
+                _predictionsByStop.TryGetValue(k.StopId, out var byTrip) && byTrip.TryGetValue(k.TripId, out var p) ? p : null);
+            alerts = client.TakeAlerts(max, id => _alerts.TryGetValue(id, out var a) ? a : null);
+            if (vehicles.Count == 0 && removed.Count == 0 && predictions.Count == 0 && alerts.Count == 0)
+            {
+                return;
+            }
+
+            client.Busy = true;
+            client.MissCounted = false;
+            client.LastSent = now;
+        }
+
+        _ = SendBatchAsync(client, vehicles, removed, predictions, alerts);
+    }
+
+    private async Task SendBatchAsync(
+        LiveClient client,
+        List<VehicleState> vehicles,
+        List<string> removed,
+        List<ArrivalPrediction> predictions,
+        List<LiveAlert> alerts)
+    {
+        try
+        {
+            if (vehicles.Count > 0)
+            {
+                await _transport.SendAsync(client.Id, LiveMethods.Vehicles, vehicles, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (removed.Count > 0)
+            {
+                await _transport.SendAsync(client.Id, LiveMethods.Removed, removed, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (predictions.Count > 0)
+            {
+                await _transport.SendAsync(client.Id, LiveMethods.Predictions, predictions, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (alerts.Count > 0)
+            {
+                await _transport.SendAsync(client.Id, LiveMethods.Alerts, alerts, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            Metrics.CountBatch(vehicles.Count + removed.Count + predictions.Count + alerts.Count);
+        }
+#pragma warning disable CA1031 // A failed send concerns one client only (usually it went away): count and go on.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Metrics.CountSendFailure();
+            LogSendFailed(client.Id, ex.Message);
+        }
+        finally
+        {
+            lock (client.Gate)
+            {
+                client.Busy = false;
+            }
+        }
+    }
+
+    private void Expire(long now)
+    {
+        foreach (var (id, entry) in _vehicles)
+        {
+            if (_time.GetElapsedTime(entry.Seen, now) > _options.VehicleTtl)
+            {
+                RemoveVehicle(id);
+                Metrics.CountExpired();
+            }
+        }
+
+        if (LatestEventTime is { } latest)
+        {
+            var cutoff = latest - _options.PredictionTtl;
+            foreach (var (stopId, byTrip) in _predictionsByStop)
+            {
+                foreach (var (tripId, p) in byTrip)
+                {
+                    if (p.Predicted < cutoff)
+                    {
+                        RemovePrediction(stopId, tripId);
+                    }
+                }
+            }
+
+            var alertCutoff = latest - _options.AlertTtl;
+            foreach (var (id, a) in _alerts)
+            {
+                if (a.Time < alertCutoff)
+                {
+                    _alerts.TryRemove(id, out _);
+                }
+            }
+        }
+    }
+
+    private void AdvanceEventTime(DateTime time)
+    {
+        var ticks = time.Ticks;
+        var seen = Interlocked.Read(ref _latestEventTicks);
+        while (ticks > seen)
+        {
+            var was = Interlocked.CompareExchange(ref _latestEventTicks, ticks, seen);
+            if (was == seen)
+            {
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    [LoggerMessage(EventId = 5001, Level = LogLevel.Error, Message = "Live fan-out tick failed")]
+    private partial void LogFlushFailed(Exception exception);
+
+    [LoggerMessage(EventId = 5002, Level = LogLevel.Debug, Message = "Push to client {ClientId} failed: {Reason}")]
+    private partial void LogSendFailed(string clientId, string reason);
+
+    private readonly record struct VehicleEntry(VehicleState State, long Seen);
+}
+
+/// <summary>Key of a prediction: one trip at one stop.</summary>
+/// <param name="StopId">Stop id.</param>
+/// <param name="TripId">Trip id.</param>
+public readonly record struct PredictionKey(string StopId, string TripId);
+
+/// <summary>Names of the server-to-client hub methods.</summary>
+public static class LiveMethods
+{
+    /// <summary>A batch of changed <see cref="VehicleState"/>s.</summary>
+    public const string Vehicles = "vehicles";
+
+    /// <summary>A batch of vehicle ids that are gone.</summary>
+    public const string Removed = "removed";
+
+    /// <summary>A batch of changed <see cref="ArrivalPrediction"/>s.</summary>
+    public const string Predictions = "predictions";
+
+    /// <summary>A batch of new or changed <see cref="LiveAlert"/>s.</summary>
+    public const string Alerts = "alerts";
+}
+
+/// <summary>One connected client's subscriptions and pending (coalesced) keys.</summary>
+/// <remarks>Guarded by <see cref="Gate"/>; only <see cref="LiveEvents"/> touches it.</remarks>
+[DebuggerDisplay("{Id} subs={Subscriptions.Count} busy={Busy}")]
+internal sealed class LiveClient(string id)
+{
+    public readonly Lock Gate = new();
+
+    public string Id { get; } = id;
+
+    public HashSet<Subscription> Subscriptions { get; } = [];
+
+    public bool Busy { get; set; }
+
+    public bool MissCounted { get; set; }
+
+    public long LastSent { get; set; }
+
+    private readonly HashSet<string> _vehicleIds = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _routeIds = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _stopIds = new(StringComparer.Ordinal);
+    private readonly List<BoundingBox> _boxes = [];
+
+    private readonly HashSet<string> _pendingVehicles = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _pendingRemovals = new(StringComparer.Ordinal);
+    private readonly HashSet<PredictionKey> _pendingPredictions = [];
+    private readonly HashSet<string> _pendingAlerts = new(StringComparer.Ordinal);
+
+    public bool HasPending => _pendingVehicles.Count + _pendingRemovals.Count + _pendingPredictions.Count + _pendingAlerts.Count > 0;
+
+    private int PendingCount => _pendingVehicles.Count + _pendingRemovals.Count + _pendingPredictions.Count + _pendingAlerts.Count;
+
+    public void Add(Subscription s)
+    {
+        Subscriptions.Add(s);
+        Rebuild();
+    }
+
+    public bool Remove(Subscription s)
+    {
+        var removed = Subscriptions.Remove(s);
+        Rebuild();
+        return removed;
+    }
+
+    private void Rebuild()
+    {
+        _vehicleIds.Clear();
+        _routeIds.Clear();
+        _stopIds.Clear();
+        _boxes.Clear();
+        foreach (var s in Subscriptions)
+        {
+            switch (s.Kind)
+            {
+                case SubscriptionKind.Vehicle: _vehicleIds.Add(s.Id); break;
+                case SubscriptionKind.Route: _routeIds.Add(s.Id); break;
+                case SubscriptionKind.Stop: _stopIds.Add(s.Id); break;
+                case SubscriptionKind.Bbox: _boxes.Add(s.Box); break;
+                default: break;
+            }
+        }
+    }
+
+    public bool Matches(VehicleState v)
+    {
+        if (_vehicleIds.Contains(v.Id) || (v.RouteId is not null && _routeIds.Contains(v.RouteId)))
+        {
+            return true;
+        }
+
+        foreach (var box in _boxes)
+        {
+            if (box.Contains(v.Latitude, v.Longitude))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    public bool Matches(ArrivalPrediction p) =>
+        _stopIds.Contains(p.StopId)
+        || (p.RouteId is not null && _routeIds.Contains(p.RouteId))
+        || (p.VehicleId is not null && _vehicleIds.Contains(p.VehicleId));
+
+    public bool Matches(LiveAlert a) =>
+        (a.StopId is not null && _stopIds.Contains(a.StopId))
+        || (a.RouteId is not null && _routeIds.Contains(a.RouteId))
+        || (a.VehicleId is not null && _vehicleIds.Contains(a.VehicleId));
+
+    public void QueueVehicle(string id, int max, LiveMetrics metrics)
+    {
+        _pendingRemovals.Remove(id);
+        if (!_pendingVehicles.Contains(id) && PendingCount >= max)
+        {
+            metrics.CountRejected(RejectReason.ClientPendingLimit);
+            return;
+        }
+
+        _pendingVehicles.Add(id);
+    }
+
+    public void QueueRemoval(string id, int max, LiveMetrics metrics)
+    {
+        _pendingVehicles.Remove(id);
+        if (!_pendingRemovals.Contains(id) && PendingCount >= max)
+        {
+            metrics.CountRejected(RejectReason.ClientPendingLimit);
+            return;
+        }
+
+        _pendingRemovals.Add(id);
+    }
+
+    public void QueuePrediction(PredictionKey key, int max, LiveMetrics metrics)
+    {
+        if (!_pendingPredictions.Contains(key) && PendingCount >= max)
+        {
+            metrics.CountRejected(RejectReason.ClientPendingLimit);
+            return;
+        }
+
+        _pendingPredictions.Add(key);
+    }
+
+    public void QueueAlert(string id, int max, LiveMetrics metrics)
+    {
+        if (!_pendingAlerts.Contains(id) && PendingCount >= max)
+        {
+            metrics.CountRejected(RejectReason.ClientPendingLimit);
+            return;
+        }
+
+        _pendingAlerts.Add(id);
+    }
+
+    public List<VehicleState> TakeVehicles(int max, Func<string, VehicleState?> lookup) => Take(_pendingVehicles, max, lookup);
+
+    public List<string> TakeRemovals(int max) => Take(_pendingRemovals, max, static id => id);
+
+    public List<ArrivalPrediction> TakePredictions(int max, Func<PredictionKey, ArrivalPrediction?> lookup) => Take(_pendingPredictions, max, lookup);
+
+    public List<LiveAlert> TakeAlerts(int max, Func<string, LiveAlert?> lookup) => Take(_pendingAlerts, max, lookup);
+
+    private static List<TValue> Take<TKey, TValue>(HashSet<TKey> pending, int max, Func<TKey, TValue?> lookup)
+        where TValue : class
+    {
+        var result = new List<TValue>(Math.Min(pending.Count, max));
+        if (pending.Count <= max)
+        {
+            foreach (var key in pending)
+            {
+                if (lookup(key) is { } value)
+                {
+                    result.Add(value);
+                }
+            }
+
+            pending.Clear();
+            return result;
+        }
+
+        // More than fits in one message: send the first max, keep the rest for the next batch.
+        var taken = new List<TKey>(max);
+        foreach (var key in pending)
+        {
+            if (taken.Count == max)
+            {
+                break;
+            }
+
+            taken.Add(key);
+            if (lookup(key) is { } value)
+            {
+                result.Add(value);
+            }
+        }
+
+        foreach (var key in taken)
+        {
+            pending.Remove(key);
+        }
+
+        return result;
+    }
+
+    /// <summary>A stand-alone matcher for one subscription (used to build a new subscription's initial view).</summary>
+    internal sealed class Filter
+    {
+        private readonly LiveClient _one = new(string.Empty);
+
+        public Filter(Subscription s) => _one.Add(s);
+
+        public bool Matches(VehicleState v) => _one.Matches(v);
+
+        public bool Matches(ArrivalPrediction p) => _one.Matches(p);
+
+        public bool Matches(LiveAlert a) => _one.Matches(a);
+    }
+}
