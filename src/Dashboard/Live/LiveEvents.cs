@@ -84,6 +84,9 @@ public sealed partial class LiveEvents
     /// <summary>Number of connected clients.</summary>
     public int ClientCount => _clients.Count;
 
+    /// <summary>Ids of the connected clients (hub connection ids).</summary>
+    public IReadOnlyList<string> ClientIds => [.. _clients.Keys];
+
     /// <summary>The newest event time published so far (UTC), or null before the first.</summary>
     public DateTime? LatestEventTime
     {

@@ -57,7 +57,7 @@ export const VehicleLayer = L.Layer.extend({
 
   remove(ids) { for (const id of ids) this._items.delete(id); },
   get(id) { return this._items.get(id)?.v; },
-  get size() { return this._items.size; },
+  count() { return this._items.size; },
   filterRoute(route) { this._route = route; },
   highlight(id) { this._highlight = id; },
 

@@ -1,0 +1,200 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Fleet.Dashboard.Live;
+using Fleet.Ingest.Events;
+
+namespace Fleet.Dashboard.Tests;
+
+[Trait("Category", "Integration")]
+public sealed class HostApiTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static VehicleState Vehicle(string id, string route = "10", double lat = 60.17, double lon = 24.94) =>
+        new(id, route, 0, $"trip-{id}", lat, lon, 45, 10, 30, TransportMode.Bus, "S2", DateTime.UtcNow);
+
+    [Fact]
+    public async Task Vehicles_AfterPublish_ListedFilteredAndFoundByIdWithSlash()
+    {
+        await using var host = await TestHost.StartAsync();
+        host.Live.PublishVehicle(Vehicle("0018/00001", route: "10"));
+        host.Live.PublishVehicle(Vehicle("0018/00002", route: "20"));
+        var now = DateTime.UtcNow;
+        host.Live.PublishPrediction(new ArrivalPrediction("S2", "trip-0018/00001", "0018/00001", "10", 2, now.AddMinutes(3), now.AddMinutes(2), now.AddMinutes(5), now.AddMinutes(2), now));
+
+        var all = await host.GetJsonAsync("api/vehicles");
+        var route20 = await host.GetJsonAsync("api/vehicles?route=20");
+        var one = await host.GetJsonAsync("api/vehicles/0018/00001");
+
+        Assert.Equal(2, all.GetArrayLength());
+        Assert.Equal("0018/00002", Assert.Single(route20.EnumerateArray()).GetProperty("id").GetString());
+        Assert.Equal("bus", one.GetProperty("vehicle").GetProperty("mode").GetString());
+        Assert.Equal(30, one.GetProperty("vehicle").GetProperty("delaySeconds").GetInt32());
+        Assert.Equal("S2", Assert.Single(one.GetProperty("nextStops").EnumerateArray()).GetProperty("stopId").GetString());
+    }
+
+    [Fact]
+    public async Task VehicleById_Unknown_Returns404WithMessage()
+    {
+        await using var host = await TestHost.StartAsync();
+
+        using var response = await host.Http.GetAsync(new Uri("api/vehicles/0099/12345", UriKind.Relative), Ct);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Contains("unknown vehicle '0099/12345'", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Routes_WithNetwork_ListsScheduleRoutesWithLiveCounts()
+    {
+        await using var host = await TestHost.StartAsync(network: new FakeNetwork());
+        host.Live.PublishVehicle(Vehicle("a", route: "10"));
+        host.Live.PublishVehicle(Vehicle("b", route: "10"));
+
+        var routes = await host.GetJsonAsync("api/routes");
+
+        var byId = routes.EnumerateArray().ToDictionary(r => r.GetProperty("id").GetString()!, r => r.GetProperty("vehicles").GetInt32());
+        Assert.Equal(new Dictionary<string, int> { ["10"] = 2, ["20"] = 0 }, byId);
+    }
+
+    [Fact]
+    public async Task Routes_WithoutNetwork_ListsRoutesSeenLive()
+    {
+        await using var host = await TestHost.StartAsync();
+        host.Live.PublishVehicle(Vehicle("a", route: "7"));
+
+        var routes = await host.GetJsonAsync("api/routes");
+
+        Assert.Equal("7", Assert.Single(routes.EnumerateArray()).GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public async Task StopArrivals_ScheduledAndPredicted_MergedWithRange()
+    {
+        var network = new FakeNetwork();
+        await using var host = await TestHost.StartAsync(network: network);
+        var now = DateTime.UtcNow;
+        network.ScheduleBase = now.AddMinutes(1);
+        // The prediction is for the scheduled trip sched-1 (scheduled at +11 min), predicted 2 minutes late.
+        host.Live.PublishPrediction(new ArrivalPrediction("S1", "sched-1", "0018/00001", "10", 2, now.AddMinutes(13), now.AddMinutes(12), now.AddMinutes(15), now.AddMinutes(11), now));
+
+        var body = await host.GetJsonAsync("api/stops/S1/arrivals?minutes=30");
+
+        Assert.Equal("Central", body.GetProperty("stop").GetProperty("name").GetString());
+        var arrivals = body.GetProperty("arrivals").EnumerateArray().ToList();
+        // ScheduleBase + 0, 10, 20 min fall in the 30-minute window (FakeNetwork schedules every 10 minutes).
+        Assert.Equal(["sched-0", "sched-1", "sched-2"], arrivals.Select(a => a.GetProperty("tripId").GetString()));
+        var predicted = arrivals[1];
+        Assert.Equal(now.AddMinutes(13), predicted.GetProperty("predicted").GetDateTime(), TimeSpan.FromMilliseconds(1));
+        Assert.Equal(now.AddMinutes(12), predicted.GetProperty("low").GetDateTime(), TimeSpan.FromMilliseconds(1));
+        Assert.Equal(now.AddMinutes(15), predicted.GetProperty("high").GetDateTime(), TimeSpan.FromMilliseconds(1));
+        Assert.False(arrivals[0].TryGetProperty("predicted", out _), "a trip without a prediction is scheduled only");
+    }
+
+    [Theory]
+    [InlineData("api/stops/NOPE/arrivals", HttpStatusCode.NotFound, "unknown stop 'NOPE'")]
+    [InlineData("api/stops/S1/arrivals?minutes=0", HttpStatusCode.BadRequest, "minutes must be between 1 and 1440")]
+    [InlineData("api/stops/S1/arrivals?minutes=abc", HttpStatusCode.BadRequest, "")]
+    public async Task StopArrivals_BadInput_ClearError(string path, HttpStatusCode expected, string message)
+    {
+        await using var host = await TestHost.StartAsync(network: new FakeNetwork());
+
+        using var response = await host.Http.GetAsync(new Uri(path, UriKind.Relative), Ct);
+
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Contains(message, await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HealthAlertsMetricsNetwork_Serve_WhatTheStateHolds()
+    {
+        await using var host = await TestHost.StartAsync(network: new FakeNetwork());
+        var registry = (SourceRegistry)host.App.Services.GetService(typeof(SourceRegistry))!;
+        var source = registry.Register("replay", "replay");
+        source.Connected = true;
+        source.CountEvent(DateTime.UtcNow);
+        host.Live.Metrics.CountEvent(DateTime.UtcNow);
+        host.Live.PublishVehicle(Vehicle("a"));
+        host.Live.PublishAlert(new LiveAlert("a1", AlertSeverity.Severe, "vehicle a is 10 min late", "10", null, "a", DateTime.UtcNow));
+
+        var health = await host.GetJsonAsync("api/health");
+        var alerts = await host.GetJsonAsync("api/alerts");
+        var network = await host.GetJsonAsync("api/network");
+        var metrics = await host.Http.GetStringAsync(new Uri("metrics", UriKind.Relative), Ct);
+
+        Assert.Equal("ok", health.GetProperty("status").GetString());
+        Assert.Equal(1, health.GetProperty("vehicles").GetInt32());
+        var s = Assert.Single(health.GetProperty("sources").EnumerateArray());
+        Assert.True(s.GetProperty("connected").GetBoolean());
+        Assert.Equal(1, s.GetProperty("events").GetInt64());
+        Assert.Equal("severe", Assert.Single(alerts.EnumerateArray()).GetProperty("severity").GetString());
+        // FakeNetwork: one line and three stops.
+        Assert.Equal(4, network.GetProperty("features").GetArrayLength());
+        Assert.Contains("\nfleet_events_total 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("\nfleet_vehicles 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("fleet_source_connected{source=\"replay\",kind=\"replay\"} 1\n", metrics, StringComparison.Ordinal);
+        Assert.Contains("\nfleet_hub_clients 0\n", metrics, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ApiKey_Set_RequiredOnApiHubAndMetricsButNotThePage()
+    {
+        await using var host = await TestHost.StartAsync(apiKey: "s3cret");
+
+        using var noKey = await host.Http.GetAsync(new Uri("api/vehicles", UriKind.Relative), Ct);
+        using var wrongKey = new HttpRequestMessage(HttpMethod.Get, new Uri("metrics", UriKind.Relative));
+        wrongKey.Headers.Add("X-Api-Key", "nope");
+        using var wrong = await host.Http.SendAsync(wrongKey, Ct);
+        using var withHeader = new HttpRequestMessage(HttpMethod.Get, new Uri("api/vehicles", UriKind.Relative));
+        withHeader.Headers.Add("X-Api-Key", "s3cret");
+        using var ok = await host.Http.SendAsync(withHeader, Ct);
+        using var okQuery = await host.Http.GetAsync(new Uri("api/health?access_token=s3cret", UriKind.Relative), Ct);
+        using var page = await host.Http.GetAsync(new Uri("/", UriKind.Relative), Ct);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, noKey.StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, okQuery.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        await Assert.ThrowsAsync<WebSocketException>(() => host.ConnectAsync());
+        await using var hub = await host.ConnectAsync(key: "s3cret");
+        Assert.Equal(1, (await hub.InvokeAsync("Subscribe", ["stop", "S1"], Ct))!.Value.GetInt32());
+    }
+
+    [Fact]
+    public async Task Page_Built_ServesIndexWithBundledScript()
+    {
+        await using var host = await TestHost.StartAsync();
+
+        var html = await host.Http.GetStringAsync(new Uri("/", UriKind.Relative), Ct);
+
+        // Built by the Dashboard build (vite); the bundle is referenced from /assets/, never from a CDN.
+        Assert.Contains("<script type=\"module\" crossorigin src=\"/assets/", html, StringComparison.Ordinal);
+        Assert.DoesNotContain("https://", html, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Hub_OversizedMessage_ClosesConnection()
+    {
+        await using var host = await TestHost.StartAsync();
+        await using var hub = await host.ConnectAsync();
+
+        var huge = new string('x', 10_000);
+        var ex = await Record.ExceptionAsync(() => hub.InvokeAsync("Subscribe", ["stop", huge], Ct));
+
+        Assert.NotNull(ex);
+        Assert.Null(await ReadOrNullAsync(hub));
+    }
+
+    private static async Task<JsonElement?> ReadOrNullAsync(HubClient.SignalRJsonClient hub)
+    {
+        await foreach (var m in hub.Messages.ReadAllAsync(Ct))
+        {
+            return m.Arguments.FirstOrDefault();
+        }
+
+        return null;
+    }
+}

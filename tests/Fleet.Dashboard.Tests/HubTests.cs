@@ -1,0 +1,220 @@
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Fleet.Dashboard.Cli;
+using Fleet.Dashboard.HubClient;
+using Fleet.Dashboard.Live;
+using Fleet.Ingest.Events;
+
+namespace Fleet.Dashboard.Tests;
+
+[Trait("Category", "Integration")]
+public sealed class HubTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static ArrivalPrediction Prediction(string stop, string trip)
+    {
+        var now = DateTime.UtcNow;
+        return new ArrivalPrediction(stop, trip, "0018/00001", "10", 4, now.AddMinutes(4), now.AddMinutes(3), now.AddMinutes(6), now.AddMinutes(3), now);
+    }
+
+    private static VehicleState Vehicle(string id, double lat, double lon = 24.94) =>
+        new(id, "10", 0, "t", lat, lon, 0, 10, 0, TransportMode.Bus, null, DateTime.UtcNow);
+
+    private static async Task<HubMessage> NextAsync(SignalRJsonClient client, string what)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        try
+        {
+            return await client.Messages.ReadAsync(timeout.Token);
+        }
+        catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
+        {
+            throw new TimeoutException($"no push within 10 s while waiting for {what}");
+        }
+    }
+
+    [Fact]
+    public async Task Subscribe_Stop_ReceivesItsPredictionsAndNothingForOtherStops()
+    {
+        await using var host = await TestHost.StartAsync();
+        await using var s1 = await host.ConnectAsync();
+        await using var s2 = await host.ConnectAsync();
+        await s1.InvokeAsync("Subscribe", ["stop", "S1"], Ct);
+        await s2.InvokeAsync("Subscribe", ["stop", "S2"], Ct);
+
+        host.Live.PublishPrediction(Prediction("S2", "a"));
+        host.Live.PublishPrediction(Prediction("S1", "b"));
+        var first = await NextAsync(s1, "S1's first predictions");
+        // Then only S2 changes; once S2's subscriber has it, S1 changes: S1's subscriber must see that next.
+        host.Live.PublishPrediction(Prediction("S2", "c"));
+        var other = await NextAsync(s2, "S2's predictions");
+        while (!other.Arguments[0].EnumerateArray().Any(p => p.GetProperty("tripId").GetString() == "c"))
+        {
+            other = await NextAsync(s2, "S2's prediction for trip c");
+        }
+
+        host.Live.PublishPrediction(Prediction("S1", "d"));
+        var second = await NextAsync(s1, "S1's second predictions");
+
+        Assert.Equal("predictions", first.Target);
+        Assert.Equal(["b"], Trips(first));
+        Assert.Equal(["d"], Trips(second));
+        Assert.All(new[] { first, second }.SelectMany(m => m.Arguments[0].EnumerateArray()), p => Assert.Equal("S1", p.GetProperty("stopId").GetString()));
+    }
+
+    [Fact]
+    public async Task Subscribe_InvalidKind_ReturnsHubErrorAndKeepsConnection()
+    {
+        await using var host = await TestHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+
+        var ex = await Assert.ThrowsAsync<HubErrorException>(() => client.InvokeAsync("Subscribe", ["train", "1"], Ct));
+        var count = await client.InvokeAsync("Subscribe", ["route", "10"], Ct);
+
+        Assert.Contains("unknown kind 'train'", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(1, count!.Value.GetInt32());
+    }
+
+    [Fact]
+    public async Task Vehicles_ContinuousUpdates_AtMostOneBatchPer250Ms()
+    {
+        await using var host = await TestHost.StartAsync();
+        await using var client = await host.ConnectAsync();
+        await client.InvokeAsync("Subscribe", ["route", "10"], Ct);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var producer = ProduceAsync(host.Live, 20, TimeSpan.FromMilliseconds(10), stop.Token);
+
+        var times = new List<DateTime>();
+        var items = 0;
+        while (times.Count < 7)
+        {
+            var m = await NextAsync(client, $"vehicle batch {times.Count + 1}");
+            Assert.Equal("vehicles", m.Target);
+            times.Add(m.Received);
+            items += m.Arguments[0].GetArrayLength();
+        }
+
+        await stop.CancelAsync();
+        await producer;
+        // The first batch is left out: its send includes first-use costs (serializer warm-up) that delay its arrival
+        // and so shorten the first gap. The server spaces sends by >= 250 ms; receive times add jitter, hence 200.
+        times.RemoveAt(0);
+        var gaps = times.Zip(times.Skip(1), (a, b) => (b - a).TotalMilliseconds).ToList();
+        Assert.All(gaps, g => Assert.True(g >= 200, $"batches {g:F0} ms apart: {string.Join(", ", gaps.Select(x => x.ToString("F0")))}"));
+        // 20 vehicles change every 10 ms, so each batch carries the coalesced latest state of (nearly) all 20.
+        Assert.True(items >= 6 * 15, $"{items} items in 6 batches");
+    }
+
+    [Fact]
+    public async Task SlowClient_StopsReading_OthersKeepTheirCadence()
+    {
+        var live = new LiveOptions();
+        await using var host = await TestHost.StartAsync(live: live);
+        await using var slow = await ConnectWithTinyReceiveBufferAsync(host.BaseUri);
+        await slow.InvokeAsync("Subscribe", ["route", "10"], Ct);
+        await using var fast = await host.ConnectAsync();
+        await fast.InvokeAsync("Subscribe", ["route", "10"], Ct);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        // 3,000 vehicles changing every 50 ms: ~0.7 MB a batch, so the slow client's socket fills within seconds.
+        var producer = ProduceAsync(host.Live, 3000, TimeSpan.FromMilliseconds(50), stop.Token);
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        var afterMiss = new List<DateTime>();
+        while (afterMiss.Count < 6)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"slow client never fell behind (missed {host.Live.Metrics.MissedBatches}) or the fast one stalled ({afterMiss.Count} batches after)");
+            var m = await NextAsync(fast, "the fast client's next batch");
+            if (host.Live.Metrics.MissedBatches > 0)
+            {
+                afterMiss.Add(m.Received);
+            }
+        }
+
+        await stop.CancelAsync();
+        await producer;
+        var gaps = afterMiss.Zip(afterMiss.Skip(1), (a, b) => (b - a).TotalMilliseconds).ToList();
+        // While the slow client is stuck the fast one still gets a batch every 250 ms or so (never a stall of seconds).
+        Assert.All(gaps, g => Assert.True(g < 1500, $"fast client gaps while the slow one is stuck: {string.Join(", ", gaps.Select(x => x.ToString("F0")))} ms"));
+        Assert.True(host.Live.Metrics.MissedBatches > 0);
+    }
+
+    [Fact]
+    public async Task SubscribeCommand_Stop_PrintsPredictionsAsJsonLines()
+    {
+        await using var host = await TestHost.StartAsync();
+        using var output = new StringWriter();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var run = SubscribeCommand.RunAsync(host.BaseUri, [("stop", "S7")], null, 2, output, stop.Token);
+        stop.CancelAfter(TimeSpan.FromSeconds(15));
+        // A workload until the command has printed its two items: predictions for S8 (not subscribed) and S7.
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
+        var n = 0;
+        while (!run.IsCompleted && await timer.WaitForNextTickAsync(Ct))
+        {
+            n++;
+            host.Live.PublishPrediction(Prediction("S8", $"x{n}"));
+            host.Live.PublishPrediction(Prediction("S7", $"y{n}"));
+        }
+
+        var rc = await run;
+
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(0, rc);
+        Assert.Equal(2, lines.Length);
+        var docs = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.All(docs, d => Assert.Equal("prediction", d.GetProperty("type").GetString()));
+        Assert.All(docs, d => Assert.Equal("S7", d.GetProperty("data").GetProperty("stopId").GetString()));
+        Assert.All(docs, d => Assert.StartsWith("y", d.GetProperty("data").GetProperty("tripId").GetString(), StringComparison.Ordinal));
+    }
+
+    private static List<string?> Trips(HubMessage m) => [.. m.Arguments[0].EnumerateArray().Select(p => p.GetProperty("tripId").GetString())];
+
+    private static async Task ProduceAsync(LiveEvents live, int vehicles, TimeSpan every, CancellationToken ct)
+    {
+        // A workload, not synchronisation: move every vehicle a little each period until stopped.
+        using var timer = new PeriodicTimer(every);
+        var step = 0;
+        try
+        {
+            do
+            {
+                step++;
+                for (var i = 0; i < vehicles; i++)
+                {
+                    live.PublishVehicle(Vehicle($"v{i}", 60 + (i * 0.0001) + (step * 0.00001)));
+                }
+            }
+            while (await timer.WaitForNextTickAsync(ct));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    // A WebSocket over a socket with a 4 KB receive buffer, upgraded by hand, whose pushes nobody reads.
+    private static async Task<SignalRJsonClient> ConnectWithTinyReceiveBufferAsync(Uri baseUri)
+    {
+        var tcp = new TcpClient { ReceiveBufferSize = 4096 };
+        await tcp.ConnectAsync(baseUri.Host, baseUri.Port, Ct);
+        var stream = tcp.GetStream();
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+        var request = $"GET /hubs/live HTTP/1.1\r\nHost: {baseUri.Authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Ct);
+        var head = new StringBuilder();
+        var one = new byte[1];
+        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            Assert.Equal(1, await stream.ReadAsync(one, Ct));
+            head.Append((char)one[0]);
+        }
+
+        Assert.StartsWith("HTTP/1.1 101", head.ToString(), StringComparison.Ordinal);
+        var ws = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false });
+        return await SignalRJsonClient.StartAsync(ws, capacity: 1, Ct);
+    }
+}
