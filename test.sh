@@ -13,6 +13,11 @@ need=()
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# The page's browser test (Selenium drives Debian's Chromium through its chromedriver).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# The Dashboard build runs npm ci + vite build for the page.
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if [ "${#need[@]}" -gt 0 ]; then
   log "installing: ${need[*]}"
   sudo=""
