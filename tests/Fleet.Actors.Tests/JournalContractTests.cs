@@ -292,3 +292,20 @@ public sealed class SqliteJournalContractTests : JournalContractTests, IDisposab
         Assert.True(File.Exists(Path.Combine(_dir.FullName, "journal.db-wal")), "journal.db-wal missing: WAL mode is off");
     }
 }
+
+/// <summary>Starts one throwaway PostgreSQL server for the PostgreSQL test classes.</summary>
+public sealed class PostgresFixture : IAsyncLifetime
+{
+    public Fleet.Testing.PostgresServer Server { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync() => Server = await Fleet.Testing.PostgresServer.StartAsync();
+
+    public async ValueTask DisposeAsync() => await Server.DisposeAsync();
+}
+
+[Trait("Category", "Integration")]
+public sealed class PostgresJournalContractTests(PostgresFixture postgres) : JournalContractTests, IClassFixture<PostgresFixture>
+{
+    protected override async Task<IJournal> OpenAsync() =>
+        await PostgresJournal.OpenAsync(new PostgresJournalOptions { ConnectionString = postgres.Server.ConnectionString }, cancellationToken: Ct);
+}
