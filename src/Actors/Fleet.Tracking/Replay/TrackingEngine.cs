@@ -31,7 +31,7 @@ public readonly record struct TrackingCounters(long Events, long StopUpdates, in
 /// output: two runs over the same input give the same events in the same order.</para>
 /// <para><b>Clock.</b> The stream clock is the newest receive time posted (event time when a source has none); it
 /// releases held events and drives staleness. Nothing reads the wall clock.</para>
-/// <para>Not thread-safe: one producer calls <see cref="Post"/> and <see cref="Complete"/>.</para>
+/// <para>Not thread-safe: one producer calls <c>Post</c> and <see cref="Complete"/>.</para>
 /// </remarks>
 public sealed class TrackingEngine
 {
@@ -128,6 +128,17 @@ public sealed class TrackingEngine
             _partitions[PartitionOf(e.VehicleId, _partitions.Length)].Queue.Add(e);
         }
 
+        if (++_inBatch >= _batchSize)
+        {
+            RunBatch(final: false);
+        }
+    }
+
+    /// <summary>Posts a GTFS-RT stop update (with its cancelled/skipped status) for the trip board.</summary>
+    public void Post(in StopUpdate update)
+    {
+        _stopUpdates++;
+        _updates.Add(update);
         if (++_inBatch >= _batchSize)
         {
             RunBatch(final: false);

@@ -1,0 +1,166 @@
+using System.Threading.Channels;
+using Fleet.Actors;
+using Fleet.Actors.Persistence;
+using Fleet.Ingest.Events;
+using Fleet.Tracking.Network;
+using Fleet.Tracking.Output;
+using Fleet.Tracking.Schedule;
+using Fleet.Tracking.Vehicles;
+using Microsoft.Extensions.Logging;
+
+namespace Fleet.Tracking.Entities;
+
+/// <summary>
+/// Live tracking on the sharded runtime: a <c>vehicle</c> region of persistent <see cref="VehicleEntity"/>s, and
+/// one consumer that joins their derived events with the GTFS-RT trip updates in the <see cref="NetworkTracker"/>
+/// (trip board, stop board, aggregates) and publishes everything to an <see cref="ITrackingOutput"/>.
+/// </summary>
+/// <remarks>
+/// <para>The composition root (the web host) creates one, posts every ingested event with <c>PostAsync</c>,
+/// calls <see cref="AdvanceClockAsync"/> now and then with the stream's event time (staleness and the reorder
+/// window need it), and queries <see cref="Network"/> for aggregates, trips and stops.</para>
+/// <para>Backpressure: posting waits when the vehicle shard's mailbox is full, and entities wait when the derived
+/// event channel is full, so a slow consumer slows ingest down. In live use the order of derived events across
+/// vehicles follows processing; <c>fleet replay</c> uses the deterministic <c>TrackingEngine</c> instead.</para>
+/// <para><c>PostAsync</c> and <see cref="AdvanceClockAsync"/> are for one producer.</para>
+/// </remarks>
+public sealed class TrackingHost : IAsyncDisposable
+{
+    /// <summary>Name of the vehicle region (part of every persistence id: keep it stable).</summary>
+    public const string VehicleRegionName = "vehicle";
+
+    private readonly Channel<object> _derived;
+    private readonly ITrackingOutput _output;
+    private readonly Task _consumer;
+    private readonly HashSet<string> _vehicles = new(StringComparer.Ordinal);
+    private DateTime _clock;
+
+    /// <summary>Creates and starts the host.</summary>
+    /// <param name="catalog">The schedule.</param>
+    /// <param name="options">Tracking thresholds.</param>
+    /// <param name="output">Receives every derived event (and the network's alerts).</param>
+    /// <param name="journal">Where vehicle state is persisted; in memory when null.</param>
+    /// <param name="regionOptions">Runtime settings.</param>
+    /// <param name="predictor">Optional arrival predictor.</param>
+    /// <param name="logger">Runtime logger.</param>
+    /// <param name="channelCapacity">Capacity of the derived-event channel.</param>
+    public TrackingHost(ITripCatalog catalog, TrackingOptions options, ITrackingOutput output, IJournal? journal = null,
+        ShardRegionOptions? regionOptions = null, IArrivalPredictor? predictor = null, ILogger? logger = null, int channelCapacity = 65_536)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(output);
+        options.Validate();
+        _output = output;
+        Journal = journal ?? new InMemoryJournal();
+        Network = new NetworkTracker(options, catalog);
+        _derived = Channel.CreateBounded<object>(new BoundedChannelOptions(channelCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        var writer = new DerivedWriter(_derived.Writer);
+        Vehicles = new ShardRegion<VehicleMessage>(VehicleRegionName,
+            id => new VehicleEntity(id, catalog, options, writer, predictor), regionOptions, Journal, logger: logger);
+        _consumer = Task.Run(ConsumeAsync);
+    }
+
+    /// <summary>The vehicle region.</summary>
+    public ShardRegion<VehicleMessage> Vehicles { get; }
+
+    /// <summary>The journal in use.</summary>
+    public IJournal Journal { get; }
+
+    /// <summary>Trip board, stop board and aggregates (queryable from any thread).</summary>
+    public NetworkTracker Network { get; }
+
+    /// <summary>Posts one ingested event: vehicle events to their entity, GTFS-RT stop updates to the trip board.</summary>
+    public ValueTask PostAsync(VehicleEvent e, CancellationToken cancellationToken = default)
+    {
+        var clock = e.ReceiveTime != default ? e.ReceiveTime : e.EventTime;
+        if (clock > _clock)
+        {
+            _clock = clock;
+        }
+
+        if (e.Type == EventType.TripUpdateStop)
+        {
+            return e.TripId is null ? default : _derived.Writer.WriteAsync(StopUpdates.From(e), cancellationToken);
+        }
+
+        if (string.IsNullOrEmpty(e.VehicleId))
+        {
+            return default;
+        }
+
+        _vehicles.Add(e.VehicleId);
+        return Vehicles.TellAsync(e.VehicleId, new VehicleMessage.ReportEvent(e), cancellationToken);
+    }
+
+    /// <summary>Posts a GTFS-RT stop update (with its cancelled/skipped status) to the trip board.</summary>
+    public ValueTask PostStopUpdateAsync(StopUpdate update, CancellationToken cancellationToken = default) =>
+        _derived.Writer.WriteAsync(update, cancellationToken);
+
+    /// <summary>Tells every vehicle seen the stream clock (newest receive time posted, or <paramref name="streamTime"/> if later).</summary>
+    public async ValueTask AdvanceClockAsync(DateTime? streamTime = null, CancellationToken cancellationToken = default)
+    {
+        if (streamTime > _clock)
+        {
+            _clock = streamTime.Value;
+        }
+
+        var message = new VehicleMessage.AdvanceClock(_clock);
+        foreach (var id in _vehicles)
+        {
+            await Vehicles.TellAsync(id, message, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Stops the region (draining its mailboxes), then the consumer.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        await Vehicles.StopAsync(cancellationToken).ConfigureAwait(false);
+        _derived.Writer.TryComplete();
+        await _consumer.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await Vehicles.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task ConsumeAsync()
+    {
+        var fanOut = new FanOutOutput(_output);
+        var network = new ListOutput();
+        await foreach (var item in _derived.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            // Per item: a failure on one event is not a reason to stop tracking the rest.
+            network.Events.Clear();
+            if (item is DerivedEvent d)
+            {
+                Network.OnDerived(d, network);
+                fanOut.Publish(d);
+            }
+            else if (item is StopUpdate u)
+            {
+                Network.OnStopUpdate(u, network);
+            }
+
+            foreach (var n in network.Events)
+            {
+                fanOut.Publish(n);
+            }
+        }
+    }
+
+    /// <summary>Adapts the object channel to the entities' typed writer.</summary>
+    private sealed class DerivedWriter(ChannelWriter<object> inner) : ChannelWriter<DerivedEvent>
+    {
+        public override bool TryWrite(DerivedEvent item) => inner.TryWrite(item);
+
+        public override ValueTask<bool> WaitToWriteAsync(CancellationToken cancellationToken = default) => inner.WaitToWriteAsync(cancellationToken);
+
+        public override ValueTask WriteAsync(DerivedEvent item, CancellationToken cancellationToken = default) => inner.WriteAsync(item, cancellationToken);
+
+        public override bool TryComplete(Exception? error = null) => inner.TryComplete(error);
+    }
+}
