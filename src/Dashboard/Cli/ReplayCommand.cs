@@ -1,0 +1,143 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Threading.Channels;
+using Fleet.Ingest.Recording;
+using Fleet.Ingest.Replay;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace Fleet.Dashboard.Cli;
+
+/// <summary><c>fleet replay FILE... [--speed 1|10|max] [--loop]</c>: replays recordings into the pipeline.</summary>
+internal static class ReplayCommand
+{
+    /// <summary>Creates the command.</summary>
+    public static Command Create()
+    {
+        var files = new Argument<FileInfo[]>("FILE") { Description = "Recordings to merge by receive time (.txt or .gz)", Arity = ArgumentArity.OneOrMore };
+        var speed = new Option<string>("--speed") { Description = "Replay speed: 1 (live), 10, any factor, or max", DefaultValueFactory = _ => "1" };
+        var loop = new Option<bool>("--loop") { Description = "Start again after the end, until Ctrl+C" };
+        var every = new Option<double>("--report-every") { Description = "Seconds between status lines when stdout is not a terminal", DefaultValueFactory = _ => 5 };
+        var cmd = new Command("replay", """
+            Replays recordings in receive-time order, scaled by --speed, into the in-process pipeline
+            (parse, count, log what it sees). A progress bar on a terminal, status lines otherwise.
+
+            Example: fleet replay sample-data/recording.hfp.gz --speed 10 --loop
+            """)
+        {
+            files,
+            speed,
+            loop,
+            every,
+        };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            if (!ReplayOptions.TryParseSpeed(parse.GetValue(speed), out var factor))
+            {
+                Console.Error.WriteLine($"fleet replay: --speed must be a positive number or 'max', not '{parse.GetValue(speed)}'");
+                return 2;
+            }
+
+            var paths = parse.GetValue(files)!.Select(f => f.FullName).ToArray();
+            using var logging = CliLogging.CreateFactory(LogLevel.Warning);
+            // --to mqtt://host:port (the MQTT part) picks another IReplayTarget here.
+            IReplayTarget target = new PipelineReplayTarget(logging);
+            var settings = new ReplaySettings(paths, new ReplayOptions { Speed = factor, Loop = parse.GetValue(loop) },
+                TimeSpan.FromSeconds(Math.Max(0.1, parse.GetValue(every))));
+            return await RunAsync(settings, target, logging, ct).ConfigureAwait(false);
+        });
+        return cmd;
+    }
+
+    /// <summary>What to replay and how to report.</summary>
+    internal sealed record ReplaySettings(IReadOnlyList<string> Files, ReplayOptions Options, TimeSpan ReportEvery)
+    {
+        /// <summary>Show a Spectre progress bar (stdout is a terminal) rather than status lines.</summary>
+        public bool ProgressBar { get; init; } = !Console.IsOutputRedirected;
+
+        /// <summary>Where status lines go when there is no progress bar (stdout by default).</summary>
+        public Action<string>? StatusLine { get; init; }
+    }
+
+    /// <summary>Replays <paramref name="settings"/> into <paramref name="target"/>; returns the exit code.</summary>
+    public static async Task<int> RunAsync(ReplaySettings settings, IReplayTarget target, ILoggerFactory logging, CancellationToken ct)
+    {
+        var missing = settings.Files.Where(f => !File.Exists(f)).ToList();
+        if (missing.Count > 0)
+        {
+            Console.Error.WriteLine($"fleet replay: file not found: {string.Join(", ", missing)}");
+            return 2;
+        }
+
+        var channel = Channel.CreateBounded<RecordedMessage>(new BoundedChannelOptions(4096)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        var replayer = new Replayer([.. settings.Files.Select(ReplaySource.FromFile)], settings.Options, TimeProvider.System, logging.CreateLogger<Replayer>());
+        var clock = Stopwatch.StartNew();
+        var produce = Task.Run(async () =>
+        {
+            try
+            {
+                await replayer.RunAsync(channel.Writer, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                channel.Writer.TryComplete();
+            }
+        }, ct);
+        var consume = Task.Run(() => target.ConsumeAsync(channel.Reader, ct), ct);
+        var all = Task.WhenAll(produce, consume);
+
+        var write = settings.StatusLine ?? Console.WriteLine;
+        string Line() => $"replay {Percent(replayer)} sent {replayer.MessagesSent:N0}{LoopText(replayer)} -> {target.Name}: {target.Status(clock.Elapsed)}";
+
+        if (settings.ProgressBar)
+        {
+            await AnsiConsole.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .StartAsync(async ctx =>
+                {
+                    var bar = ctx.AddTask("replay", maxValue: 100);
+                    while (!all.IsCompleted)
+                    {
+                        await Task.WhenAny(all, Task.Delay(500, CancellationToken.None)).ConfigureAwait(false);
+                        bar.Value = (replayer.Progress ?? 0) * 100;
+                        bar.Description = Markup.Escape($"sent {replayer.MessagesSent:N0}{LoopText(replayer)} | {target.Status(clock.Elapsed)}");
+                    }
+
+                    bar.Value = 100;
+                }).ConfigureAwait(false);
+        }
+        else
+        {
+            while (!all.IsCompleted)
+            {
+                await Task.WhenAny(all, Task.Delay(settings.ReportEvery, CancellationToken.None)).ConfigureAwait(false);
+                if (!all.IsCompleted)
+                {
+                    write(Line());
+                }
+            }
+        }
+
+        try
+        {
+            await all.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Ctrl+C is how a looping replay ends; report and exit normally.
+        }
+
+        write($"done: {Line()}");
+        return 0;
+    }
+
+    private static string Percent(Replayer r) => r.State == ReplayState.Done ? "100%" : r.Progress is { } p ? $"{p * 100:0.0}%" : "-";
+
+    private static string LoopText(Replayer r) => r.Loop > 0 ? $" (loop {r.Loop + 1})" : "";
+}
