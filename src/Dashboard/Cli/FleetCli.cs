@@ -22,6 +22,8 @@ public static class FleetCli
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(SubscribeCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(RecordCommand.Create());
 
         root.SetAction((parse, ct) => DefaultRun.RunAsync(ct));
         return root;

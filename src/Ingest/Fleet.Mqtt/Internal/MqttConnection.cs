@@ -4,7 +4,6 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using System.Threading.Channels;
 
 namespace Fleet.Mqtt.Internal;
@@ -446,8 +445,10 @@ internal sealed class MqttConnection
             }
         }
 
-        var topic = Encoding.UTF8.GetString(body.Slice(2, topicLength));
-        var payload = _arena.Copy(body[offset..]);
+        // One copy of topic and payload together (with the packet id between them for QoS 1): no string, no second copy.
+        var copied = _arena.Copy(body[2..]);
+        var topic = copied[..topicLength];
+        var payload = copied[(offset - 2)..];
         return new MqttMessage(topic, payload, (MqttQos)qos, Retain: (header.Flags & 0x01) != 0, Duplicate: (header.Flags & 0x08) != 0);
     }
 
