@@ -21,6 +21,7 @@ public static class FleetCli
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(SubscribeCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
 
         root.SetAction((parse, ct) => DefaultRun.RunAsync(ct));
         return root;
