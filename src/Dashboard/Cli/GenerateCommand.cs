@@ -67,7 +67,7 @@ internal static class GenerateCommand
                 return Task.FromResult(2);
             }
 
-            var summary = CityGenerator.Generate(options, parse.GetValue(outOption)!.FullName, GtfsRtSupport.Factory);
+            var summary = CityGenerator.Generate(options, parse.GetValue(outOption)!.FullName);
             var ci = CultureInfo.InvariantCulture;
             Console.WriteLine(string.Create(ci, $"city {options.City}, seed {options.Seed}: {summary.Routes} routes, {summary.Stops} stops, {summary.Trips} trips, {summary.Vehicles} vehicles"));
             Console.WriteLine(string.Create(ci, $"  {summary.GtfsPath}"));
@@ -84,10 +84,4 @@ internal static class GenerateCommand
         });
         return command;
     }
-}
-
-/// <summary>The GTFS-RT writer used by <c>fleet generate</c> (none until the GTFS-RT classes are available).</summary>
-internal static class GtfsRtSupport
-{
-    public static ISnapshotSinkFactory? Factory => null;
 }

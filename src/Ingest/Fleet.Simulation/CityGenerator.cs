@@ -47,7 +47,7 @@ public static class CityGenerator
     public const int GzipLevel = 6;
 
     /// <summary>Generates the three files into <paramref name="outputDirectory"/> (created if missing).</summary>
-    public static GenerateSummary Generate(GenerateOptions options, string outputDirectory, ISnapshotSinkFactory? gtfsRt = null)
+    public static GenerateSummary Generate(GenerateOptions options, string outputDirectory)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(outputDirectory);
@@ -71,10 +71,10 @@ public static class CityGenerator
         using (var buffered = new BufferedStream(gzip, 1 << 17))
         {
             recording = new OrderedRecording(buffered);
-            var sink = gtfsRt?.Create(city);
+            var sink = new GtfsRtSnapshotWriter(city);
             day = new DaySimulation(city, options.Seed, recording, sink);
             figures = day.Run();
-            snapshots = sink is ICountingSink counting ? counting.Count : 0;
+            snapshots = sink.Count;
         }
 
         using (var truth = File.Create(truthPath))
@@ -85,13 +85,6 @@ public static class CityGenerator
         return new GenerateSummary(gtfsPath, recordingPath, truthPath, city.Routes.Count, city.Stops.Count, city.Trips.Count,
             city.Blocks.Count, recording.LinesWritten, figures, snapshots, recording.TaggedLines, recording.BytesWritten, clock.Elapsed);
     }
-}
-
-/// <summary>Creates the GTFS-RT snapshot writer for a city.</summary>
-public interface ISnapshotSinkFactory
-{
-    /// <summary>Creates the sink.</summary>
-    public ISnapshotSink Create(CityModel city);
 }
 
 /// <summary>A sink that counts what it wrote.</summary>

@@ -349,7 +349,7 @@ public static class CityBuilder
             Y = y,
             Edge = edge,
             Fraction = fraction,
-            Demand = Math.Exp(0.6 * stopRng.NextNormal()) * 0.45 * centrality * (kind >= 2 ? 1.6 : 1.0),
+            Demand = Math.Exp(0.9 * stopRng.NextNormal()) * 0.3 * centrality * (kind >= 2 ? 1.6 : 1.0),
             Attraction = Math.Clamp(Math.Exp(0.5 * stopRng.NextNormal()) * centrality, 0.4, 2.5),
         };
     }
@@ -494,7 +494,7 @@ public static class CityBuilder
                 var segmentEnd = Math.Min(to, pattern.NodeDistance[edgeIndex + 1]);
                 // The timetable assumes the average day: the time-of-day slowdown, ordinary congestion and
                 // losses at lights and corners.
-                var speed = net.FreeSpeed[e] * (1 - TimeOfDay.Slowdown(net.Inbound[e], net.Centrality[e], departure + t)) * 0.86 * 0.82;
+                var speed = net.FreeSpeed[e] * (1 - TimeOfDay.Slowdown(net.Inbound[e], net.Centrality[e], departure + t)) * 0.86 * 0.86;
                 t += (segmentEnd - d) / speed;
                 d = segmentEnd;
             }

@@ -548,8 +548,9 @@ internal sealed class VehicleSim
             : _city.Stops[p.Stops[Math.Min(_nextStop, p.Stops.Length - 1)]].Id;
 
         // Geohash digits: integer degrees, then the first three decimals of latitude and longitude interleaved.
-        var latScaled = (int)Math.Floor(_lat * 1000);
-        var lonScaled = (int)Math.Floor(_lon * 1000);
+        // (from the 6-decimal values the payload reports, so that topic and payload always agree).
+        var latScaled = (int)(Math.Round(_lat * 1e6, MidpointRounding.AwayFromZero) / 1000);
+        var lonScaled = (int)(Math.Round(_lon * 1e6, MidpointRounding.AwayFromZero) / 1000);
         var geo = (latScaled * 100_000) + lonScaled;
         int level;
         if (nextStopText != _lastNextStop || _lastGeo < 0)
