@@ -24,6 +24,7 @@ public static class FleetCli
         root.Subcommands.Add(ReplayCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(RecordCommand.Create());
+        root.Subcommands.Add(GenerateCommand.Create());
 
         root.SetAction((parse, ct) => DefaultRun.RunAsync(ct));
         return root;

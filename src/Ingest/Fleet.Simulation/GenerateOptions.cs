@@ -1,0 +1,50 @@
+namespace Fleet.Simulation;
+
+/// <summary>The arguments of <c>fleet generate</c>: which city, which day, how large.</summary>
+/// <remarks>
+/// <see cref="City"/>, <see cref="Routes"/>, <see cref="Vehicles"/>, <see cref="Hours"/>, <see cref="Date"/> and
+/// <see cref="Start"/> fix the network and the schedule (the GTFS feed); <see cref="Seed"/> fixes only the day's
+/// dynamics, so the same city with another seed is another day with the same gtfs.zip.
+/// </remarks>
+public sealed record GenerateOptions
+{
+    /// <summary>The city: fixes the street network, the routes and the schedule.</summary>
+    public int City { get; init; } = 1;
+
+    /// <summary>The day's dynamics: traffic, demand, incidents, GPS noise, which bus runs which block.</summary>
+    public ulong Seed { get; init; } = 42;
+
+    /// <summary>Number of bus routes.</summary>
+    public int Routes { get; init; } = 12;
+
+    /// <summary>Target fleet size at the peak; the schedule's headways are derived from it.</summary>
+    public int Vehicles { get; init; } = 150;
+
+    /// <summary>Length of the service window in hours; every trip ends (on schedule) inside it.</summary>
+    public double Hours { get; init; } = 3;
+
+    /// <summary>The operating day (local date in <see cref="TimeZoneId"/>).</summary>
+    public DateOnly Date { get; init; } = new(2026, 3, 2);
+
+    /// <summary>Local start of the service window.</summary>
+    public TimeOnly Start { get; init; } = new(6, 0);
+
+    /// <summary>The agency's IANA time zone.</summary>
+    public string TimeZoneId { get; init; } = "Europe/Helsinki";
+
+    /// <summary>Seconds between two GTFS-RT snapshots of the agency feed.</summary>
+    public int GtfsRtIntervalSeconds { get; init; } = 30;
+
+    /// <summary>Checks ranges; throws <see cref="ArgumentOutOfRangeException"/> naming the bad value.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(City, 0, nameof(City));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Routes, 1, nameof(Routes));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Routes, 400, nameof(Routes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Vehicles, Routes * 2, nameof(Vehicles));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Vehicles, 20_000, nameof(Vehicles));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Hours, 0.75, nameof(Hours));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Start.ToTimeSpan().TotalHours + Hours, 24.0, nameof(Hours));
+        ArgumentOutOfRangeException.ThrowIfLessThan(GtfsRtIntervalSeconds, 1, nameof(GtfsRtIntervalSeconds));
+    }
+}

@@ -1,0 +1,140 @@
+using System.Text;
+
+namespace Fleet.Simulation.Output;
+
+/// <summary>
+/// An append-only UTF-8 byte buffer with culture-free number and timestamp formatting, used to build recording
+/// lines without allocating strings.
+/// </summary>
+/// <remarks>Not thread-safe.</remarks>
+public sealed class Utf8Line
+{
+    private static readonly long[] Pow10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000];
+    private byte[] _buffer;
+
+    /// <summary>Creates a buffer with an initial capacity.</summary>
+    public Utf8Line(int capacity = 1024) => _buffer = new byte[capacity];
+
+    /// <summary>Bytes written so far.</summary>
+    public int Length { get; private set; }
+
+    /// <summary>The written bytes.</summary>
+    public ReadOnlySpan<byte> Written => _buffer.AsSpan(0, Length);
+
+    /// <summary>Forgets the content, keeping the capacity.</summary>
+    public void Clear() => Length = 0;
+
+    /// <summary>Drops everything after <paramref name="length"/>.</summary>
+    public void Truncate(int length) => Length = length;
+
+    /// <summary>Appends raw bytes.</summary>
+    public Utf8Line Append(ReadOnlySpan<byte> bytes)
+    {
+        Ensure(bytes.Length);
+        bytes.CopyTo(_buffer.AsSpan(Length));
+        Length += bytes.Length;
+        return this;
+    }
+
+    /// <summary>Appends a string as UTF-8.</summary>
+    public Utf8Line Append(string text)
+    {
+        Ensure(Encoding.UTF8.GetMaxByteCount(text.Length));
+        Length += Encoding.UTF8.GetBytes(text, _buffer.AsSpan(Length));
+        return this;
+    }
+
+    /// <summary>Appends one ASCII byte.</summary>
+    public Utf8Line Append(byte b)
+    {
+        Ensure(1);
+        _buffer[Length++] = b;
+        return this;
+    }
+
+    /// <summary>Appends an integer in invariant decimal form.</summary>
+    public Utf8Line AppendInt(long value)
+    {
+        Ensure(21);
+        if (value < 0)
+        {
+            _buffer[Length++] = (byte)'-';
+            value = -value;
+        }
+
+        var start = Length;
+        do
+        {
+            _buffer[Length++] = (byte)('0' + (value % 10));
+            value /= 10;
+        }
+        while (value > 0);
+        _buffer.AsSpan(start, Length - start).Reverse();
+        return this;
+    }
+
+    /// <summary>Appends an integer left-padded with zeros to <paramref name="width"/> digits (non-negative values).</summary>
+    public Utf8Line AppendPadded(long value, int width)
+    {
+        Ensure(width + 20);
+        var digits = 1;
+        for (var v = value; v >= 10; v /= 10)
+        {
+            digits++;
+        }
+
+        for (var k = digits; k < width; k++)
+        {
+            _buffer[Length++] = (byte)'0';
+        }
+
+        return AppendInt(value);
+    }
+
+    /// <summary>Appends a number with exactly <paramref name="decimals"/> decimals (rounded half away from zero).</summary>
+    public Utf8Line AppendFixed(double value, int decimals)
+    {
+        var scale = Pow10[decimals];
+        var scaled = (long)Math.Round(value * scale, MidpointRounding.AwayFromZero);
+        if (scaled < 0)
+        {
+            Append((byte)'-');
+            scaled = -scaled;
+        }
+
+        AppendInt(scaled / scale);
+        if (decimals > 0)
+        {
+            Append((byte)'.');
+            AppendPadded(scaled % scale, decimals);
+        }
+
+        return this;
+    }
+
+    /// <summary>
+    /// Appends a UTC timestamp as <c>yyyy-MM-ddTHH:mm:ss.fffZ</c> (3 digits) or with 6 fraction digits, from
+    /// <see cref="DateTime.Ticks"/>.
+    /// </summary>
+    public Utf8Line AppendTimestamp(long ticks, int fractionDigits)
+    {
+        var dt = new DateTime(ticks, DateTimeKind.Utc);
+        AppendPadded(dt.Year, 4).Append((byte)'-').AppendPadded(dt.Month, 2).Append((byte)'-').AppendPadded(dt.Day, 2);
+        Append((byte)'T').AppendPadded(dt.Hour, 2).Append((byte)':').AppendPadded(dt.Minute, 2).Append((byte)':').AppendPadded(dt.Second, 2);
+        var fraction = ticks % TimeSpan.TicksPerSecond;
+        Append((byte)'.').AppendPadded(fraction / Pow10[7 - fractionDigits], fractionDigits);
+        return Append((byte)'Z');
+    }
+
+    /// <summary>Appends a local date as <c>yyyy-MM-dd</c>.</summary>
+    public Utf8Line AppendDate(DateOnly date) =>
+        AppendPadded(date.Year, 4).Append((byte)'-').AppendPadded(date.Month, 2).Append((byte)'-').AppendPadded(date.Day, 2);
+
+    private void Ensure(int extra)
+    {
+        if (Length + extra > _buffer.Length)
+        {
+            Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, Length + extra));
+        }
+    }
+}

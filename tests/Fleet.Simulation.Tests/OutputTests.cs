@@ -1,0 +1,260 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Fleet.Simulation.Dynamics;
+using Fleet.Simulation.Output;
+using TransitRealtime;
+
+namespace Fleet.Simulation.Tests;
+
+public sealed partial class OutputTests : IClassFixture<GeneratedCityFixture>
+{
+    // The payload keys in HSL's order, taken from /work/shared/data/hfp/hfp-v2_2023-10-29_bus-0012-01913_route4400.txt.
+    private static readonly string[] VpKeys =
+        ["desi", "dir", "oper", "veh", "tst", "tsi", "spd", "hdg", "lat", "long", "acc", "dl", "odo", "drst", "oday", "jrn", "line", "start", "loc", "stop", "route", "occu"];
+
+    private readonly GeneratedCityFixture _city;
+
+    public OutputTests(GeneratedCityFixture city) => _city = city;
+
+    private IEnumerable<string> HfpLines => _city.Lines.Where((l, i) => l.Contains(" /hfp/", StringComparison.Ordinal) && !IsMalformed(i + 1));
+
+    private bool IsMalformed(long lineNumber) => _city.Summary.Malformed.Any(m => m.Line == lineNumber);
+
+    [Fact]
+    public void Recording_HfpLines_HaveHslTopicAndPayload()
+    {
+        var stopIds = _city.Gtfs["stops.txt"].Select(s => s["stop_id"]).ToHashSet(StringComparer.Ordinal);
+        var count = 0;
+        foreach (var line in HfpLines)
+        {
+            var m = LineRegex().Match(line);
+            Assert.True(m.Success, $"not <time> <topic> <payload>: {line}");
+            var levels = m.Groups["topic"].Value.Split('/');
+            // "", hfp, v2, journey, ongoing, event, mode, oper, veh, route, dir, headsign, start, next_stop, level, geohash x4
+            Assert.True(levels.Length == 19, $"topic levels {levels.Length}: {line}");
+            Assert.Matches("^[0-9]{4}$", levels[7]);
+            Assert.Matches("^[0-9]{5}$", levels[8]);
+            Assert.Matches("^[12]$", levels[10]);
+            Assert.Matches("^[0-9]{2}:[0-9]{2}$", levels[12]);
+            Assert.True(stopIds.Contains(levels[13]) || levels[13] == "EOL", $"next_stop {levels[13]}");
+
+            using var doc = JsonDocument.Parse(m.Groups["payload"].Value);
+            var root = doc.RootElement.EnumerateObject().Single();
+            Assert.Equal(levels[5].ToUpperInvariant(), root.Name);
+            var keys = root.Value.EnumerateObject().Select(p => p.Name).ToArray();
+            var expected = root.Name == "VP" ? VpKeys : [.. VpKeys, "ttarr", "ttdep"];
+            Assert.Equal(expected, keys);
+            var tst = DateTime.Parse(root.Value.GetProperty("tst").GetString()!, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+            Assert.Equal(new DateTimeOffset(tst, TimeSpan.Zero).ToUnixTimeSeconds(), root.Value.GetProperty("tsi").GetInt64());
+
+            // The geohash levels repeat the first decimals of the reported position.
+            var lat = root.Value.GetProperty("lat").GetRawText().Split('.');
+            var lon = root.Value.GetProperty("long").GetRawText().Split('.');
+            Assert.Equal($"{lat[0]};{lon[0]}", levels[15]);
+            Assert.Equal($"{lat[1][0]}{lon[1][0]}", levels[16]);
+            Assert.Equal($"{lat[1][1]}{lon[1][1]}", levels[17]);
+            Assert.Equal($"{lat[1][2]}{lon[1][2]}", levels[18]);
+            count++;
+        }
+
+        Assert.True(count > 10_000, $"only {count} HFP lines");
+    }
+
+    [Fact]
+    public void Recording_AllStopEventTypes_Present()
+    {
+        var types = HfpLines.Select(l => l.Split('/')[5]).ToHashSet(StringComparer.Ordinal);
+        foreach (var t in new[] { "vp", "due", "arr", "ars", "doo", "doc", "pde", "dep", "pas" })
+        {
+            Assert.Contains(t, types);
+        }
+    }
+
+    [Fact]
+    public void Recording_Lines_OrderedByReceiveTime()
+    {
+        var previous = DateTime.MinValue;
+        for (var i = 0; i < _city.Lines.Length; i++)
+        {
+            if (IsMalformed(i + 1))
+            {
+                continue;
+            }
+
+            var time = DateTime.Parse(_city.Lines[i].AsSpan(0, 27), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+            Assert.True(time >= previous, $"line {i + 1} received before line {i}");
+            previous = time;
+        }
+    }
+
+    [Fact]
+    public void Recording_Bursts_DeliverOldMessagesLate()
+    {
+        var late = HfpLines.Count(l =>
+        {
+            var receive = DateTime.Parse(l.AsSpan(0, 27), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+            var at = l.IndexOf("\"tst\":\"", StringComparison.Ordinal) + 7;
+            var tst = DateTime.Parse(l.AsSpan(at, 24), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+            return (receive - tst).TotalSeconds > 10;
+        });
+        // Ordinary latency is under 0.2 s; only messages held back in a burst can be 10 s late, and not all of them are.
+        Assert.InRange(late, 1, _city.Summary.Day.BufferedMessages);
+    }
+
+    [Fact]
+    public void Recording_MalformedLines_NamedAndBroken()
+    {
+        Assert.Equal(DaySimulation.MalformedKinds, _city.Summary.Malformed.Select(m => m.Kind));
+        foreach (var (lineNumber, kind) in _city.Summary.Malformed)
+        {
+            var line = _city.Lines[lineNumber - 1];
+            Assert.False(IsWellFormed(line), $"line {lineNumber} ({kind}) is well formed: {line}");
+        }
+
+        // Every other line is well formed.
+        var wellFormed = _city.Lines.Count(IsWellFormed);
+        Assert.Equal(_city.Lines.Length - _city.Summary.Malformed.Count, wellFormed);
+    }
+
+    private static bool IsWellFormed(string line)
+    {
+        var m = LineRegex().Match(line);
+        if (!m.Success || !DateTime.TryParse(line.AsSpan(0, 27), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal, out _))
+        {
+            return false;
+        }
+
+        if (m.Groups["topic"].Value.StartsWith("gtfs-rt/", StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(m.Groups["payload"].Value);
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+
+        return m.Groups["topic"].Value.Split('/').Length == 19;
+    }
+
+    [Fact]
+    public void Recording_GtfsRt_DecodesAndNamesScheduledTrips()
+    {
+        var trips = _city.Gtfs["trips.txt"].Select(t => t["trip_id"]).ToHashSet(StringComparer.Ordinal);
+        var rt = _city.Lines.Where(l => l.Contains(" gtfs-rt/", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(_city.Summary.GtfsRtSnapshots, rt.Length);
+        var updates = 0;
+        foreach (var line in rt)
+        {
+            var parts = line.Split(' ');
+            var feed = FeedMessage.Parser.ParseFrom(Convert.FromBase64String(parts[2]));
+            Assert.Equal("2.0", feed.Header.GtfsRealtimeVersion);
+            foreach (var entity in feed.Entity)
+            {
+                var trip = parts[1] == GtfsRtSnapshotWriter.TripUpdatesTopic ? entity.TripUpdate.Trip : entity.Vehicle.Trip;
+                Assert.Contains(trip.TripId, trips);
+                if (entity.TripUpdate is { } tu)
+                {
+                    Assert.NotEmpty(tu.StopTimeUpdate);
+                    Assert.All(tu.StopTimeUpdate, u => Assert.Equal(tu.Delay, u.Arrival.Delay == Math.Max(0, tu.Delay) && u.StopSequence == 1 ? tu.Delay : u.Arrival.Delay));
+                    updates++;
+                }
+            }
+        }
+
+        Assert.True(updates > 0, "no trip updates");
+    }
+
+    [Fact]
+    public void Truth_EveryTripEveryStop_InSequenceAndArrivalNotAfterDeparture()
+    {
+        var stopTimes = _city.Gtfs["stop_times.txt"];
+        Assert.Equal(stopTimes.Count, _city.Truth.Count);
+        Assert.Equal("trip_id,stop_id,stop_sequence,vehicle,arrival,departure", TruthWriter.Header);
+        for (var i = 0; i < stopTimes.Count; i++)
+        {
+            var s = stopTimes[i];
+            var t = _city.Truth[i];
+            Assert.Equal(s["trip_id"], t["trip_id"]);
+            Assert.Equal(s["stop_id"], t["stop_id"]);
+            Assert.Equal(s["stop_sequence"], t["stop_sequence"]);
+            Assert.Matches("^[0-9]{4}/[0-9]{5}$", t["vehicle"]);
+            var arrival = DateTime.Parse(t["arrival"], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+            var departure = DateTime.Parse(t["departure"], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+            Assert.True(arrival <= departure, $"arrival after departure: {t["trip_id"]} #{t["stop_sequence"]}");
+            if (i > 0 && _city.Truth[i - 1]["trip_id"] == t["trip_id"])
+            {
+                var before = DateTime.Parse(_city.Truth[i - 1]["departure"], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+                Assert.True(before <= arrival, $"stop {t["stop_sequence"]} of {t["trip_id"]} reached before leaving the previous one");
+            }
+        }
+    }
+
+    [Fact]
+    public void Truth_Delays_VaryButStayPlausible()
+    {
+        // Actual minus scheduled arrival (the agency is in UTC+2 on 2026-03-02).
+        var schedule = _city.Gtfs["stop_times.txt"].ToDictionary(s => (s["trip_id"], s["stop_sequence"]), s => GeneratedCityFixture.GtfsSeconds(s["arrival_time"]));
+        var midnight = new DateTime(2026, 3, 1, 22, 0, 0, DateTimeKind.Utc);
+        var delays = _city.Truth.Select(t =>
+            (DateTime.Parse(t["arrival"], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal) - midnight).TotalSeconds
+            - schedule[(t["trip_id"], t["stop_sequence"])]).ToArray();
+        var mean = delays.Average();
+        var sd = Math.Sqrt(delays.Select(d => (d - mean) * (d - mean)).Average());
+        Assert.InRange(mean, -180, 300);
+        Assert.InRange(sd, 20, 600);
+    }
+
+    [Fact]
+    public void Gtfs_Feed_ReferencesResolveAndStopsSpaced300To600m()
+    {
+        var g = _city.Gtfs;
+        foreach (var name in new[] { "agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt", "calendar.txt", "shapes.txt" })
+        {
+            Assert.True(g.ContainsKey(name), $"{name} missing");
+        }
+
+        Assert.Equal("Europe/Helsinki", g["agency.txt"].Single()["agency_timezone"]);
+        var stops = g["stops.txt"].Select(s => s["stop_id"]).ToHashSet(StringComparer.Ordinal);
+        var routes = g["routes.txt"].Select(s => s["route_id"]).ToHashSet(StringComparer.Ordinal);
+        var shapes = g["shapes.txt"].Select(s => s["shape_id"]).ToHashSet(StringComparer.Ordinal);
+        var trips = g["trips.txt"];
+        Assert.All(trips, t => Assert.Contains(t["route_id"], routes));
+        Assert.All(trips, t => Assert.Contains(t["shape_id"], shapes));
+        Assert.All(g["stop_times.txt"], s => Assert.Contains(s["stop_id"], stops));
+
+        var gaps = g["stop_times.txt"].GroupBy(s => s["trip_id"]).SelectMany(trip =>
+        {
+            var d = trip.Select(s => double.Parse(s["shape_dist_traveled"], CultureInfo.InvariantCulture)).ToArray();
+            return d.Zip(d.Skip(1), (a, b) => b - a);
+        }).ToArray();
+        Assert.All(gaps, gap => Assert.InRange(gap, 150, 800));
+        Assert.True(gaps.Count(gap => gap is >= 280 and <= 650) >= 0.85 * gaps.Length, "fewer than 85% of stop gaps are 300 to 600 m");
+    }
+
+    [Fact]
+    public void Schedule_Headways_ShorterInThePeak()
+    {
+        var city = City.CityBuilder.Build(GeneratedCityFixture.SmallCity with { Start = new TimeOnly(5, 0), Hours = 4.5 });
+        var early = new List<int>();
+        var peak = new List<int>();
+        foreach (var group in city.Trips.GroupBy(t => t.Pattern))
+        {
+            var starts = group.Select(t => t.StartSeconds).Order().ToArray();
+            for (var k = 1; k < starts.Length; k++)
+            {
+                (starts[k - 1] < (6 * 3600) + 1800 ? early : starts[k - 1] >= 7 * 3600 ? peak : []).Add(starts[k] - starts[k - 1]);
+            }
+        }
+
+        Assert.True(early.Average() > 1.5 * peak.Average(), $"early {early.Average()} s vs peak {peak.Average()} s");
+    }
+
+    [GeneratedRegex("^(?<time>[0-9T:.Z-]{27}) (?<topic>\\S+) (?<payload>.+)$")]
+    private static partial Regex LineRegex();
+}
