@@ -4,10 +4,5 @@ namespace Fleet.Dashboard.Cli;
 internal static class DefaultRun
 {
     /// <summary>Runs the platform on its embedded default.</summary>
-    public static Task<int> RunAsync(CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        Console.Error.WriteLine("fleet: the default run needs sample-data/ (see sample-data/README.md).");
-        return Task.FromResult(1);
-    }
+    public static Task<int> RunAsync(CancellationToken cancellationToken) => ServeCommand.RunDefaultAsync(cancellationToken);
 }
