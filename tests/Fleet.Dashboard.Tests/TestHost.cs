@@ -29,7 +29,8 @@ internal sealed class TestHost : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<TestHost> StartAsync(string? apiKey = null, ITransitNetwork? network = null, LiveOptions? live = null)
+    public static async Task<TestHost> StartAsync(
+        string? apiKey = null, ITransitNetwork? network = null, LiveOptions? live = null, Action<IServiceCollection>? configure = null)
     {
         var app = FleetWebHost.Build(
             new ServeOptions { Urls = "http://127.0.0.1:0", ApiKey = apiKey },
@@ -44,6 +45,8 @@ internal sealed class TestHost : IAsyncDisposable
                 {
                     services.AddSingleton(live);
                 }
+
+                configure?.Invoke(services);
             });
         await app.StartAsync(TestContext.Current.CancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Fleet.Dashboard.Hosting;
+using Fleet.Dashboard.Sources;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -19,27 +20,94 @@ internal static class ServeCommand
         };
         var apiKey = new Option<string?>("--api-key") { Description = "Require this key on the API, hub and /metrics (X-Api-Key header, Bearer or access_token)." };
         var tileUrl = new Option<string?>("--tile-url") { Description = "A map tile URL template for the page ({z}/{x}/{y}); none by default." };
+        var replay = new Option<string?>("--replay") { Description = "Replay a recording (HSL dump lines, .gz or plain), event times shifted to now." };
+        var speed = new Option<double>("--speed") { Description = "Replay speed (1 = real time).", DefaultValueFactory = _ => 1 };
+        var loop = new Option<bool>("--loop") { Description = "Start the replay again at its end." };
 
         var cmd = new Command(
             "serve",
             """
             Runs the platform: ingests the sources, keeps the live state and serves the map, the SignalR hub
-            (/hubs/live), the REST API (/api/...) and /metrics.
+            (/hubs/live), the REST API (/api/...) and /metrics. With no input option it replays the sample city's
+            recording (sample-data/recording.hfp.gz) in a loop, shifted to now.
 
-            Example: fleet serve --urls http://127.0.0.1:5080
+            Example: fleet serve --replay sample-data/recording.hfp.gz --speed 10 --loop --urls http://127.0.0.1:5080
             """)
         {
-            urls, apiKey, tileUrl,
+            urls, apiKey, tileUrl, replay, speed, loop,
         };
-        cmd.SetAction((parse, ct) => RunAsync(
-            new ServeOptions
+        cmd.Validators.Add(r =>
+        {
+            if (r.GetValue(speed) is var s && (!double.IsFinite(s) || s <= 0 || s > ReplayOptions.MaxSpeed))
+            {
+                r.AddError($"--speed must be > 0 and <= {ReplayOptions.MaxSpeed}");
+            }
+
+            if (r.GetValue(replay) is { } file && !File.Exists(file))
+            {
+                r.AddError($"--replay: '{file}' not found");
+            }
+        });
+        cmd.SetAction((parse, ct) =>
+        {
+            var options = new ServeOptions
             {
                 Urls = parse.GetValue(urls) ?? ServeOptions.DefaultUrls,
                 ApiKey = parse.GetValue(apiKey),
                 TileUrl = parse.GetValue(tileUrl),
-            },
-            ct));
+            };
+            var recording = parse.GetValue(replay);
+            var looping = parse.GetValue(loop);
+            if (recording is null && FindSample() is { } sample)
+            {
+                // No input given: the sample city, looping, so it looks live forever.
+                recording = sample;
+                looping = true;
+            }
+
+            return RunAsync(options, ct, services =>
+            {
+                if (recording is not null)
+                {
+                    services.AddReplay(new ReplayOptions { Path = recording, Speed = parse.GetValue(speed), Loop = looping });
+                }
+            });
+        });
         return cmd;
+    }
+
+    /// <summary>What <c>dotnet run --project src/Dashboard</c> runs: the sample city replayed live on the default URL.</summary>
+    public static Task<int> RunDefaultAsync(CancellationToken cancellationToken)
+    {
+        if (FindSample() is not { } sample)
+        {
+            Console.Error.WriteLine("fleet: the default run needs sample-data/recording.hfp.gz (see sample-data/README.md).");
+            return Task.FromResult(1);
+        }
+
+        return RunAsync(new ServeOptions(), cancellationToken, s => s.AddReplay(new ReplayOptions { Path = sample, Loop = true }));
+    }
+
+    /// <summary>The sample city's recording: under ./sample-data, else in a sample-data folder above the app.</summary>
+    public static string? FindSample()
+    {
+        const string Name = "recording.hfp.gz";
+        var here = Path.Combine(Environment.CurrentDirectory, "sample-data", Name);
+        if (File.Exists(here))
+        {
+            return here;
+        }
+
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "sample-data", Name);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Runs the host until <paramref name="cancellationToken"/> (Ctrl+C) fires.</summary>

@@ -201,7 +201,8 @@ public sealed partial class LiveEvents
         return false;
     }
 
-    /// <summary>Adds or replaces an alert (same <see cref="LiveAlert.Id"/>). The oldest goes beyond the limit.</summary>
+    /// <summary>Adds or replaces an alert (same <see cref="LiveAlert.Id"/>); a cleared one is pushed so clients drop
+    /// it, and is then forgotten after <see cref="LiveOptions.AlertTtl"/>. The oldest goes beyond the limit.</summary>
     public void PublishAlert(LiveAlert alert)
     {
         ArgumentNullException.ThrowIfNull(alert);
@@ -244,8 +245,8 @@ public sealed partial class LiveEvents
     /// <summary>Every prediction (a snapshot), for the GTFS-RT feed.</summary>
     public IReadOnlyList<ArrivalPrediction> AllPredictions() => [.. _predictionsByStop.Values.SelectMany(t => t.Values)];
 
-    /// <summary>Current alerts, newest first.</summary>
-    public IReadOnlyList<LiveAlert> Alerts() => [.. _alerts.Values.OrderByDescending(a => a.Time)];
+    /// <summary>Current (not cleared) alerts, newest first.</summary>
+    public IReadOnlyList<LiveAlert> Alerts() => [.. _alerts.Values.Where(a => !a.Cleared).OrderByDescending(a => a.Time)];
 
     // ---- clients --------------------------------------------------------------------------------------------
 

@@ -115,7 +115,8 @@ public enum AlertSeverity
 /// <param name="RouteId">The route it concerns, if any.</param>
 /// <param name="StopId">The stop it concerns, if any.</param>
 /// <param name="VehicleId">The vehicle it concerns, if any.</param>
-/// <param name="Time">When it was raised, UTC.</param>
+/// <param name="Time">When it was raised (or cleared), UTC.</param>
+/// <param name="Cleared">True when the condition is over: clients remove the alert.</param>
 public sealed record LiveAlert(
     string Id,
     AlertSeverity Severity,
@@ -123,7 +124,8 @@ public sealed record LiveAlert(
     string? RouteId,
     string? StopId,
     string? VehicleId,
-    DateTime Time)
+    DateTime Time,
+    bool Cleared = false)
 {
     /// <summary>True when the alert concerns no particular route, stop or vehicle (everyone sees it).</summary>
     public bool IsGlobal => RouteId is null && StopId is null && VehicleId is null;

@@ -86,7 +86,10 @@ conn.on("predictions", (batch) => {
   if (selected) renderSelected();
 });
 conn.on("alerts", (batch) => {
-  for (const a of batch) alerts.set(a.id, a);
+  for (const a of batch) {
+    if (a.cleared) alerts.delete(a.id);
+    else alerts.set(a.id, a);
+  }
   renderAlerts();
 });
 conn.onreconnecting(() => setConn("reconnecting"));
@@ -202,7 +205,7 @@ function renderVehicle(v) {
     </dl>
     <h3>Next stops</h3>
     ${next.length ? `<ul class="arrivals">${next.map((p) => `<li><span>${esc(stopName(p.stopId))}</span>
-      <span class="time">${fmtTime(p.predicted)} <small>(${fmtTime(p.low)}–${fmtTime(p.high)})</small></span></li>`).join("")}</ul>`
+      <span class="time">${fmtTime(p.predicted)}${p.low !== p.high ? ` <small>(${fmtTime(p.low)}–${fmtTime(p.high)})</small>` : ""}</span></li>`).join("")}</ul>`
       : "<p class=\"muted\">no predictions yet</p>"}`;
 }
 
@@ -228,7 +231,7 @@ function renderStop() {
     <ul class="arrivals" id="stop-arrivals">
       ${list.map((r) => `<li>
         <span><b>${esc(r.routeId ?? "")}</b> ${esc(r.headsign ?? "")}</span>
-        <span class="time">${r.predicted ? `<b>${countdown(r.predicted, now)}</b> <small>(${countdown(r.low, now)}–${countdown(r.high, now)})</small>` : `<b>${countdown(r.scheduled, now)}</b> <small>scheduled</small>`}
+        <span class="time">${r.predicted ? `<b>${countdown(r.predicted, now)}</b> ${range(r, now)}` : `<b>${countdown(r.scheduled, now)}</b> <small>scheduled</small>`}
         ${r.scheduled ? `<small class="muted">sched ${fmtTime(r.scheduled)}</small>` : ""}</span></li>`).join("")}
     </ul>
     ${list.length ? "" : "<p class=\"muted\">no arrivals in the next hour</p>"}`;
@@ -297,6 +300,9 @@ function esc(s) { return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 function fmtTime(t) { return t ? new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–"; }
 function fmtDelay(s) { if (s == null) return "unknown"; const m = Math.round(Math.abs(s) / 60); return s >= 0 ? `${m} min late` : `${m} min early`; }
 function stopName(id) { return stops.find((s) => s.id === id)?.name ?? id; }
+function range(r, now) {
+  return r.low && r.high && r.low !== r.high ? `<small>(${countdown(r.low, now)}–${countdown(r.high, now)})</small>` : "<small>predicted</small>";
+}
 // Countdowns are relative to the pipeline's clock (a replay of another day counts down in that day's time).
 let clockSkew = 0;
 function countdown(t, now) {

@@ -1,0 +1,67 @@
+using Fleet.Tracking.Output;
+
+namespace Fleet.Dashboard.Live;
+
+/// <summary>
+/// The seam between tracking and the live fan-out: turns tracking's <see cref="DerivedEvent"/>s into predictions
+/// and alerts on <see cref="LiveEvents"/>. An arrival at a stop retires that trip's prediction for the stop.
+/// </summary>
+/// <remarks>
+/// Tracking works in event time; a replay that looks live shifts times, so <paramref name="shift"/> (read for each
+/// event) is added to every time published. Called from the tracking engine's publishing thread; LiveEvents is
+/// thread-safe, so this adapter is too.
+/// </remarks>
+public sealed class LiveTrackingOutput(LiveEvents live, Func<TimeSpan>? shift = null) : ITrackingOutput
+{
+    /// <summary>Predictions carry no range until a predictor provides one; low and high are then the prediction.</summary>
+    public void Publish(DerivedEvent derived)
+    {
+        ArgumentNullException.ThrowIfNull(derived);
+        var by = shift?.Invoke() ?? TimeSpan.Zero;
+        switch (derived.Type)
+        {
+            case DerivedEventType.Prediction when derived is { StopId: { } stop, TripId: { } trip, Predicted: { } predicted }:
+                var at = predicted + by;
+                live.PublishPrediction(new ArrivalPrediction(
+                    stop, trip, derived.VehicleId, derived.RouteId, derived.StopSequence, at, at, at, derived.Scheduled + by, derived.Time + by));
+                break;
+            case DerivedEventType.Arrival when derived is { StopId: { } stop, TripId: { } trip }:
+                live.RemovePrediction(stop, trip);
+                break;
+            case DerivedEventType.Alert:
+                live.PublishAlert(ToAlert(derived, by));
+                break;
+            default:
+                break;
+        }
+    }
+
+    /// <summary>The live alert for a tracking alert; its id is stable per kind and subject, so clearing replaces it.</summary>
+    public static LiveAlert ToAlert(DerivedEvent derived, TimeSpan shift = default)
+    {
+        ArgumentNullException.ThrowIfNull(derived);
+        var subject = derived.VehicleId ?? derived.TripId ?? derived.StopId ?? "network";
+        var severity = derived.Kind switch
+        {
+            AlertKind.SevereDelay or AlertKind.TripCancelled => AlertSeverity.Severe,
+            AlertKind.None => AlertSeverity.Info,
+            _ => AlertSeverity.Warning,
+        };
+        var who = derived.VehicleId is { } v ? $"vehicle {v}" : derived.TripId is { } t ? $"trip {t}" : "network";
+        var route = derived.RouteId is { } r ? $" (route {r})" : string.Empty;
+        var text = derived.Kind switch
+        {
+            AlertKind.OffRoute => $"{who}{route} is off route" + (derived.Value is { } m ? $" by {m:F0} m" : string.Empty),
+            AlertKind.Stale => $"{who}{route} has gone quiet",
+            AlertKind.Bunching => $"{who}{route} is bunching with {derived.Other ?? "the vehicle ahead"}"
+                + (derived.Value is { } h ? $" ({h:F0} s headway)" : string.Empty),
+            AlertKind.SevereDelay => $"{who}{route} is {(derived.DelaySeconds ?? 0) / 60} min late",
+            AlertKind.TripCancelled => $"{who}{route} is cancelled",
+            AlertKind.StopSkipped => $"{who}{route} skips stop {derived.StopId}",
+            _ => $"{who}{route}: {derived.Kind}",
+        };
+        return new LiveAlert(
+            $"{derived.Kind}:{subject}", severity, derived.Cleared ? text + " (cleared)" : text,
+            derived.RouteId, derived.StopId, derived.VehicleId, derived.Time + shift, derived.Cleared);
+    }
+}

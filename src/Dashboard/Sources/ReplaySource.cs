@@ -1,0 +1,355 @@
+using Fleet.Dashboard.Live;
+using Fleet.Ingest.Events;
+using Fleet.Ingest.Hfp;
+using Fleet.Ingest.Recording;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Fleet.Dashboard.Sources;
+
+/// <summary>What <c>fleet serve --replay</c> replays and how.</summary>
+public sealed record ReplayOptions
+{
+    /// <summary>The recording (HSL dump lines, optionally gzip).</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Replay speed: 1 is real time, 10 ten times faster.</summary>
+    public double Speed { get; init; } = 1;
+
+    /// <summary>Start again from the beginning at the end.</summary>
+    public bool Loop { get; init; }
+
+    /// <summary>Shift event times so the replay looks live (recorded time + shift = now).</summary>
+    public bool ShiftToNow { get; init; } = true;
+
+    /// <summary>The fastest replay accepted.</summary>
+    public const double MaxSpeed = 1000;
+}
+
+/// <summary>Where a replay is, for <c>GET /api/replay</c>.</summary>
+/// <param name="File">The recording's file name.</param>
+/// <param name="Playing">False while paused.</param>
+/// <param name="Speed">Current speed.</param>
+/// <param name="Position">Fraction of the file read, 0 to 1.</param>
+/// <param name="RecordedTime">Receive time of the current line, as recorded (not shifted).</param>
+/// <param name="Round">Loop round, 0 for the first pass.</param>
+/// <param name="Finished">True when a non-looping replay reached the end.</param>
+public sealed record ReplayState(string File, bool Playing, double Speed, double Position, DateTime? RecordedTime, int Round, bool Finished);
+
+/// <summary>Controls a running replay (the page's play/pause, speed and position slider).</summary>
+public interface IReplayControl
+{
+    /// <summary>Current state.</summary>
+    public ReplayState State { get; }
+
+    /// <summary>Pauses or resumes.</summary>
+    public void SetPlaying(bool playing);
+
+    /// <summary>Changes the speed (0 &lt; speed ≤ <see cref="ReplayOptions.MaxSpeed"/>).</summary>
+    public void SetSpeed(double speed);
+
+    /// <summary>Jumps to a fraction (0 to 1) of the recording.</summary>
+    public void Seek(double position);
+}
+
+/// <summary>
+/// Replays a recording into <see cref="LiveEvents"/>, paced by its receive times, optionally looping, with event
+/// times shifted to now so that the map looks live. HFP position events become vehicle states; other lines are
+/// counted (GTFS-RT snapshots wait for the decoder).
+/// </summary>
+/// <remarks>
+/// Pacing is re-anchored (recorded time ↔ wall clock) at the start, after a pause, a speed change or a seek, so
+/// none of them makes the replay race to catch up. One background loop reads; the control methods only set
+/// fields it reads, so they are thread-safe and never block.
+/// </remarks>
+public sealed partial class ReplaySource : BackgroundService, IReplayControl
+{
+    private readonly ReplayOptions _options;
+    private readonly LiveEvents _live;
+    private readonly SourceStatus _status;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly HfpStream _hfp = new();
+    private readonly Lock _gate = new();
+    private TaskCompletionSource _resumed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _playing = true;
+    private double _speed;
+    private double? _seek;
+    private bool _reanchor = true;
+    private double _position;
+    private long _recordedTicks;
+    private int _round;
+    private bool _finished;
+
+    /// <summary>Creates the source; it starts with the host.</summary>
+    public ReplaySource(ReplayOptions options, LiveEvents live, SourceRegistry sources, TimeProvider time, ILogger<ReplaySource> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Speed);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.Speed, ReplayOptions.MaxSpeed);
+        _options = options;
+        _live = live;
+        _time = time;
+        _logger = logger;
+        _speed = options.Speed;
+        _status = sources.Register("replay:" + Path.GetFileName(options.Path), "replay");
+    }
+
+    /// <summary>The parser's figures (parsed, rejected by reason).</summary>
+    public HfpStream Hfp => _hfp;
+
+    /// <inheritdoc />
+    public ReplayState State
+    {
+        get
+        {
+            lock (_gate)
+            {
+                var ticks = Interlocked.Read(ref _recordedTicks);
+                return new ReplayState(
+                    Path.GetFileName(_options.Path), _playing, _speed, _position,
+                    ticks == 0 ? null : new DateTime(ticks, DateTimeKind.Utc), _round, _finished);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void SetPlaying(bool playing)
+    {
+        lock (_gate)
+        {
+            if (_playing == playing)
+            {
+                return;
+            }
+
+            _playing = playing;
+            _reanchor = true;
+            if (playing)
+            {
+                _resumed.TrySetResult();
+            }
+            else
+            {
+                _resumed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void SetSpeed(double speed)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(speed);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(speed, ReplayOptions.MaxSpeed);
+        lock (_gate)
+        {
+            _speed = speed;
+            _reanchor = true;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Seek(double position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(position, 1);
+        lock (_gate)
+        {
+            _seek = position;
+            _reanchor = true;
+            _finished = false;
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!File.Exists(_options.Path))
+        {
+            _status.LastError = $"recording '{_options.Path}' not found";
+            LogReplayFailed(_status.LastError);
+            return;
+        }
+
+        _status.Connected = true;
+        try
+        {
+            double? skipTo = null;
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var (ended, seek) = await ReplayOnceAsync(skipTo, stoppingToken).ConfigureAwait(false);
+                if (seek is not null)
+                {
+                    skipTo = seek;
+                    continue;
+                }
+
+                skipTo = null;
+                if (ended && !_options.Loop)
+                {
+                    lock (_gate)
+                    {
+                        _finished = true;
+                    }
+
+                    LogReplayEnded(_options.Path, _hfp.Parsed);
+                    // Stay "finished" until the page seeks somewhere (which restarts the read).
+                    while (!stoppingToken.IsCancellationRequested && State.Finished)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(200), _time, stoppingToken).ConfigureAwait(false);
+                    }
+
+                    lock (_gate)
+                    {
+                        skipTo = _seek;
+                        _seek = null;
+                    }
+
+                    continue;
+                }
+
+                lock (_gate)
+                {
+                    _round++;
+                    _reanchor = true;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            _status.LastError = ex.Message;
+            LogReplayFailed(ex.Message);
+        }
+        finally
+        {
+            _status.Connected = false;
+        }
+    }
+
+    // Reads the file once. Returns (true, null) at its end, or (false, position) when a seek asks to start over.
+    private async Task<(bool Ended, double? Seek)> ReplayOnceAsync(double? skipTo, CancellationToken ct)
+    {
+        using var reader = RecordingReader.Open(_options.Path);
+        var anchorRecorded = DateTime.MinValue;
+        var anchorWall = DateTimeOffset.MinValue;
+        var shift = TimeSpan.Zero;
+        var speed = 1.0;
+        while (reader.TryRead(out var line))
+        {
+            if (skipTo is { } target)
+            {
+                if ((reader.Progress ?? 1) < target)
+                {
+                    continue;
+                }
+
+                skipTo = null;
+            }
+
+            if (line.Kind != RecordKind.Message || line.ReceiveTime == default)
+            {
+                continue;
+            }
+
+            var recorded = line.ReceiveTime;
+            var outcome = _hfp.Process(line, out var ev);
+            _position = reader.Progress ?? 0;
+            Interlocked.Exchange(ref _recordedTicks, recorded.Ticks);
+
+            Task? paused = null;
+            lock (_gate)
+            {
+                if (_seek is { } seek)
+                {
+                    _seek = null;
+                    return (false, seek);
+                }
+
+                if (!_playing)
+                {
+                    paused = _resumed.Task;
+                }
+
+                if (_reanchor)
+                {
+                    _reanchor = false;
+                    anchorRecorded = recorded;
+                    anchorWall = _time.GetUtcNow();
+                    speed = _speed;
+                    shift = _options.ShiftToNow ? anchorWall.UtcDateTime - recorded : TimeSpan.Zero;
+                }
+            }
+
+            if (paused is not null)
+            {
+                await paused.WaitAsync(ct).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    anchorRecorded = recorded;
+                    anchorWall = _time.GetUtcNow();
+                    speed = _speed;
+                    shift = _options.ShiftToNow ? anchorWall.UtcDateTime - recorded : TimeSpan.Zero;
+                    _reanchor = false;
+                }
+            }
+
+            var due = anchorWall + ((recorded - anchorRecorded) / speed);
+            var wait = due - _time.GetUtcNow();
+            // Sleep only when it is worth it; a burst of lines with the same second goes through at once.
+            if (wait > TimeSpan.FromMilliseconds(5))
+            {
+                await Task.Delay(wait, _time, ct).ConfigureAwait(false);
+            }
+
+            if (outcome == HfpOutcome.Event)
+            {
+                Publish(ev, shift);
+            }
+        }
+
+        return (true, null);
+    }
+
+    private void Publish(in VehicleEvent ev, TimeSpan shift)
+    {
+        var eventTime = ev.EventTime + shift;
+        _status.CountEvent(eventTime);
+        _live.Metrics.CountEvent(eventTime);
+        if (VehicleState.FromEvent(ev, shift) is { } state)
+        {
+            _live.PublishVehicle(state);
+        }
+        else if (ev.Type is EventType.Vjout or EventType.Dout && !string.IsNullOrEmpty(ev.VehicleId))
+        {
+            // Signed off: the vehicle leaves the map now rather than after the silence timeout.
+            _live.RemoveVehicle(ev.VehicleId);
+        }
+    }
+
+    [LoggerMessage(EventId = 5010, Level = LogLevel.Error, Message = "Replay failed: {Reason}")]
+    private partial void LogReplayFailed(string reason);
+
+    [LoggerMessage(EventId = 5011, Level = LogLevel.Information, Message = "Replay of {Path} ended after {Events} events")]
+    private partial void LogReplayEnded(string path, long events);
+}
+
+/// <summary>Registers the inputs of <c>fleet serve</c> with the host.</summary>
+public static class SourceServices
+{
+    /// <summary>Adds a replay of a recording (one <see cref="ReplaySource"/>, also the <see cref="IReplayControl"/>).</summary>
+    public static IServiceCollection AddReplay(this IServiceCollection services, ReplayOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddSingleton(options);
+        services.AddSingleton<ReplaySource>();
+        services.AddSingleton<IReplayControl>(sp => sp.GetRequiredService<ReplaySource>());
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ReplaySource>());
+        return services;
+    }
+}
