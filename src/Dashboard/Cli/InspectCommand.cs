@@ -13,34 +13,55 @@ namespace Fleet.Dashboard.Cli;
 /// <summary><c>fleet inspect FILE [--json]</c>: what a file holds.</summary>
 /// <remarks>
 /// Dispatches on <see cref="InputFiles.Detect"/>: recordings (HFP lines, GTFS-RT snapshots) and HFP CSV exports are
-/// summarised here; GTFS static and GTFS-RT files get their own inspectors in <see cref="InspectFileAsync"/>.
+/// summarised here; GTFS static feeds and GTFS-RT files and folders go to <see cref="InspectGtfs"/>.
 /// </remarks>
 internal static class InspectCommand
 {
     /// <summary>Creates the command.</summary>
     public static Command Create()
     {
-        var file = new Argument<FileInfo>("FILE") { Description = "A recording (.txt, .gz: HFP lines and GTFS-RT snapshots) or an HFP CSV export" };
+        var file = new Argument<FileInfo>("FILE") { Description = "A recording (.txt, .gz: HFP lines and GTFS-RT snapshots), an HFP CSV export, a GTFS zip or folder, a GTFS-RT file (.pb, .json) or a folder of GTFS-RT snapshots" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object on stdout instead of a table" };
+        var gtfs = new Option<string>("--gtfs") { Description = "GTFS static feed (zip or folder) to validate GTFS-RT files against (joins trips and stops)" };
         var cmd = new Command("inspect", """
             Summarises a file: messages, time span, vehicles, events per type, rejections per reason.
 
+            GTFS: a static feed gives counts, service dates and load errors by kind; GTFS-RT files give entity
+            counts, the trip/stop join against --gtfs and validator findings (MobilityData codes).
+
             Example: fleet inspect sample-data/recording.hfp.gz --json
+            Example: fleet inspect ../shared/data/gtfs-rt/caltrain_2023-11-07 --gtfs ../shared/data/gtfs-static/caltrain_2023-09-23_2024-06-01.zip --json
             """)
         {
             file,
             json,
+            gtfs,
         };
-        cmd.SetAction((parse, ct) => InspectFileAsync(parse.GetValue(file)!.FullName, parse.GetValue(json), Console.Out, ct));
+        cmd.SetAction((parse, ct) => InspectFileAsync(parse.GetValue(file)!.FullName, parse.GetValue(gtfs), parse.GetValue(json), Console.Out, ct));
         return cmd;
     }
 
     /// <summary>Inspects <paramref name="path"/>, writing the summary to <paramref name="output"/>; returns the exit code.</summary>
-    public static Task<int> InspectFileAsync(string path, bool json, TextWriter output, CancellationToken cancellationToken)
+    public static Task<int> InspectFileAsync(string path, bool json, TextWriter output, CancellationToken cancellationToken) =>
+        InspectFileAsync(path, null, json, output, cancellationToken);
+
+    /// <summary>Inspects <paramref name="path"/>, validating GTFS-RT against the static feed <paramref name="gtfs"/> when given.</summary>
+    public static Task<int> InspectFileAsync(string path, string? gtfs, bool json, TextWriter output, CancellationToken cancellationToken)
     {
-        if (!File.Exists(path))
+        if (!File.Exists(path) && !Directory.Exists(path))
         {
             Console.Error.WriteLine($"fleet inspect: file not found: {path}");
+            return Task.FromResult(2);
+        }
+
+        if (InspectGtfs.TryInspect(path, gtfs, json, output, out var gtfsExit))
+        {
+            return Task.FromResult(gtfsExit);
+        }
+
+        if (Directory.Exists(path))
+        {
+            Console.Error.WriteLine($"fleet inspect: {path}: a folder that is neither a GTFS feed nor a folder of GTFS-RT snapshots");
             return Task.FromResult(2);
         }
 
@@ -50,7 +71,7 @@ internal static class InspectCommand
         {
             InputFileKind.Recording => InspectRecording(path, json, output, logging, cancellationToken),
             InputFileKind.HfpCsv => InspectHfpCsv(path, json, output, logging, cancellationToken),
-            // GTFS static zips and GTFS-RT files: their inspectors are added here by the GTFS part.
+            // GTFS static zips and GTFS-RT files were handled by InspectGtfs above; what remains is not readable.
             _ => Unsupported(path, kind),
         };
         return Task.FromResult(result);
