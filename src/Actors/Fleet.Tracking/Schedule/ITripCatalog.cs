@@ -6,7 +6,7 @@ namespace Fleet.Tracking.Schedule;
 /// </summary>
 /// <remarks>
 /// Implementations are thread-safe (vehicles on every shard call them) and return the same plan instance for the
-/// same trip and date, so plans may be compared by reference. <c>GtfsTripCatalog</c> adapts a GTFS
+/// same trip and date, so plans may be compared by reference. <see cref="GtfsTripCatalog"/> adapts a GTFS
 /// <c>Fleet.Gtfs.Schedule</c>.
 /// </remarks>
 public interface ITripCatalog
