@@ -103,6 +103,7 @@ public static class ArrivalPipeline
         var train = new Dataset(ArrivalFeatures.Names, 1 << 16);
         var validation = new Dataset(ArrivalFeatures.Names, 1 << 14);
         var validationHorizon = new List<float>();
+        var validationScale = new List<float>();
         var validationKalmanAbs = 0.0;
         var baselineResiduals = new Dictionary<string, List<(double, double)>>(StringComparer.Ordinal);
         foreach (var p in baselineSets[0].All)
@@ -144,7 +145,8 @@ public static class ArrivalPipeline
                         {
                             validation.Add(rowBuffer, target, group);
                             validationHorizon.Add((float)horizon);
-                            validationKalmanAbs += Math.Abs(target);
+                            validationScale.Add((float)ModelPredictor.Scale(plan, i));
+                            validationKalmanAbs += Math.Abs(actual - (plan.Now + plan.CumKalman[i]));
                         }
                         else
                         {
@@ -190,7 +192,7 @@ public static class ArrivalPipeline
         var mae = 0.0;
         for (var r = 0; r < validation.Rows; r++)
         {
-            var residual = validation.Targets[r] - result.Model.Predict(validation.Row(r));
+            var residual = validationScale[r] * (validation.Targets[r] - result.Model.Predict(validation.Row(r)));
             mae += Math.Abs(residual);
             modelResiduals.Add((validationHorizon[r] - residual, residual));
         }

@@ -142,10 +142,18 @@ public sealed class ModelPredictor : PlanPredictor
         for (var i = 0; i < n; i++)
         {
             ArrivalFeatures.Fill(context, plan, i, row);
-            Write(output, i, plan.Now + plan.CumKalman[i] + _model.Predict(row), plan.Now);
+            Write(output, i, plan.Now + plan.CumKalman[i] + (Scale(plan, i) * _model.Predict(row)), plan.Now);
         }
     }
 
-    /// <summary>The target the model learns for a row: actual arrival − (now + Kalman remaining).</summary>
-    internal static double Target(DownstreamPlan plan, int i, double actualUnix) => actualUnix - (plan.Now + plan.CumKalman[i]);
+    /// <summary>
+    /// The target the model learns for a row: (actual arrival − (now + Kalman remaining)) / scale, where the scale
+    /// grows with the square root of the remaining time. Dividing makes a 10 s miss one minute out weigh as much
+    /// as a 50 s miss half an hour out, so the trees do not neglect short horizons, where errors are small.
+    /// </summary>
+    internal static double Target(DownstreamPlan plan, int i, double actualUnix) =>
+        (actualUnix - (plan.Now + plan.CumKalman[i])) / Scale(plan, i);
+
+    /// <summary>The target scale of a row: √(max(remaining, 30 s) / 30 s).</summary>
+    internal static double Scale(DownstreamPlan plan, int i) => Math.Sqrt(Math.Max(plan.CumKalman[i], 30) / 30);
 }
