@@ -1,0 +1,102 @@
+using System.CommandLine;
+using System.Globalization;
+using Fleet.Gtfs;
+using Fleet.Predict;
+using Fleet.Predict.Evaluation;
+using Fleet.Predict.Offline;
+using Spectre.Console;
+
+namespace Fleet.Dashboard.Cli;
+
+/// <summary><c>fleet evaluate</c>: scores the baselines and the model on recorded days by horizon bucket.</summary>
+internal static class EvaluateCommand
+{
+    /// <summary>Creates the command.</summary>
+    public static Command Create()
+    {
+        var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on", Required = true };
+        var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", Required = true, AllowMultipleArgumentsPerToken = true };
+        var truths = new Option<FileInfo[]>("--truth") { Description = "Ground truth truth.csv per recording (same order); without it, arrivals are detected from HFP stop events", AllowMultipleArgumentsPerToken = true };
+        var model = new Option<FileInfo>("--model") { Description = "The model written by fleet train", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print the scores as JSON on stdout" };
+        var plot = new Option<FileInfo>("--plot") { Description = "Write an SVG plot of MAE by horizon, one line per predictor" };
+        var interval = new Option<double>("--sample-interval") { Description = "Seconds of event time between two prediction points of a vehicle", DefaultValueFactory = _ => 30 };
+        var cmd = new Command("evaluate", """
+            Scores every predictor (schedule, delay carried forward, historical, Kalman, model) on recorded days:
+            MAE, RMSE, p90 |error| and the Cal-ITP accuracy share by minutes to arrival. Error = predicted - actual.
+
+            Example: fleet evaluate --gtfs sample-data/gtfs.zip --recording day2.hfp.gz --truth day2-truth.csv --model model.bin --plot mae.svg
+            """)
+        {
+            gtfs, recordings, truths, model, json, plot, interval,
+        };
+        cmd.SetAction((parse, ct) => Task.FromResult(Run(
+            parse.GetValue(gtfs)!, parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(model)!,
+            parse.GetValue(json), parse.GetValue(plot), parse.GetValue(interval), ct)));
+        return cmd;
+    }
+
+    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, FileInfo modelFile, bool json, FileInfo? plot, double interval, CancellationToken ct)
+    {
+        if (!PredictionData.CheckFiles("evaluate", [gtfs, modelFile, .. recordings, .. truths]))
+        {
+            return 2;
+        }
+
+        if (truths.Length > 0 && truths.Length != recordings.Length)
+        {
+            Console.Error.WriteLine($"fleet evaluate: {recordings.Length} recording(s) but {truths.Length} truth file(s); give one truth per recording, in the same order");
+            return 2;
+        }
+
+        ArrivalModel model;
+        try
+        {
+            model = ArrivalModel.Load(modelFile.FullName);
+        }
+        catch (InvalidDataException e)
+        {
+            Console.Error.WriteLine($"fleet evaluate: {e.Message}");
+            return 1;
+        }
+
+        var log = Console.Error;
+        var schedule = GtfsLoader.Load(gtfs.FullName);
+        var predictors = model.Bind(schedule);
+        Scorecard card = null!;
+        IReadOnlyDictionary<string, double> coverage = null!;
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(progress =>
+            {
+                var read = progress.AddTask("reading recordings");
+                var days = PredictionData.ReadDays(schedule, recordings, truths, new ReplayOptions { SampleIntervalSeconds = interval }, read, log, ct);
+                var eval = progress.AddTask("predicting");
+                (card, coverage) = ArrivalPipeline.Evaluate(schedule, days, predictors, p => eval.Value = 100 * p.Fraction, ct);
+                eval.Value = 100;
+            });
+
+        if (plot is not null)
+        {
+            File.WriteAllText(plot.FullName, SvgPlot.MaeByHorizon(card, "MAE by minutes to arrival"));
+            log.WriteLine($"plot: {plot.FullName}");
+        }
+
+        if (json)
+        {
+            Console.WriteLine(card.ToJson());
+            return 0;
+        }
+
+        Console.WriteLine($"model: {model.Description}");
+        Console.Write(card.ToTable());
+        Console.WriteLine("share of actual arrivals inside the p10-p90 range:");
+        foreach (var (name, share) in coverage)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-12}{share:0.000}"));
+        }
+
+        return 0;
+    }
+}

@@ -1,0 +1,108 @@
+using System.CommandLine;
+using Fleet.Gtfs;
+using Fleet.Predict.Offline;
+using Spectre.Console;
+
+namespace Fleet.Dashboard.Cli;
+
+/// <summary><c>fleet train</c>: trains the arrival model on recorded days.</summary>
+internal static class TrainCommand
+{
+    /// <summary>Creates the command.</summary>
+    public static Command Create()
+    {
+        var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on", Required = true };
+        var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", Required = true, AllowMultipleArgumentsPerToken = true };
+        var truths = new Option<FileInfo[]>("--truth") { Description = "Ground truth truth.csv per recording (same order); without it, arrivals are detected from HFP stop events", AllowMultipleArgumentsPerToken = true };
+        var output = new Option<FileInfo>("--out") { Description = "Where to write the model", Required = true };
+        var trees = new Option<int>("--trees") { Description = "Maximum number of trees", DefaultValueFactory = _ => 400 };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the row sampler and the validation split", DefaultValueFactory = _ => 1 };
+        var interval = new Option<double>("--sample-interval") { Description = "Seconds of event time between two prediction points of a vehicle", DefaultValueFactory = _ => 30 };
+        var cmd = new Command("train", """
+            Trains the arrival-time model (gradient-boosted trees over the Kalman baseline) on recorded days and
+            writes it with the historical profile and every predictor's p10-p90 bands.
+
+            Example: fleet train --gtfs sample-data/gtfs.zip --recording day1.hfp.gz --truth day1-truth.csv --out model.bin
+            """)
+        {
+            gtfs, recordings, truths, output, trees, seed, interval,
+        };
+        cmd.SetAction((parse, ct) => Task.FromResult(Run(
+            parse.GetValue(gtfs)!, parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(output)!,
+            parse.GetValue(trees), parse.GetValue(seed), parse.GetValue(interval), ct)));
+        return cmd;
+    }
+
+    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, FileInfo output, int trees, ulong seed, double interval, CancellationToken ct)
+    {
+        if (!PredictionData.CheckFiles("train", [gtfs, .. recordings, .. truths]))
+        {
+            return 2;
+        }
+
+        if (truths.Length > 0 && truths.Length != recordings.Length)
+        {
+            Console.Error.WriteLine($"fleet train: {recordings.Length} recording(s) but {truths.Length} truth file(s); give one truth per recording, in the same order");
+            return 2;
+        }
+
+        if (trees < 1 || interval <= 0)
+        {
+            Console.Error.WriteLine("fleet train: --trees must be at least 1 and --sample-interval positive");
+            return 2;
+        }
+
+        var log = Console.Error;
+        var schedule = GtfsLoader.Load(gtfs.FullName);
+        log.WriteLine($"{gtfs.Name}: {schedule.Trips.Count:N0} trips, {schedule.Stops.Count:N0} stops");
+        var options = new ArrivalTrainingOptions();
+        options = options with { Trees = options.Trees with { MaxTrees = trees, Seed = seed } };
+        ArrivalTrainingResult? result = null;
+        try
+        {
+            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+            AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(progress =>
+                {
+                    var read = progress.AddTask("reading recordings");
+                    var days = PredictionData.ReadDays(schedule, recordings, truths, new ReplayOptions { SampleIntervalSeconds = interval }, read, log, ct);
+                    var replay = progress.AddTask("building rows");
+                    var fit = progress.AddTask("training");
+                    result = ArrivalPipeline.Train(schedule, days, options, p =>
+                    {
+                        if (p.Phase.StartsWith("replaying", StringComparison.Ordinal))
+                        {
+                            replay.Value = 100 * p.Fraction;
+                            replay.Description = $"building rows ({p.Detail})";
+                        }
+                        else
+                        {
+                            replay.Value = 100;
+                            fit.Value = 100 * p.Fraction;
+                            fit.Description = $"training ({p.Detail})";
+                        }
+                    }, ct);
+                    fit.Value = 100;
+                });
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine($"fleet train: {e.Message}");
+            return 1;
+        }
+        catch (InvalidDataException e)
+        {
+            Console.Error.WriteLine($"fleet train: {e.Message}");
+            return 1;
+        }
+
+        result!.Model.Save(output.FullName);
+        var r = result;
+        Console.WriteLine(
+            $"model: {output.FullName} ({r.Training.BestIteration} trees{(r.Training.StoppedEarly ? ", stopped early" : string.Empty)}, " +
+            $"{r.TrainRows:N0} training rows, {r.ValidationRows:N0} held-out rows)");
+        Console.WriteLine($"held-out MAE: model {r.ValidationMae:0.0} s, kalman baseline {r.ValidationKalmanMae:0.0} s");
+        return 0;
+    }
+}
