@@ -138,8 +138,10 @@ public sealed class HubTests
         await stop.CancelAsync();
         await producer;
         var gaps = afterMiss.Zip(afterMiss.Skip(1), (a, b) => (b - a).TotalMilliseconds).ToList();
-        // While the slow client is stuck the fast one still gets a batch every 250 ms or so (never a stall of seconds).
-        Assert.All(gaps, g => Assert.True(g < 1500, $"fast client gaps while the slow one is stuck: {string.Join(", ", gaps.Select(x => x.ToString("F0")))} ms"));
+        // While the slow client is stuck the fast one still gets a batch every 250 ms or so. A fast client held up by
+        // the slow one would stall for as long as the slow one is stuck (the rest of the test); the bound is loose so
+        // that a loaded 2-core CI machine serialising 0.7 MB batches does not trip it.
+        Assert.All(gaps, g => Assert.True(g < 5000, $"fast client gaps while the slow one is stuck: {string.Join(", ", gaps.Select(x => x.ToString("F0")))} ms"));
         Assert.True(host.Live.Metrics.MissedBatches > 0);
     }
 
