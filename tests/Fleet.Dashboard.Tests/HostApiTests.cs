@@ -198,3 +198,25 @@ public sealed class HostApiTests
         return null;
     }
 }
+
+[Trait("Category", "Integration")]
+public sealed class GtfsNetworkTests
+{
+    [Fact]
+    public void SampleCity_Network_HasRoutesStopsShapesAndSchedule()
+    {
+        var network = Hosting.GtfsNetwork.Load(Path.Combine(Fleet.Testing.RepoPaths.SampleData, "gtfs.zip"));
+        using var geo = JsonDocument.Parse(network.GeoJson);
+        var features = geo.RootElement.GetProperty("features").EnumerateArray().ToList();
+        var stop = network.Schedule.Stops[0];
+        var day = new DateOnly(2026, 3, 2);
+        var arrivals = network.ScheduledArrivals(stop.Id, network.Schedule.ToUtc(day, new Fleet.Gtfs.ServiceTime(0)), network.Schedule.ToUtc(day, new Fleet.Gtfs.ServiceTime(30 * 3600)), 1000);
+
+        // sample-data/README.md: 8 routes, 248 stops, 113 trips on 2026-03-02.
+        Assert.Equal(8, network.Routes.Count);
+        Assert.Equal(248, features.Count(f => f.GetProperty("geometry").GetProperty("type").GetString() == "Point"));
+        Assert.True(features.Count(f => f.GetProperty("geometry").GetProperty("type").GetString() == "LineString") >= 8);
+        Assert.NotEmpty(arrivals);
+        Assert.Equal(arrivals.OrderBy(a => a.Scheduled), arrivals);
+    }
+}

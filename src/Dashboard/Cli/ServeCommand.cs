@@ -23,6 +23,7 @@ internal static class ServeCommand
         var replay = new Option<string?>("--replay") { Description = "Replay a recording (HSL dump lines, .gz or plain), event times shifted to now." };
         var speed = new Option<double>("--speed") { Description = "Replay speed (1 = real time).", DefaultValueFactory = _ => 1 };
         var loop = new Option<bool>("--loop") { Description = "Start the replay again at its end." };
+        var gtfs = new Option<string?>("--gtfs") { Description = "GTFS static feed (zip or folder): base map, routes, stops and schedule." };
 
         var cmd = new Command(
             "serve",
@@ -34,7 +35,7 @@ internal static class ServeCommand
             Example: fleet serve --replay sample-data/recording.hfp.gz --speed 10 --loop --urls http://127.0.0.1:5080
             """)
         {
-            urls, apiKey, tileUrl, replay, speed, loop,
+            urls, apiKey, tileUrl, replay, speed, loop, gtfs,
         };
         cmd.Validators.Add(r =>
         {
@@ -47,6 +48,11 @@ internal static class ServeCommand
             {
                 r.AddError($"--replay: '{file}' not found");
             }
+
+            if (r.GetValue(gtfs) is { } feed && !File.Exists(feed) && !Directory.Exists(feed))
+            {
+                r.AddError($"--gtfs: '{feed}' not found");
+            }
         });
         cmd.SetAction((parse, ct) =>
         {
@@ -58,15 +64,33 @@ internal static class ServeCommand
             };
             var recording = parse.GetValue(replay);
             var looping = parse.GetValue(loop);
-            if (recording is null && FindSample() is { } sample)
+            var feed = parse.GetValue(gtfs);
+            if (recording is null && feed is null && FindSample() is { } sample)
             {
                 // No input given: the sample city, looping, so it looks live forever.
                 recording = sample;
                 looping = true;
+                feed = SampleGtfs(sample);
+            }
+
+            GtfsNetwork? network;
+            try
+            {
+                network = feed is null ? null : GtfsNetwork.Load(feed);
+            }
+            catch (Fleet.Gtfs.GtfsFormatException ex)
+            {
+                Console.Error.WriteLine($"fleet serve: --gtfs '{feed}': {ex.Message}");
+                return Task.FromResult(2);
             }
 
             return RunAsync(options, ct, services =>
             {
+                if (network is not null)
+                {
+                    services.AddSingleton<ITransitNetwork>(network);
+                }
+
                 if (recording is not null)
                 {
                     services.AddReplay(new ReplayOptions { Path = recording, Speed = parse.GetValue(speed), Loop = looping });
@@ -85,8 +109,20 @@ internal static class ServeCommand
             return Task.FromResult(1);
         }
 
-        return RunAsync(new ServeOptions(), cancellationToken, s => s.AddReplay(new ReplayOptions { Path = sample, Loop = true }));
+        var network = SampleGtfs(sample) is { } feed ? GtfsNetwork.Load(feed) : null;
+        return RunAsync(new ServeOptions(), cancellationToken, s =>
+        {
+            if (network is not null)
+            {
+                s.AddSingleton<ITransitNetwork>(network);
+            }
+
+            s.AddReplay(new ReplayOptions { Path = sample, Loop = true });
+        });
     }
+
+    private static string? SampleGtfs(string recording) =>
+        Path.Combine(Path.GetDirectoryName(recording)!, "gtfs.zip") is var zip && File.Exists(zip) ? zip : null;
 
     /// <summary>The sample city's recording: under ./sample-data, else in a sample-data folder above the app.</summary>
     public static string? FindSample()

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Fleet.Dashboard.Live;
+using Fleet.Dashboard.Sources;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -75,7 +76,10 @@ public static class LiveApi
             // "Now" is the pipeline's clock (the newest event time) when there is one, so a replay of another day
             // shows that day's schedule; otherwise the wall clock.
             var now = live.LatestEventTime ?? time.GetUtcNow().UtcDateTime;
-            var scheduled = network?.ScheduledArrivals(id, now.AddMinutes(-2), now.AddMinutes(window), MaxArrivals) ?? [];
+            // A replay shown as live runs on shifted times; the schedule is asked in recorded time and shifted back.
+            var shift = sp.GetService<IReplayControl>()?.Shift ?? TimeSpan.Zero;
+            var scheduled = (network?.ScheduledArrivals(id, now.AddMinutes(-2) - shift, now.AddMinutes(window) - shift, MaxArrivals) ?? [])
+                .Select(s => s with { Scheduled = s.Scheduled + shift });
             var byTrip = predictions.ToDictionary(p => p.TripId, StringComparer.Ordinal);
             var rows = new List<Arrival>();
             foreach (var s in scheduled)

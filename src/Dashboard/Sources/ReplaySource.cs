@@ -43,6 +43,9 @@ public interface IReplayControl
     /// <summary>Current state.</summary>
     public ReplayState State { get; }
 
+    /// <summary>What is added to recorded times to show them as now (zero when not shifting).</summary>
+    public TimeSpan Shift { get; }
+
     /// <summary>Pauses or resumes.</summary>
     public void SetPlaying(bool playing);
 
@@ -80,6 +83,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
     private double _position;
     private long _recordedTicks;
     private int _round;
+    private long _shiftTicks;
     private bool _finished;
 
     /// <summary>Creates the source; it starts with the host.</summary>
@@ -114,6 +118,9 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
             }
         }
     }
+
+    /// <inheritdoc />
+    public TimeSpan Shift => TimeSpan.FromTicks(Interlocked.Read(ref _shiftTicks));
 
     /// <inheritdoc />
     public void SetPlaying(bool playing)
@@ -317,6 +324,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
 
     private void Publish(in VehicleEvent ev, TimeSpan shift)
     {
+        Interlocked.Exchange(ref _shiftTicks, shift.Ticks);
         var eventTime = ev.EventTime + shift;
         _status.CountEvent(eventTime);
         _live.Metrics.CountEvent(eventTime);
