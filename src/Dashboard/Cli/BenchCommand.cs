@@ -14,6 +14,7 @@ internal static class BenchCommand
             Example: fleet bench mqtt --json
             """);
         cmd.Subcommands.Add(BenchMqttCommand.Create());
+        cmd.Subcommands.Add(BenchActorsCommand.Create());
         return cmd;
     }
 }

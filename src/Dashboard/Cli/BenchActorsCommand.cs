@@ -1,0 +1,63 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Fleet.Actors.Benchmarks;
+using Spectre.Console;
+
+namespace Fleet.Dashboard.Cli;
+
+/// <summary><c>fleet bench actors [--json]</c>: the actor runtime benchmarks (src/Actors/Fleet.Actors/Benchmarks).</summary>
+internal static class BenchActorsCommand
+{
+    /// <summary>Creates the <c>actors</c> sub command of <c>fleet bench</c>.</summary>
+    public static Command Create() => CreateActors();
+
+    private static Command CreateActors()
+    {
+        var json = new Option<bool>("--json") { Description = "Print one JSON object on stdout instead of a table" };
+        var quick = new Option<bool>("--quick") { Description = "A tenth of every size: a smoke run, not a measurement" };
+        var cmd = new Command("actors", """
+            Runs the actor runtime benchmarks: in-memory messages through 100,000 entities, events persisted to
+            SQLite, recovery of 10,000 entities x 100 events, memory per idle entity.
+
+            Example: fleet bench actors --json
+            """)
+        {
+            json,
+            quick,
+        };
+        cmd.SetAction((parse, ct) => RunActorsAsync(parse.GetValue(json), parse.GetValue(quick), Console.Out, ct));
+        return cmd;
+    }
+
+    /// <summary>Runs the actor benchmarks and writes the result; returns the exit code.</summary>
+    public static async Task<int> RunActorsAsync(bool json, bool quick, TextWriter output, CancellationToken cancellationToken)
+    {
+        var options = quick ? ActorBenchmarkOptions.Quick() : new ActorBenchmarkOptions();
+        var progress = new Progress<string>(m => Console.Error.WriteLine($"fleet bench actors: {m}"));
+        var result = await ActorBenchmark.RunAsync(options, progress, cancellationToken).ConfigureAwait(false);
+        if (json)
+        {
+            await output.WriteLineAsync(JsonSerializer.Serialize(new
+            {
+                messagesPerSecond = Math.Round(result.MessagesPerSecond),
+                entities = result.Entities,
+                persistedEventsPerSecond = Math.Round(result.PersistedEventsPerSecond),
+                recoverySeconds10k = Math.Round(result.RecoverySeconds10k, 3),
+                bytesPerIdleEntity = Math.Round(result.BytesPerIdleEntity, 1),
+            })).ConfigureAwait(false);
+            return 0;
+        }
+
+        var table = new Table().AddColumn("measure").AddColumn(new TableColumn("result").RightAligned()).AddColumn("target");
+        table.AddRow($"in-memory messages through {result.Entities:N0} entities", F(result.MessagesPerSecond, "N0") + " msg/s", ">= 2,000,000 msg/s");
+        table.AddRow($"events persisted to SQLite ({options.PersistEntities:N0} entities)", F(result.PersistedEventsPerSecond, "N0") + " events/s", ">= 100,000 events/s");
+        table.AddRow($"recovery of {options.RecoveryEntities:N0} entities x {options.RecoveryEventsPerEntity} events", F(result.RecoverySeconds10k, "N3") + " s", "< 3 s");
+        table.AddRow("memory per idle entity (id included)", F(result.BytesPerIdleEntity, "N1") + " bytes", "< 500 bytes");
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+        console.Write(table);
+        return 0;
+    }
+
+    private static string F(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+}
