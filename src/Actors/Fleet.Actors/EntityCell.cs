@@ -5,18 +5,19 @@ namespace Fleet.Actors;
 
 // Lifecycle of one entity inside its shard (after Akka's Shard.cs EntityState):
 //
-//                 first message / remembered start
-//   NoState ──────────────────────────────┬──────────────────────────────► Active ◄─────────────┐
-//      ▲  ▲                               │ persistent                     │  │  │               │
-//      │  │                               ▼                     Persist()  │  │  │ idle          │ persisted
-//      │  │ recovery failed ◄──────── Recovering ──recovered──►  Active    │  │  ▼               │ (buffer flushed)
-//      │  │                               ▲                                ▼  │  Passivating ────┤ buffer not empty
-//      │  └── journal write failed ◄───── │ ─────────────────────── Persisting │  │              │
-//      │                                  │                                │  │  │ snapshot saved, buffer empty
-//      │                                  │ backoff elapsed (persistent)   │  │  ▼
-//      │                       WaitingForRestart ◄─── handler threw ───────┴──┘  NoState (removed)
-//      │                                  │
-//      └──────────────────────────────────┘ backoff elapsed (plain entity: straight to Active)
+//            first message or remembered start
+//   NoState ─────────────┬───────────────────────────────────────────┐
+//      ▲                 │ persistent                                │ plain entity
+//      │                 ▼                                           ▼
+//      │◄─ failed ── Recovering ── snapshot + events replayed ──► Active ◄──────────────────────┐
+//      │                 ▲                                        │  │  │                        │
+//      │                 │ backoff elapsed               Persist()│  │  │ idle or Passivate()    │
+//      │                 │ (plain: straight to Active)            ▼  │  ▼                        │
+//      │◄─ write failed ─┼──────────────────────────────── Persisting │ Passivating ── buffer ──┤
+//      │                 │                       stored, applied ─────┼──────────────── not empty┘
+//      │          WaitingForRestart ◄── handler threw ────────────────┘       │
+//      │                                                                     │ snapshot stored,
+//      └─────────────────────────────────────────────────────────────────────┘ buffer empty
 //
 // Delivery switches on the state: Active entities get the message at once; every other state appends it to
 // the entity's buffer, which is flushed on the transition to Active. A passivation request is ignored while
