@@ -220,3 +220,25 @@ public sealed class GtfsNetworkTests
         Assert.Equal(arrivals.OrderBy(a => a.Scheduled), arrivals);
     }
 }
+
+public sealed class ServeCommandTests
+{
+    [Fact]
+    public async Task Serve_BadSpeed_ExitsWithMessage()
+    {
+        var error = new StringWriter();
+        var previous = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            var rc = await Cli.FleetCli.Build().Parse(["serve", "--speed", "0", "--urls", "http://127.0.0.1:0"]).InvokeAsync(cancellationToken: TestContext.Current.CancellationToken);
+
+            Assert.Equal(2, rc);
+            Assert.Contains("--speed must be > 0", error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Console.SetError(previous);
+        }
+    }
+}

@@ -39,11 +39,6 @@ internal static class ServeCommand
         };
         cmd.Validators.Add(r =>
         {
-            if (r.GetValue(speed) is var s && (!double.IsFinite(s) || s <= 0 || s > ReplayOptions.MaxSpeed))
-            {
-                r.AddError($"--speed must be > 0 and <= {ReplayOptions.MaxSpeed}");
-            }
-
             if (r.GetValue(replay) is { } file && !File.Exists(file))
             {
                 r.AddError($"--replay: '{file}' not found");
@@ -62,6 +57,14 @@ internal static class ServeCommand
                 ApiKey = parse.GetValue(apiKey),
                 TileUrl = parse.GetValue(tileUrl),
             };
+            // Checked here, not in a validator: a validator sees 0 for an option left at its default.
+            var replaySpeed = parse.GetValue(speed);
+            if (!double.IsFinite(replaySpeed) || replaySpeed <= 0 || replaySpeed > ReplayOptions.MaxSpeed)
+            {
+                Console.Error.WriteLine($"fleet serve: --speed must be > 0 and <= {ReplayOptions.MaxSpeed}");
+                return Task.FromResult(2);
+            }
+
             var recording = parse.GetValue(replay);
             var looping = parse.GetValue(loop);
             var feed = parse.GetValue(gtfs);
@@ -93,7 +96,7 @@ internal static class ServeCommand
 
                 if (recording is not null)
                 {
-                    services.AddReplay(new ReplayOptions { Path = recording, Speed = parse.GetValue(speed), Loop = looping });
+                    services.AddReplay(new ReplayOptions { Path = recording, Speed = replaySpeed, Loop = looping });
                 }
             });
         });
