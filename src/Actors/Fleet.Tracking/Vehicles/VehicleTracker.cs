@@ -215,18 +215,44 @@ public sealed class VehicleTracker
             return;
         }
 
-        var key = TripKey.Of(e);
-        if (key.IsKnown && !SameJourney(key, _s.Key))
+        // A vehicle on HFP is tracked from HFP alone: the agency's GTFS-RT positions repeat the same vehicle less often
+        // and can lag a journey behind around trip changes.
+        if (e.Source == EventSource.Hfp)
         {
-            if (_plan is not null)
+            _s.HfpSeen = true;
+        }
+        else if (_s.HfpSeen)
+        {
+            return;
+        }
+
+        // Each source names the journey its own way (HFP by route and start, GTFS-RT by trip_id): a key is compared
+        // with the last key of the same source, and a new key that resolves to the current trip changes nothing.
+        var key = TripKey.Of(e);
+        if (key.IsKnown && !SameJourney(key, e.Source == EventSource.GtfsRt ? _s.RtKey : _s.Key))
+        {
+            if (e.Source == EventSource.GtfsRt)
             {
-                EndTrip(t, "journey-change", output);
+                _s.RtKey = key;
+            }
+            else
+            {
+                _s.Key = key;
             }
 
-            _s.Key = key;
-            if (!SameJourney(key, _s.EndedKey))
+            var plan = Resolve(key, e.EventTime);
+            if (plan is null || !ReferenceEquals(plan, _plan))
             {
-                StartTrip(key, e, output);
+                if (_plan is not null)
+                {
+                    EndTrip(t, "journey-change", output);
+                }
+
+                var ended = plan is not null && plan.TripId == _s.EndedTripId && plan.ServiceDate == _s.EndedTripDate;
+                if (!ended && !SameJourney(key, _s.EndedKey))
+                {
+                    StartTrip(key, plan, e, output);
+                }
             }
         }
 
@@ -337,13 +363,18 @@ public sealed class VehicleTracker
             : string.Equals(a.RouteId, b.RouteId, StringComparison.Ordinal) && a.DirectionId == b.DirectionId &&
               a.Day == b.Day && a.StartSeconds == b.StartSeconds;
 
-    private void StartTrip(in TripKey key, in VehicleEvent e, ITrackingOutput output)
+    private TripPlan? Resolve(in TripKey key, DateTime near)
     {
         TripPlan? plan;
         var found = key.TripId is not null
-            ? _catalog.TryGet(key.TripId, key.Day, e.EventTime, out plan)
+            ? _catalog.TryGet(key.TripId, key.Day, near, out plan)
             : _catalog.TryFind(key.RouteId!, key.DirectionId, key.Day!.Value, key.StartSeconds, out plan);
-        if (!found || plan is null)
+        return found ? plan : null;
+    }
+
+    private void StartTrip(in TripKey key, TripPlan? plan, in VehicleEvent e, ITrackingOutput output)
+    {
+        if (plan is null)
         {
             if (!SameJourney(key, _unmatchedKey))
             {
@@ -417,6 +448,8 @@ public sealed class VehicleTracker
         _plan = null;
         _s.TripId = null;
         _s.EndedKey = _s.Key;
+        _s.EndedTripId = plan.TripId;
+        _s.EndedTripDate = plan.ServiceDate;
         _s.OffRouteAlerted = false;
         _s.SevereDelayAlerted = false;
     }
@@ -526,6 +559,15 @@ public sealed class VehicleTracker
                 var dep = _s.LastStandingTicks > 0 ? Utc(_s.LastStandingTicks) : Cross(p0, t0, p1, t1, d + _zone);
                 _s.PositionDepartures[k] = dep.Ticks;
                 _s.AtStop = -1;
+                if (k == 0)
+                {
+                    _s.PositionArrivals[0] = dep.Ticks;
+                    if (emit)
+                    {
+                        EmitArrival(0, dep, DetectionSource.Position, output);
+                    }
+                }
+
                 if (emit)
                 {
                     EmitDeparture(k, dep, DetectionSource.Position, output);
@@ -549,11 +591,17 @@ public sealed class VehicleTracker
 
             if (standing && p1 <= dn + _zone)
             {
-                // Stopped at the stop: arrival is the first standing fix in its zone.
-                _s.PositionArrivals[next] = t1.Ticks;
+                // Stopped at the stop: arrival is the first standing fix in its zone. At the first stop the vehicle
+                // waits for its departure time; its arrival there is its departure (set when it leaves).
                 _s.NextStop = next + 1;
                 _s.AtStop = next;
                 _s.LastStandingTicks = t1.Ticks;
+                if (next == 0)
+                {
+                    continue;
+                }
+
+                _s.PositionArrivals[next] = t1.Ticks;
                 if (emit)
                 {
                     EmitArrival(next, t1, DetectionSource.Position, output);

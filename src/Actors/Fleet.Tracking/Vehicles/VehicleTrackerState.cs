@@ -23,8 +23,20 @@ public sealed class VehicleTrackerState
     /// <summary>Identity of the journey the vehicle last reported (see <see cref="TripKey"/>).</summary>
     public TripKey Key { get; set; }
 
+    /// <summary>True once an HFP event came (then GTFS-RT positions of the same vehicle id are ignored).</summary>
+    public bool HfpSeen { get; set; }
+
+    /// <summary>The journey GTFS-RT last named for the vehicle (kept apart from HFP's key, which names it differently).</summary>
+    public TripKey RtKey { get; set; }
+
     /// <summary>Identity of the journey that ended last (it does not restart on its own trailing messages).</summary>
     public TripKey EndedKey { get; set; }
+
+    /// <summary>trip_id of the trip that ended last (its trailing messages from any source do not restart it).</summary>
+    public string? EndedTripId { get; set; }
+
+    /// <summary>Service date of that trip.</summary>
+    public DateOnly EndedTripDate { get; set; }
 
     /// <summary>trip_id of the current trip, null when off trip.</summary>
     public string? TripId { get; set; }

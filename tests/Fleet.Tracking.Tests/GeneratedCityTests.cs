@@ -1,0 +1,160 @@
+using System.Globalization;
+using Fleet.Gtfs;
+using Fleet.Simulation;
+using Fleet.Tracking.Output;
+using Fleet.Tracking.Replay;
+using Fleet.Tracking.Schedule;
+
+namespace Fleet.Tracking.Tests;
+
+/// <summary>One small generated city, tracked once and shared by the tests that score it against truth.csv.</summary>
+public sealed class GeneratedCityFixture : IDisposable
+{
+    public GeneratedCityFixture()
+    {
+        Directory = System.IO.Directory.CreateTempSubdirectory("fleet-track-city").FullName;
+        Summary = CityGenerator.Generate(new GenerateOptions { City = 3, Seed = 11, Routes = 8, Vehicles = 60, Hours = 1.5 }, Directory);
+        Schedule = GtfsLoader.Load(Summary.GtfsPath);
+        var output = new ListOutput();
+        var engine = new TrackingEngine(new GtfsTripCatalog(Schedule), new TrackingOptions(), output, partitions: 2);
+        var replay = new TrackingReplay(engine, Schedule);
+        replay.ReadFile(Summary.RecordingPath);
+        replay.Complete();
+        Events = output.Events;
+        Figures = replay.Figures;
+        Truth = [.. File.ReadLines(Summary.TruthPath).Skip(1).Select(TruthRow.Parse)];
+    }
+
+    public string Directory { get; }
+
+    public GenerateSummary Summary { get; }
+
+    public Fleet.Gtfs.Schedule Schedule { get; }
+
+    public List<DerivedEvent> Events { get; }
+
+    public ReplayFigures Figures { get; }
+
+    public List<TruthRow> Truth { get; }
+
+    public void Dispose() => System.IO.Directory.Delete(Directory, recursive: true);
+}
+
+public sealed record TruthRow(string TripId, string StopId, int Sequence, string Vehicle, DateTime Arrival, DateTime Departure)
+{
+    public static TruthRow Parse(string line)
+    {
+        var f = line.Split(',');
+        return new TruthRow(f[0], f[1], int.Parse(f[2], CultureInfo.InvariantCulture), f[3],
+            DateTime.Parse(f[4], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal),
+            DateTime.Parse(f[5], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal));
+    }
+}
+
+public sealed class GeneratedCityTests(GeneratedCityFixture city) : IClassFixture<GeneratedCityFixture>
+{
+    [Fact]
+    public void Arrivals_AgainstTruth_AtLeast99PercentWithin10Seconds()
+    {
+        var detected = city.Events.Where(d => d.Type == DerivedEventType.Arrival && d.TripId is not null)
+            .GroupBy(d => (d.TripId!, d.StopSequence)).ToDictionary(g => g.Key, g => g.First().Time);
+
+        var within = city.Truth.Count(t => detected.TryGetValue((t.TripId, t.Sequence), out var at) && (at - t.Arrival).Duration() <= TimeSpan.FromSeconds(10));
+
+        Assert.True(city.Truth.Count > 500, $"only {city.Truth.Count} truth rows");
+        var share = (double)within / city.Truth.Count;
+        Assert.True(share >= 0.99, $"{within} of {city.Truth.Count} arrivals within 10 s ({share:P2})");
+    }
+
+    [Fact]
+    public void Detours_RaiseOffRouteAlerts_OnePerDetouredTrip()
+    {
+        var trips = city.Events.Where(d => d.Type == DerivedEventType.Alert && d.Kind == AlertKind.OffRoute && !d.Cleared)
+            .Select(d => d.TripId).Distinct().Count();
+
+        Assert.True(city.Summary.Day.Detours > 0, "the generated day has no detour; pick another seed");
+        Assert.Equal(city.Summary.Day.Detours, trips);
+    }
+
+    [Fact]
+    public void Bunching_WhereTruthHeadwayUnderQuarterOfSchedule_Detected()
+    {
+        // Expected from truth.csv and the schedule alone: at each stop, per route and direction, consecutive actual
+        // arrivals whose headway is under 25% of the scheduled headway (previous scheduled arrival at the stop).
+        var schedule = city.Schedule;
+        var keyOf = new Dictionary<string, (string Route, int Dir)>();
+        foreach (var t in schedule.Trips)
+        {
+            keyOf[t.Id] = (schedule.Routes[t.RouteIndex].Id, t.DirectionId);
+        }
+
+        var scheduled = new Dictionary<(string Trip, int Seq), DateTime>();
+        var date = schedule.ServiceStart!.Value;
+        foreach (var (t, i) in schedule.Trips.Select((t, i) => (t, i)))
+        {
+            foreach (var st in schedule.GetStopTimes(i))
+            {
+                scheduled[(t.Id, st.Sequence)] = schedule.ToUtc(date, st.Arrival);
+            }
+        }
+
+        // Detected arrivals are a few seconds off the truth, so pairs within 10 s of the threshold may go either way:
+        // "expected" are clearly under it, "acceptable" are clearly not over it.
+        var expected = new HashSet<(string Follower, string LeaderVehicle)>();
+        var acceptable = new HashSet<(string Follower, string LeaderVehicle)>();
+        foreach (var lane in city.Truth.GroupBy(r => (keyOf[r.TripId], r.StopId)))
+        {
+            var byActual = lane.OrderBy(r => r.Arrival).ToList();
+            var plannedTimes = lane.Select(r => scheduled[(r.TripId, r.Sequence)]).Distinct().Order().ToList();
+            for (var i = 1; i < byActual.Count; i++)
+            {
+                var mine = scheduled[(byActual[i].TripId, byActual[i].Sequence)];
+                var before = plannedTimes.LastOrDefault(p => p < mine);
+                if (before == default)
+                {
+                    continue;
+                }
+
+                var headway = (byActual[i].Arrival - byActual[i - 1].Arrival).TotalSeconds;
+                var limit = 0.25 * (mine - before).TotalSeconds;
+                if (headway < limit - 10)
+                {
+                    expected.Add((byActual[i].TripId, byActual[i - 1].Vehicle));
+                }
+
+                if (headway < limit + 10)
+                {
+                    acceptable.Add((byActual[i].TripId, byActual[i - 1].Vehicle));
+                }
+            }
+        }
+
+        var detected = city.Events.Where(d => d.Kind == AlertKind.Bunching).Select(d => (d.TripId!, d.Other!)).ToHashSet();
+
+        Assert.True(expected.Count > 0, "the generated day has no bunching; pick another seed");
+        var found = expected.Count(detected.Contains);
+        Assert.True(found >= 0.9 * expected.Count, $"{found} of {expected.Count} bunched pairs detected");
+        var correct = detected.Count(acceptable.Contains);
+        Assert.True(correct >= 0.9 * detected.Count, $"{correct} of {detected.Count} bunching alerts are in the truth");
+    }
+
+    [Fact]
+    public void Replay_TwoRuns_ByteIdenticalEvents()
+    {
+        static string Run(GeneratedCityFixture city, int partitions)
+        {
+            using var memory = new MemoryStream();
+            using (var json = new JsonLinesOutput(memory, leaveOpen: true))
+            {
+                var engine = new TrackingEngine(new GtfsTripCatalog(city.Schedule), new TrackingOptions(), json, partitions, batchSize: 4096);
+                var replay = new TrackingReplay(engine, city.Schedule);
+                replay.ReadFile(city.Summary.RecordingPath);
+                replay.Complete();
+            }
+
+            return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(memory.ToArray()));
+        }
+
+        Assert.Equal(Run(city, 2), Run(city, 3));
+    }
+}
