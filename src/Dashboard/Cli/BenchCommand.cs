@@ -15,6 +15,7 @@ internal static class BenchCommand
             """);
         cmd.Subcommands.Add(BenchMqttCommand.Create());
         cmd.Subcommands.Add(BenchActorsCommand.Create());
+        cmd.Subcommands.Add(BenchReplayCommand.Create());
         return cmd;
     }
 }

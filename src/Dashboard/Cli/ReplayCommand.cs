@@ -18,17 +18,26 @@ internal static class ReplayCommand
         var speed = new Option<string>("--speed") { Description = "Replay speed: 1 (live), 10, any factor, or max", DefaultValueFactory = _ => "1" };
         var loop = new Option<bool>("--loop") { Description = "Start again after the end, until Ctrl+C" };
         var every = new Option<double>("--report-every") { Description = "Seconds between status lines when stdout is not a terminal", DefaultValueFactory = _ => 5 };
+        var gtfs = new Option<FileInfo?>("--gtfs") { Description = "GTFS static zip to track against (vehicles, trips, stops, alerts)" };
+        var outEvents = new Option<FileInfo?>("--out-events") { Description = "Write every derived event (arrival, departure, alert, prediction) as a JSON line" };
+        var predictions = new Option<bool>("--predictions") { Description = "With tracking: add schedule-plus-delay predictions for downstream stops" };
         var cmd = new Command("replay", """
             Replays recordings in receive-time order, scaled by --speed, into the in-process pipeline
             (parse, count, log what it sees). A progress bar on a terminal, status lines otherwise.
+            With --gtfs and/or --out-events the messages go through tracking and the derived events are written
+            as JSON lines, byte-identical on every run of the same input.
 
             Example: fleet replay sample-data/recording.hfp.gz --speed 10 --loop
+            Example: fleet replay sample-data/recording.hfp.gz --gtfs sample-data/gtfs.zip --speed max --out-events events.jsonl
             """)
         {
             files,
             speed,
             loop,
             every,
+            gtfs,
+            outEvents,
+            predictions,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -41,7 +50,18 @@ internal static class ReplayCommand
             var paths = parse.GetValue(files)!.Select(f => f.FullName).ToArray();
             using var logging = CliLogging.CreateFactory(LogLevel.Warning);
             // --to mqtt://host:port (the MQTT part) picks another IReplayTarget here.
-            IReplayTarget target = new PipelineReplayTarget(logging);
+            var gtfsPath = parse.GetValue(gtfs)?.FullName;
+            var eventsPath = parse.GetValue(outEvents)?.FullName;
+            if (gtfsPath is not null && !File.Exists(gtfsPath))
+            {
+                Console.Error.WriteLine($"fleet replay: --gtfs file not found: {gtfsPath}");
+                return 2;
+            }
+
+            using var tracking = gtfsPath is not null || eventsPath is not null
+                ? new TrackingReplayTarget(gtfsPath, eventsPath, parse.GetValue(predictions))
+                : null;
+            IReplayTarget target = tracking is not null ? tracking : new PipelineReplayTarget(logging);
             var settings = new ReplaySettings(paths, new ReplayOptions { Speed = factor, Loop = parse.GetValue(loop) },
                 TimeSpan.FromSeconds(Math.Max(0.1, parse.GetValue(every))));
             return await RunAsync(settings, target, logging, ct).ConfigureAwait(false);

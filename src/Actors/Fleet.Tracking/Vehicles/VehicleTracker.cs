@@ -231,21 +231,12 @@ public sealed class VehicleTracker
         var key = TripKey.Of(e);
         if (key.IsKnown && !SameJourney(key, e.Source == EventSource.GtfsRt ? _s.RtKey : _s.Key))
         {
-            if (e.Source == EventSource.GtfsRt)
-            {
-                _s.RtKey = key;
-            }
-            else
-            {
-                _s.Key = key;
-            }
-
             var plan = Resolve(key, e.EventTime);
             if (plan is null || !ReferenceEquals(plan, _plan))
             {
                 if (_plan is not null)
                 {
-                    EndTrip(t, "journey-change", output);
+                    EndTrip(t, "journey-change", output); // remembers the old key as ended
                 }
 
                 var ended = plan is not null && plan.TripId == _s.EndedTripId && plan.ServiceDate == _s.EndedTripDate;
@@ -253,6 +244,15 @@ public sealed class VehicleTracker
                 {
                     StartTrip(key, plan, e, output);
                 }
+            }
+
+            if (e.Source == EventSource.GtfsRt)
+            {
+                _s.RtKey = key;
+            }
+            else
+            {
+                _s.Key = key;
             }
         }
 
