@@ -67,6 +67,7 @@ public sealed class DaySimulation
         _recording = recording;
         _snapshots = snapshots;
         _traffic = new Traffic(city, seed);
+        StopIdUtf8 = city.Stops.Select(s => System.Text.Encoding.ASCII.GetBytes(s.Id)).ToArray();
         TruthArrivalMs = city.Trips.Select(t => Filled(t.Arrival.Length)).ToArray();
         TruthDepartureMs = city.Trips.Select(t => Filled(t.Arrival.Length)).ToArray();
         TripVehicle = new string[city.Trips.Count];
@@ -132,6 +133,9 @@ public sealed class DaySimulation
     public Traffic Traffic => _traffic;
 
     internal CityModel City => _city;
+
+    /// <summary>Stop ids as UTF-8, by stop index (each stop's array is unique, so reference equality compares ids).</summary>
+    internal byte[][] StopIdUtf8 { get; }
 
     internal OrderedRecording Recording => _recording;
 

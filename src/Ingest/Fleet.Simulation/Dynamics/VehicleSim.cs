@@ -23,6 +23,7 @@ internal sealed class VehicleSim
     private const double Braking = 1.3;
     private const double Acceleration = 1.1;
     private const int Capacity = 85;
+    private static readonly byte[] Eol = "EOL"u8.ToArray();
 
     private readonly DaySimulation _day;
     private readonly Block _block;
@@ -72,7 +73,7 @@ internal sealed class VehicleSim
     private double _lat;
     private double _lon;
     private int _lastGeo = -1;
-    private string _lastNextStop = string.Empty;
+    private byte[] _lastNextStop = [];
     private long _burstSeq;
     private long _lastReportMs;
     private int _lastDl;
@@ -544,8 +545,8 @@ internal sealed class VehicleSim
         var p = _trip.Pattern;
         var atStop = stopIndex >= 0 ? stopIndex : CurrentStopForVp();
         var nextStopText = _phase == Phase.AtStop && _nextStop == _path.StopDistance.Length - 1 && kind == HfpEvent.Vp && _dooSent
-            ? "EOL"
-            : _city.Stops[p.Stops[Math.Min(_nextStop, p.Stops.Length - 1)]].Id;
+            ? Eol
+            : _day.StopIdUtf8[p.Stops[Math.Min(_nextStop, p.Stops.Length - 1)]];
 
         // Geohash digits: integer degrees, then the first three decimals of latitude and longitude interleaved.
         // (from the 6-decimal values the payload reports, so that topic and payload always agree).
@@ -553,7 +554,7 @@ internal sealed class VehicleSim
         var lonScaled = (int)(Math.Round(_lon * 1e6, MidpointRounding.AwayFromZero) / 1000);
         var geo = (latScaled * 100_000) + lonScaled;
         int level;
-        if (nextStopText != _lastNextStop || _lastGeo < 0)
+        if (!ReferenceEquals(nextStopText, _lastNextStop) || _lastGeo < 0)
         {
             level = 0;
         }

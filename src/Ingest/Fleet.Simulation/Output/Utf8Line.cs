@@ -11,6 +11,8 @@ public sealed class Utf8Line
 {
     private static readonly long[] Pow10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000];
     private byte[] _buffer;
+    private long _cachedDay = -1;
+    private byte[] _cachedDayText = [];
 
     /// <summary>Creates a buffer with an initial capacity.</summary>
     public Utf8Line(int capacity = 1024) => _buffer = new byte[capacity];
@@ -118,12 +120,46 @@ public sealed class Utf8Line
     /// </summary>
     public Utf8Line AppendTimestamp(long ticks, int fractionDigits)
     {
-        var dt = new DateTime(ticks, DateTimeKind.Utc);
-        AppendPadded(dt.Year, 4).Append((byte)'-').AppendPadded(dt.Month, 2).Append((byte)'-').AppendPadded(dt.Day, 2);
-        Append((byte)'T').AppendPadded(dt.Hour, 2).Append((byte)':').AppendPadded(dt.Minute, 2).Append((byte)':').AppendPadded(dt.Second, 2);
-        var fraction = ticks % TimeSpan.TicksPerSecond;
-        Append((byte)'.').AppendPadded(fraction / Pow10[7 - fractionDigits], fractionDigits);
-        return Append((byte)'Z');
+        // The date part is cached: a recording spends hours on one day, and DateTime's calendar arithmetic is the
+        // slowest part of formatting a line.
+        var day = ticks / TimeSpan.TicksPerDay;
+        if (day != _cachedDay)
+        {
+            var dt = new DateTime(day * TimeSpan.TicksPerDay, DateTimeKind.Utc);
+            var start = Length;
+            AppendPadded(dt.Year, 4).Append((byte)'-').AppendPadded(dt.Month, 2).Append((byte)'-').AppendPadded(dt.Day, 2).Append((byte)'T');
+            _cachedDayText = _buffer.AsSpan(start, Length - start).ToArray();
+            Length = start;
+            _cachedDay = day;
+        }
+
+        Ensure(32);
+        _cachedDayText.CopyTo(_buffer.AsSpan(Length));
+        Length += _cachedDayText.Length;
+        var rest = ticks - (day * TimeSpan.TicksPerDay);
+        var seconds = (int)(rest / TimeSpan.TicksPerSecond);
+        TwoDigits(seconds / 3600);
+        _buffer[Length++] = (byte)':';
+        TwoDigits(seconds / 60 % 60);
+        _buffer[Length++] = (byte)':';
+        TwoDigits(seconds % 60);
+        _buffer[Length++] = (byte)'.';
+        var fraction = (rest % TimeSpan.TicksPerSecond) / Pow10[7 - fractionDigits];
+        for (var k = fractionDigits - 1; k >= 0; k--)
+        {
+            _buffer[Length + k] = (byte)('0' + (fraction % 10));
+            fraction /= 10;
+        }
+
+        Length += fractionDigits;
+        _buffer[Length++] = (byte)'Z';
+        return this;
+    }
+
+    private void TwoDigits(int value)
+    {
+        _buffer[Length++] = (byte)('0' + (value / 10));
+        _buffer[Length++] = (byte)('0' + (value % 10));
     }
 
     /// <summary>Appends a local date as <c>yyyy-MM-dd</c>.</summary>
