@@ -283,7 +283,15 @@ async function pollReplay() {
   }
   $("replay").hidden = false;
   $("replay-toggle").textContent = replayState.playing ? "Pause" : "Play";
-  $("replay-speed").value = String(replayState.speed);
+  const speeds = $("replay-speed");
+  if (![...speeds.options].some((o) => o.value === String(replayState.speed))) {
+    // A speed given on the command line that the menu lacks (e.g. --speed 20): add it.
+    const o = document.createElement("option");
+    o.value = String(replayState.speed);
+    o.textContent = `${replayState.speed}×`;
+    speeds.append(o);
+  }
+  speeds.value = String(replayState.speed);
   if (!dragging) $("replay-position").value = String(Math.round(replayState.position * 1000));
   $("replay-time").textContent = replayState.recordedTime ? new Date(replayState.recordedTime).toLocaleTimeString() : "";
 }
