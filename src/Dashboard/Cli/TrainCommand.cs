@@ -15,7 +15,7 @@ internal static class TrainCommand
         var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", Required = true, AllowMultipleArgumentsPerToken = true };
         var truths = new Option<FileInfo[]>("--truth") { Description = "Ground truth truth.csv per recording (same order); without it, arrivals are detected from HFP stop events", AllowMultipleArgumentsPerToken = true };
         var output = new Option<FileInfo>("--out") { Description = "Where to write the model", Required = true };
-        var trees = new Option<int>("--trees") { Description = "Maximum number of trees", DefaultValueFactory = _ => 400 };
+        var trees = new Option<int>("--trees") { Description = "Maximum number of trees", DefaultValueFactory = _ => 150 };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the row sampler and the validation split", DefaultValueFactory = _ => 1 };
         var interval = new Option<double>("--sample-interval") { Description = "Seconds of event time between two prediction points of a vehicle", DefaultValueFactory = _ => 30 };
         var cmd = new Command("train", """

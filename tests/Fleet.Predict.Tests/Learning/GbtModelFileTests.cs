@@ -73,3 +73,28 @@ public sealed class GbtModelFileTests
         Assert.Contains("corrupt", e.Message, StringComparison.Ordinal);
     }
 }
+
+public sealed class GbtModelBatchTests
+{
+    [Fact]
+    public void PredictMany_EqualsPredict_BitForBit()
+    {
+        var data = new Dataset(["a", "b", "c"], 2000);
+        var rng = new Pcg32(8);
+        for (var i = 0; i < 2000; i++)
+        {
+            float[] row = [(float)rng.NextDouble(), (float)rng.NextDouble(), i % 9 == 0 ? float.NaN : (float)rng.NextDouble()];
+            data.Add(row, (row[0] * 5) + (row[1] > 0.5f ? 2 : 0) + (float)rng.NextGaussian(), i);
+        }
+
+        var model = new GbtTrainer(new GbtOptions { MaxTrees = 60 }).FitT(data).Model;
+        var output = new double[data.Rows];
+
+        model.PredictMany(data.Features, data.Rows, output);
+
+        for (var r = 0; r < data.Rows; r++)
+        {
+            Assert.Equal(model.Predict(data.Row(r)), output[r]);
+        }
+    }
+}

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Fleet.Predict.Learning;
@@ -35,6 +37,18 @@ public sealed class GbtModel
     private readonly int[] _right;
     private readonly double[] _value;
 
+    // The evaluation layout: one 12-byte struct per node, children adjacent (right = left + 1), so a step down
+    // the tree is one load and a compare-and-add instead of two dependent loads and a branch.
+    private readonly Node[] _nodes;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly struct Node(int feature, float threshold, int left)
+    {
+        public readonly int Feature = feature;
+        public readonly float Threshold = threshold;
+        public readonly int Left = left;
+    }
+
     internal GbtModel(
         GbtLoss loss, string[] featureNames, double baseScore,
         int[] roots, int[] feature, float[] threshold, int[] left, int[] right, double[] value)
@@ -49,6 +63,11 @@ public sealed class GbtModel
         _right = right;
         _value = value;
         Validate();
+        _nodes = new Node[feature.Length];
+        for (var i = 0; i < feature.Length; i++)
+        {
+            _nodes[i] = new Node(feature[i], threshold[i], left[i]);
+        }
     }
 
     /// <summary>The loss the model was trained with.</summary>
@@ -78,32 +97,61 @@ public sealed class GbtModel
         }
 
         var sum = BaseScore;
-        var feature = _feature;
-        var threshold = _threshold;
-        var left = _left;
-        var right = _right;
-        for (var t = 0; t < _roots.Length; t++)
+        ref var nodes = ref MemoryMarshal.GetArrayDataReference(_nodes);
+        ref var x = ref MemoryMarshal.GetReference(features);
+        var roots = _roots;
+        var values = _value;
+        for (var t = 0; t < roots.Length; t++)
         {
-            var n = _roots[t];
-            int f;
-            while ((f = feature[n]) >= 0)
-            {
-                n = features[f] > threshold[n] ? right[n] : left[n];
-            }
-
-            sum += _value[n];
+            sum += values[Leaf(ref nodes, ref x, roots[t])];
         }
 
         return sum;
     }
 
-    /// <summary>Predicts the first <paramref name="rows"/> rows of a row-major table into <paramref name="output"/>.</summary>
+    /// <summary>
+    /// Predicts <paramref name="rows"/> rows of a row-major table into <paramref name="output"/>, tree by tree
+    /// (each tree stays in cache for all rows, and the rows' walks interleave). Results equal <see cref="Predict"/>
+    /// bit for bit: every row sums the same terms in the same order.
+    /// </summary>
     public void PredictMany(ReadOnlySpan<float> features, int rows, Span<double> output)
     {
         var columns = FeatureNames.Count;
-        for (var r = 0; r < rows; r++)
+        if (rows < 0 || features.Length < rows * columns || output.Length < rows)
         {
-            output[r] = Predict(features.Slice(r * columns, columns));
+            ThrowTooFewFeatures(features.Length);
+        }
+
+        output[..rows].Fill(BaseScore);
+        ref var nodes = ref MemoryMarshal.GetArrayDataReference(_nodes);
+        ref var x0 = ref MemoryMarshal.GetReference(features);
+        var roots = _roots;
+        var values = _value;
+        for (var t = 0; t < roots.Length; t++)
+        {
+            var root = roots[t];
+            for (var r = 0; r < rows; r++)
+            {
+                output[r] += values[Leaf(ref nodes, ref Unsafe.Add(ref x0, r * columns), root)];
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Leaf(ref Node nodes, ref float x, int n)
+    {
+        // Validate() guaranteed every feature index < FeatureCount and every child index in range, and the callers
+        // checked the row length, so the unchecked reads stay inside the arrays.
+        while (true)
+        {
+            ref readonly var node = ref Unsafe.Add(ref nodes, n);
+            var f = node.Feature;
+            if (f < 0)
+            {
+                return n;
+            }
+
+            n = node.Left + (Unsafe.Add(ref x, f) > node.Threshold ? 1 : 0);
         }
     }
 
@@ -294,7 +342,7 @@ public sealed class GbtModel
             }
 
             // Children always come after their parent, so traversal cannot loop.
-            if (_feature[i] >= FeatureNames.Count || _left[i] <= i || _right[i] <= i || _left[i] >= nodes || _right[i] >= nodes)
+            if (_feature[i] >= FeatureNames.Count || _left[i] <= i || _right[i] != _left[i] + 1 || _right[i] >= nodes)
             {
                 throw new ArgumentException($"node {i} is malformed");
             }

@@ -24,9 +24,11 @@ public sealed record ArrivalTrainingOptions
     public GbtOptions Trees { get; init; } = new()
     {
         Loss = GbtLoss.Absolute,
-        MaxTrees = 400,
-        LearningRate = 0.08,
-        MaxDepth = 7,
+        // Sized for the online budget (30 stops in under 50 µs): 150 trees at a high learning rate lose about 2% of
+        // held-out MAE against 400 trees at 0.08 on the sample city, and cost under half as much.
+        MaxTrees = 150,
+        LearningRate = 0.2,
+        MaxDepth = 6,
         MaxLeaves = 31,
         MinSamplesLeaf = 50,
         Subsample = 0.7,

@@ -138,11 +138,19 @@ public sealed class ModelPredictor : PlanPredictor
 
     private protected override void Points(PredictionContext context, DownstreamPlan plan, int n, Span<ArrivalPrediction> output)
     {
-        Span<float> row = stackalloc float[ArrivalFeatures.Count];
+        // All rows first, then the trees tree-major over the rows (see GbtModel.PredictMany).
+        var columns = ArrivalFeatures.Count;
+        Span<float> rows = stackalloc float[DownstreamPlan.MaxStops * ArrivalFeatures.Count];
+        Span<double> corrections = stackalloc double[DownstreamPlan.MaxStops];
         for (var i = 0; i < n; i++)
         {
-            ArrivalFeatures.Fill(context, plan, i, row);
-            Write(output, i, plan.Now + plan.CumKalman[i] + (Scale(plan, i) * _model.Predict(row)), plan.Now);
+            ArrivalFeatures.Fill(context, plan, i, rows.Slice(i * columns, columns));
+        }
+
+        _model.PredictMany(rows, n, corrections);
+        for (var i = 0; i < n; i++)
+        {
+            Write(output, i, plan.Now + plan.CumKalman[i] + (Scale(plan, i) * corrections[i]), plan.Now);
         }
     }
 
