@@ -25,6 +25,8 @@ public static class FleetCli
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(RecordCommand.Create());
         root.Subcommands.Add(GenerateCommand.Create());
+        root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(EvaluateCommand.Create());
 
         root.SetAction((parse, ct) => DefaultRun.RunAsync(ct));
         return root;
