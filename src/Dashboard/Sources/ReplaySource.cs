@@ -1,4 +1,9 @@
+using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Live;
+using Fleet.Tracking;
+using Fleet.Tracking.Replay;
+using Fleet.Tracking.Schedule;
+using Fleet.Tracking.Vehicles;
 using Fleet.Ingest.Events;
 using Fleet.Ingest.Hfp;
 using Fleet.Ingest.Recording;
@@ -85,10 +90,26 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
     private int _round;
     private long _shiftTicks;
     private bool _finished;
+    private readonly Fleet.Gtfs.Schedule? _schedule;
+    private readonly GtfsTripCatalog? _catalog;
+    private TrackingReplay? _tracking;
+    private DateTimeOffset _lastFlush;
 
     /// <summary>Creates the source; it starts with the host.</summary>
-    public ReplaySource(ReplayOptions options, LiveEvents live, SourceRegistry sources, TimeProvider time, ILogger<ReplaySource> logger)
+    /// <param name="options">What to replay.</param>
+    /// <param name="live">Where vehicle states, predictions and alerts go.</param>
+    /// <param name="sources">Registry for /api/health.</param>
+    /// <param name="time">Wall clock for pacing.</param>
+    /// <param name="logger">Logger.</param>
+    /// <param name="network">
+    /// The GTFS network, when serve has one: the replay then also runs through tracking (trip join, map matching,
+    /// arrivals, alerts, predictions), whose derived events reach the live state through <see cref="LiveTrackingOutput"/>.
+    /// </param>
+    public ReplaySource(ReplayOptions options, LiveEvents live, SourceRegistry sources, TimeProvider time, ILogger<ReplaySource> logger,
+        ITransitNetwork? network = null)
     {
+        _schedule = (network as GtfsNetwork)?.Schedule;
+        _catalog = _schedule is null ? null : new GtfsTripCatalog(_schedule);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Speed);
@@ -242,6 +263,11 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
     private async Task<(bool Ended, double? Seek)> ReplayOnceAsync(double? skipTo, CancellationToken ct)
     {
         using var reader = RecordingReader.Open(_options.Path);
+        // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh engine per pass.
+        _tracking = _catalog is null ? null : new TrackingReplay(
+            new TrackingEngine(_catalog, new TrackingOptions(), new LiveTrackingOutput(_live, () => Shift), partitions: 1,
+                predictor: new DelayCarriedForwardPredictor()),
+            _schedule);
         var anchorRecorded = DateTime.MinValue;
         var anchorWall = DateTimeOffset.MinValue;
         var shift = TimeSpan.Zero;
@@ -265,6 +291,20 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
 
             var recorded = line.ReceiveTime;
             var outcome = _hfp.Process(line, out var ev);
+            if (_tracking is not null)
+            {
+                // Tracking runs in event time, so it takes the line now, before pacing; the line is a ref struct and
+                // cannot outlive the await below.
+                _tracking.Process(line);
+                var now = _time.GetUtcNow();
+                if (now - _lastFlush >= TimeSpan.FromSeconds(1))
+                {
+                    // Derived events leave tracking in batches; once a second keeps the page close to the vehicles.
+                    _lastFlush = now;
+                    _tracking.Flush();
+                }
+            }
+
             _position = reader.Progress ?? 0;
             Interlocked.Exchange(ref _recordedTicks, recorded.Ticks);
 
@@ -317,6 +357,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
             {
                 Publish(ev, shift);
             }
+
         }
 
         return (true, null);

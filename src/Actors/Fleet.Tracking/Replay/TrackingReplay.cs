@@ -81,6 +81,24 @@ public sealed class TrackingReplay
         }
     }
 
+    /// <summary>Processes one line read by a <see cref="RecordingReader"/> (a paced live replay reads lines itself).</summary>
+    public void Process(RecordingLine line)
+    {
+        _lines++;
+        switch (_hfp.Process(line, out var e))
+        {
+            case HfpOutcome.Event:
+                _engine.Post(e);
+                break;
+            case HfpOutcome.GtfsRt:
+                OnGtfsRt(line.Payload, line.ReceiveTime);
+                break;
+        }
+    }
+
+    /// <summary>Runs a batch: events that are out of the lateness window are processed and their outputs published.</summary>
+    public void Flush() => _engine.RunBatch();
+
     private void Read(RecordingReader reader, CancellationToken cancellationToken)
     {
         while (reader.TryRead(out var line))
