@@ -86,6 +86,9 @@ public sealed partial class MqttClient : IAsyncDisposable
     private readonly CancellationTokenSource _lifetime = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completed when the in-flight list becomes empty; created on demand by <see cref="WhenAllAcknowledgedAsync"/>.</summary>
+    private TaskCompletionSource? _drained;
     private MqttConnection? _connection;
     private MqttClientState _state = MqttClientState.Created;
     private Task? _supervisor;
@@ -348,6 +351,22 @@ public sealed partial class MqttClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until every QoS 1 publish queued so far has been acknowledged (across reconnects).</summary>
+    /// <exception cref="MqttException">The client stopped first; the unacknowledged publishes failed.</exception>
+    public Task WhenAllAcknowledgedAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            if (_inflightOrder.Count == 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _drained.Task.WaitAsync(cancellationToken);
+        }
+    }
+
     /// <summary>Sends DISCONNECT after everything queued so far, closes the connection and completes <see cref="Messages"/>.</summary>
     /// <remarks>QoS 1 publishes still awaiting PUBACK fail. Messages already in <see cref="Messages"/> can still be read.</remarks>
     public async Task DisconnectAsync()
@@ -406,6 +425,11 @@ public sealed partial class MqttClient : IAsyncDisposable
             if (_inflight.Remove(packetId, out publish))
             {
                 _inflightOrder.Remove(publish.Node!);
+                if (_inflightOrder.Count == 0 && _drained is { } drained)
+                {
+                    _drained = null;
+                    drained.TrySetResult();
+                }
             }
         }
 
@@ -651,6 +675,18 @@ public sealed partial class MqttClient : IAsyncDisposable
             pending = [.. _inflightOrder];
             _inflight.Clear();
             _inflightOrder.Clear();
+            if (_drained is { } drained)
+            {
+                _drained = null;
+                if (pending.Length == 0)
+                {
+                    drained.TrySetResult();
+                }
+                else
+                {
+                    drained.TrySetException(fault ?? new MqttException("the client was disconnected before the broker acknowledged every publish", false));
+                }
+            }
             var stopped = fault ?? new MqttException("the client was disconnected", false);
             _connected.TrySetException(stopped);
             _connected.Task.ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
