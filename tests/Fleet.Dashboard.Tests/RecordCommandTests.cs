@@ -1,6 +1,7 @@
 using System.Text;
 using Fleet.Dashboard.Cli;
 using Fleet.Ingest.Recording;
+using Fleet.Ingest.Replay;
 using Fleet.Mqtt;
 using Fleet.Testing;
 
@@ -52,7 +53,7 @@ public sealed class RecordCommandTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Record_WhileRecordingIsPublished_WritesSameTopicsAndPayloadsInOrder()
+    public async Task Record_WhileReplayPublishesToBroker_WritesSameTopicsAndPayloadsInOrder()
     {
         // 5000 HFP v1 messages of 1460 vehicles: topics with spaces and non-ASCII headsigns (see PROVENANCE.md).
         var source = SharedData.RequireFile("hfp/hfp-v1_2018-10-09_fleet-snapshot_5000msgs.txt");
@@ -65,8 +66,12 @@ public sealed class RecordCommandTests : IAsyncLifetime
             new RecordCommand.RecordSettings(_broker.Url.ToString(), ["/hfp/#"], output, Timeout, expected.Count, null, null, 1, null, null),
             Ct, progress);
         await progress.Seen.WaitAsync(Timeout, Ct);
-        await PublishAsync(expected);
+        var replayStatus = new StringWriter();
+        var replayExit = await ReplayToBrokerAsync(source, replayStatus).WaitAsync(Timeout, Ct);
         var exit = await recording.WaitAsync(Timeout, Ct);
+
+        Assert.True(replayExit == 0, replayStatus.ToString());
+        Assert.Contains("published 5,000", replayStatus.ToString(), StringComparison.Ordinal);
 
         Assert.True(exit == 0, progress.ToString());
         var recorded = ReadMessages(output);
@@ -115,19 +120,32 @@ public sealed class RecordCommandTests : IAsyncLifetime
         Assert.False(RecordCommand.TryParseDuration(text, out _));
     }
 
-    private async Task PublishAsync(List<string> messages)
+    [Fact]
+    public async Task Replay_ToBrokerThatRefusesUs_ExitsWithNamedReason()
     {
-        // The publisher until `fleet replay --to` lands: QoS 1, in file order.
-        await using var client = new MqttClient(new MqttClientOptions { Server = _broker.Url });
-        await client.ConnectAsync(Ct);
-        Task last = Task.CompletedTask;
-        foreach (var m in messages)
-        {
-            var split = m.IndexOf('\n', StringComparison.Ordinal);
-            last = await client.EnqueuePublishAsync(m[..split], Encoding.UTF8.GetBytes(m[(split + 1)..]), MqttQos.AtLeastOnce, cancellationToken: Ct);
-        }
+        await using var secured = await Mosquitto.StartAsync(new MosquittoOptions { Users = new Dictionary<string, string> { ["u"] = "right" } });
+        var path = Path.Combine(_dir, "one.txt");
+        await File.WriteAllTextAsync(path, "2024-02-13T16:33:00.005271Z /hfp/v2/x {\"VP\":{}}\n", Ct);
+        using var logging = CliLogging.CreateFactory(Microsoft.Extensions.Logging.LogLevel.Warning);
+        await using var target = new MqttReplayTarget(new MqttClientOptions { Server = secured.Url }, MqttQos.AtLeastOnce, logging);
 
-        await last.WaitAsync(Timeout, Ct);
+        var ex = await Assert.ThrowsAsync<MqttConnectException>(() => target.ConnectAsync(Ct));
+
+        Assert.Contains("not authorized", ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary><c>fleet replay FILE --speed max --to URL</c>, as the command runs it.</summary>
+    private async Task<int> ReplayToBrokerAsync(string file, StringWriter status)
+    {
+        using var logging = CliLogging.CreateFactory(Microsoft.Extensions.Logging.LogLevel.Warning);
+        await using var target = new MqttReplayTarget(new MqttClientOptions { Server = _broker.Url }, MqttQos.AtLeastOnce, logging);
+        await target.ConnectAsync(Ct);
+        var settings = new ReplayCommand.ReplaySettings([file], new ReplayOptions { Speed = ReplayOptions.MaxSpeed }, TimeSpan.FromSeconds(10))
+        {
+            ProgressBar = false,
+            StatusLine = line => status.WriteLine(line),
+        };
+        return await ReplayCommand.RunAsync(settings, target, logging, Ct);
     }
 
     /// <summary>Topic and payload of every message line, joined by a newline (which neither can contain).</summary>

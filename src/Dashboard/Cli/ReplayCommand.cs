@@ -3,12 +3,16 @@ using System.Diagnostics;
 using System.Threading.Channels;
 using Fleet.Ingest.Recording;
 using Fleet.Ingest.Replay;
+using Fleet.Mqtt;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
 
 namespace Fleet.Dashboard.Cli;
 
-/// <summary><c>fleet replay FILE... [--speed 1|10|max] [--loop]</c>: replays recordings into the pipeline.</summary>
+/// <summary>
+/// <c>fleet replay FILE... [--speed 1|10|max] [--loop] [--to mqtt://host:port]</c>: replays recordings into the
+/// pipeline, or publishes them to a broker.
+/// </summary>
 internal static class ReplayCommand
 {
     /// <summary>Creates the command.</summary>
@@ -21,14 +25,21 @@ internal static class ReplayCommand
         var gtfs = new Option<FileInfo?>("--gtfs") { Description = "GTFS static zip to track against (vehicles, trips, stops, alerts)" };
         var outEvents = new Option<FileInfo?>("--out-events") { Description = "Write every derived event (arrival, departure, alert, prediction) as a JSON line" };
         var predictions = new Option<bool>("--predictions") { Description = "With tracking: add schedule-plus-delay predictions for downstream stops" };
+        var to = new Option<string?>("--to") { Description = "Publish to this broker instead (mqtt://host:port or mqtts://host:port), topics preserved" };
+        var qos = new Option<int>("--qos") { Description = "With --to: publish QoS, 0 or 1", DefaultValueFactory = _ => 1 };
+        var user = new Option<string?>("--username") { Description = "With --to: user name for the broker" };
+        var password = new Option<string?>("--password") { Description = "With --to: password for the broker" };
+        var caFile = new Option<FileInfo?>("--ca-file") { Description = "With --to mqtts://: trust only the CA certificates in this PEM file" };
         var cmd = new Command("replay", """
             Replays recordings in receive-time order, scaled by --speed, into the in-process pipeline
             (parse, count, log what it sees). A progress bar on a terminal, status lines otherwise.
             With --gtfs and/or --out-events the messages go through tracking and the derived events are written
-            as JSON lines, byte-identical on every run of the same input.
+            as JSON lines, byte-identical on every run of the same input. With --to they are published to an
+            MQTT broker instead (topics preserved, QoS 1 by default).
 
             Example: fleet replay sample-data/recording.hfp.gz --speed 10 --loop
             Example: fleet replay sample-data/recording.hfp.gz --gtfs sample-data/gtfs.zip --speed max --out-events events.jsonl
+            Example: fleet replay hfp.txt.gz --speed max --to mqtt://127.0.0.1:1883
             """)
         {
             files,
@@ -38,6 +49,11 @@ internal static class ReplayCommand
             gtfs,
             outEvents,
             predictions,
+            to,
+            qos,
+            user,
+            password,
+            caFile,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -49,7 +65,6 @@ internal static class ReplayCommand
 
             var paths = parse.GetValue(files)!.Select(f => f.FullName).ToArray();
             using var logging = CliLogging.CreateFactory(LogLevel.Warning);
-            // --to mqtt://host:port (the MQTT part) picks another IReplayTarget here.
             var gtfsPath = parse.GetValue(gtfs)?.FullName;
             var eventsPath = parse.GetValue(outEvents)?.FullName;
             if (gtfsPath is not null && !File.Exists(gtfsPath))
@@ -64,7 +79,55 @@ internal static class ReplayCommand
             IReplayTarget target = tracking is not null ? tracking : new PipelineReplayTarget(logging);
             var settings = new ReplaySettings(paths, new ReplayOptions { Speed = factor, Loop = parse.GetValue(loop) },
                 TimeSpan.FromSeconds(Math.Max(0.1, parse.GetValue(every))));
-            return await RunAsync(settings, target, logging, ct).ConfigureAwait(false);
+            if (parse.GetValue(to) is not { } url)
+            {
+                return await RunAsync(settings, target, logging, ct).ConfigureAwait(false);
+            }
+
+            if (tracking is not null)
+            {
+                Console.Error.WriteLine("fleet replay: --to publishes to a broker; it cannot be combined with --gtfs or --out-events");
+                return 2;
+            }
+
+            MqttReplayTarget mqtt;
+            try
+            {
+                var q = parse.GetValue(qos);
+                if (q is not (0 or 1))
+                {
+                    throw new ArgumentException("--qos must be 0 or 1");
+                }
+
+                var options = new MqttClientOptions
+                {
+                    Server = MqttClientOptions.ParseServer(url),
+                    UserName = parse.GetValue(user),
+                    Password = parse.GetValue(password),
+                    CaCertificateFile = parse.GetValue(caFile)?.FullName,
+                    MaxInflight = 1000,
+                };
+                mqtt = new MqttReplayTarget(options, (MqttQos)q, logging);
+            }
+            catch (ArgumentException ex)
+            {
+                Console.Error.WriteLine($"fleet replay: {ex.Message}");
+                return 2;
+            }
+
+            await using (mqtt.ConfigureAwait(false))
+            {
+                try
+                {
+                    await mqtt.ConnectAsync(ct).ConfigureAwait(false);
+                    return await RunAsync(settings, mqtt, logging, ct).ConfigureAwait(false);
+                }
+                catch (MqttException ex)
+                {
+                    Console.Error.WriteLine($"fleet replay: {ex.Message}");
+                    return 1;
+                }
+            }
         });
         return cmd;
     }
@@ -97,18 +160,33 @@ internal static class ReplayCommand
         });
         var replayer = new Replayer([.. settings.Files.Select(ReplaySource.FromFile)], settings.Options, TimeProvider.System, logging.CreateLogger<Replayer>());
         var clock = Stopwatch.StartNew();
+
+        // A failing target (a broker that refuses us for good) stops the replayer, which would otherwise wait
+        // forever on the full channel.
+        using var stopProducer = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var produce = Task.Run(async () =>
         {
             try
             {
-                await replayer.RunAsync(channel.Writer, ct).ConfigureAwait(false);
+                await replayer.RunAsync(channel.Writer, stopProducer.Token).ConfigureAwait(false);
             }
             finally
             {
                 channel.Writer.TryComplete();
             }
         }, ct);
-        var consume = Task.Run(() => target.ConsumeAsync(channel.Reader, ct), ct);
+        var consume = Task.Run(async () =>
+        {
+            try
+            {
+                await target.ConsumeAsync(channel.Reader, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                await stopProducer.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+        }, ct);
         var all = Task.WhenAll(produce, consume);
 
         var write = settings.StatusLine ?? Console.WriteLine;
