@@ -825,7 +825,6 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
 
         cell.RestartsInRow++;
         cell.Transition(EntityState.WaitingForRestart);
-        Notify(cell, EntityLifecycle.Failed, error);
 
         var delay = _stopping ? TimeSpan.Zero : Backoff(cell.RestartsInRow);
         if (delay <= TimeSpan.Zero)
@@ -845,6 +844,10 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
                 delay,
                 Timeout.InfiniteTimeSpan);
         }
+
+        // Reported once the restart is scheduled, so an observer that reacts to Failed (a test advancing a fake clock)
+        // never races the creation of the restart timer.
+        Notify(cell, EntityLifecycle.Failed, error);
     }
 
     private TimeSpan Backoff(int restartsInRow)
