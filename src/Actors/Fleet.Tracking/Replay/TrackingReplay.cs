@@ -103,20 +103,12 @@ public sealed class TrackingReplay
     {
         while (reader.TryRead(out var line))
         {
-            if ((++_lines & 0xFFFF) == 0)
+            if (((_lines + 1) & 0xFFFF) == 0)
             {
                 cancellationToken.ThrowIfCancellationRequested();
             }
 
-            switch (_hfp.Process(line, out var e))
-            {
-                case HfpOutcome.Event:
-                    _engine.Post(e);
-                    break;
-                case HfpOutcome.GtfsRt:
-                    OnGtfsRt(line.Payload, line.ReceiveTime);
-                    break;
-            }
+            Process(line);
         }
     }
 
