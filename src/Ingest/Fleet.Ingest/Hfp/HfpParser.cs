@@ -23,6 +23,12 @@ public sealed class HfpParserOptions
 
     /// <summary>The window of <see cref="RejectionLogLimit"/> (default 1 minute).</summary>
     public TimeSpan RejectionLogWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Reads flat payloads with the hand-written scanner first (default true); false parses every payload with
+    /// <see cref="Utf8JsonReader"/>, which gives the same events and reasons, only slower (for comparison).
+    /// </summary>
+    public bool FastPath { get; set; } = true;
 }
 
 /// <summary>
@@ -78,6 +84,7 @@ public sealed class HfpParser
     private readonly Utf8Interner _ids;
     private long _parsed;
     private long _withoutPosition;
+    private long _fastPathTaken;
 
     /// <summary>Creates a parser.</summary>
     public HfpParser(ILogger<HfpParser>? logger = null, HfpParserOptions? options = null, TimeProvider? timeProvider = null)
@@ -97,6 +104,9 @@ public sealed class HfpParser
 
     /// <summary>Parsed messages that had no position (HFP's explicit null coordinates).</summary>
     public long ParsedWithoutPosition => Volatile.Read(ref _withoutPosition);
+
+    /// <summary>Payloads read by the hand-written scanner (the rest went through <see cref="Utf8JsonReader"/>).</summary>
+    public long FastPathTaken => Volatile.Read(ref _fastPathTaken);
 
     /// <summary>The id interner, for callers that intern ids of their own (e.g. a CSV reader).</summary>
     public Utf8Interner Ids => _ids;
@@ -239,14 +249,27 @@ public sealed class HfpParser
         }
     }
 
-    /// <summary>The payload's own <c>oper</c>/<c>veh</c>, which only a topic-less source (CSV) needs.</summary>
+    /// <summary>
+    /// What a payload says beyond the event itself: <c>oper</c>/<c>veh</c>, which only a topic-less source (CSV) needs,
+    /// and which of the time and coordinate fields were present.
+    /// </summary>
     internal struct PayloadFields
     {
         public int Operator;
         public int Vehicle;
+        public bool SeenLat;
+        public bool SeenLong;
+        public bool SeenTime;
+        public long Tsi;
     }
 
     /// <summary>Parses <c>{"TYPE":{...}}</c> into <paramref name="ev"/>; returns the rejection reason or None.</summary>
+    /// <remarks>
+    /// A hand-written scanner reads the flat, unescaped ASCII objects that every HFP feed sends; anything it does not
+    /// know (escapes, nested values, true/false, non-ASCII strings, malformed or cut-off JSON) makes it give up, and the
+    /// message is parsed again from the start by <see cref="Utf8JsonReader"/>, which names the exact rejection. Both
+    /// paths hand each field to the same <see cref="ApplyField"/>, so they agree on every accepted message.
+    /// </remarks>
     internal RejectReason ParsePayload(ReadOnlySpan<byte> payload, ref VehicleEvent ev, ref PayloadFields fields)
     {
         if (payload.Length > _options.MaxPayloadBytes)
@@ -254,8 +277,17 @@ public sealed class HfpParser
             return RejectReason.Oversized;
         }
 
-        fields.Operator = -1;
-        fields.Vehicle = -1;
+        var start = ev;
+        fields = new PayloadFields { Operator = -1, Vehicle = -1, Tsi = long.MinValue };
+        var fast = _options.FastPath ? TryParseFlat(payload, ref ev, ref fields) : FastPathGaveUp;
+        if (fast != FastPathGaveUp)
+        {
+            _fastPathTaken++;
+            return fast;
+        }
+
+        ev = start;
+        fields = new PayloadFields { Operator = -1, Vehicle = -1, Tsi = long.MinValue };
         try
         {
             return ParseJson(payload, ref ev, ref fields);
@@ -263,6 +295,237 @@ public sealed class HfpParser
         catch (JsonException)
         {
             return RejectReason.BadJson;
+        }
+    }
+
+    // Not a real reason: the fast path's "parse this one with Utf8JsonReader".
+    private const RejectReason FastPathGaveUp = (RejectReason)255;
+
+    private RejectReason TryParseFlat(ReadOnlySpan<byte> p, ref VehicleEvent ev, ref PayloadFields fields)
+    {
+        var i = SkipWhitespace(p, 0);
+        if (i >= p.Length || p[i] != (byte)'{')
+        {
+            return FastPathGaveUp;
+        }
+
+        i = SkipWhitespace(p, i + 1);
+        if (!TryScanString(p, ref i, out var typeKey))
+        {
+            return FastPathGaveUp;
+        }
+
+        i = SkipWhitespace(p, i);
+        if (i >= p.Length || p[i] != (byte)':')
+        {
+            return FastPathGaveUp;
+        }
+
+        i = SkipWhitespace(p, i + 1);
+        if (i >= p.Length || p[i] != (byte)'{')
+        {
+            return FastPathGaveUp;
+        }
+
+        ev.Type = HfpEventTypes.FromPayloadKey(typeKey);
+        if (ev.Type == EventType.Unknown)
+        {
+            return FastPathGaveUp;
+        }
+
+        i = SkipWhitespace(p, i + 1);
+        if (i < p.Length && p[i] == (byte)'}')
+        {
+            i++;
+        }
+        else
+        {
+            while (true)
+            {
+                if (!TryScanString(p, ref i, out var name))
+                {
+                    return FastPathGaveUp;
+                }
+
+                i = SkipWhitespace(p, i);
+                if (i >= p.Length || p[i] != (byte)':')
+                {
+                    return FastPathGaveUp;
+                }
+
+                i = SkipWhitespace(p, i + 1);
+                if (!TryScanValue(p, ref i, out var type, out var value))
+                {
+                    return FastPathGaveUp;
+                }
+
+                if (!ApplyField(NameKey(name, escaped: false), type, value, ref ev, ref fields))
+                {
+                    return RejectReason.BadFieldValue;
+                }
+
+                i = SkipWhitespace(p, i);
+                if (i >= p.Length)
+                {
+                    return FastPathGaveUp;
+                }
+
+                if (p[i] == (byte)'}')
+                {
+                    i++;
+                    break;
+                }
+
+                if (p[i] != (byte)',')
+                {
+                    return FastPathGaveUp;
+                }
+
+                i = SkipWhitespace(p, i + 1);
+            }
+        }
+
+        i = SkipWhitespace(p, i);
+        if (i >= p.Length || p[i] != (byte)'}' || SkipWhitespace(p, i + 1) != p.Length)
+        {
+            return FastPathGaveUp;
+        }
+
+        return Validate(ref ev, ref fields);
+    }
+
+    private static int SkipWhitespace(ReadOnlySpan<byte> p, int i)
+    {
+        while (i < p.Length && p[i] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        {
+            i++;
+        }
+
+        return i;
+    }
+
+    // A string of printable ASCII without escapes, starting at p[i] == '"'; i ends after the closing quote. HFP strings
+    // are a few bytes long, so a plain loop beats a vectorized search here.
+    private static bool TryScanString(ReadOnlySpan<byte> p, ref int i, out ReadOnlySpan<byte> value)
+    {
+        value = default;
+        if (i >= p.Length || p[i] != (byte)'"')
+        {
+            return false;
+        }
+
+        for (var j = i + 1; j < p.Length; j++)
+        {
+            var c = p[j];
+            if (c == (byte)'"')
+            {
+                value = p[(i + 1)..j];
+                i = j + 1;
+                return true;
+            }
+
+            if (c is < 0x20 or > 0x7E or (byte)'\\')
+            {
+                return false;
+            }
+        }
+
+        return false;
+    }
+
+    // A string, null or a number that follows JSON's grammar; anything else (objects, arrays, true/false) gives up.
+    private static bool TryScanValue(ReadOnlySpan<byte> p, ref int i, out JsonTokenType type, out ReadOnlySpan<byte> value)
+    {
+        type = JsonTokenType.None;
+        value = default;
+        if (i >= p.Length)
+        {
+            return false;
+        }
+
+        var c = p[i];
+        if (c == (byte)'"')
+        {
+            type = JsonTokenType.String;
+            return TryScanString(p, ref i, out value);
+        }
+
+        if (c == (byte)'n')
+        {
+            if (!p[i..].StartsWith("null"u8))
+            {
+                return false;
+            }
+
+            type = JsonTokenType.Null;
+            i += 4;
+            return true;
+        }
+
+        var start = i;
+        if (c == (byte)'-')
+        {
+            i++;
+        }
+
+        if (i >= p.Length || !char.IsAsciiDigit((char)p[i]))
+        {
+            return false;
+        }
+
+        if (p[i] == (byte)'0')
+        {
+            i++;
+        }
+        else
+        {
+            i = SkipDigits(p, i);
+        }
+
+        if (i < p.Length && p[i] == (byte)'.')
+        {
+            var afterDot = i + 1;
+            i = SkipDigits(p, afterDot);
+            if (i == afterDot)
+            {
+                return false;
+            }
+        }
+
+        if (i < p.Length && p[i] is (byte)'e' or (byte)'E')
+        {
+            i++;
+            if (i < p.Length && p[i] is (byte)'+' or (byte)'-')
+            {
+                i++;
+            }
+
+            var digits = i;
+            i = SkipDigits(p, digits);
+            if (i == digits)
+            {
+                return false;
+            }
+        }
+
+        // A number must end at a delimiter, as in "1.5}" or "2 ,"; "1.5x" is not JSON.
+        if (i < p.Length && p[i] is not ((byte)',' or (byte)'}' or (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n'))
+        {
+            return false;
+        }
+
+        type = JsonTokenType.Number;
+        value = p[start..i];
+        return true;
+
+        static int SkipDigits(ReadOnlySpan<byte> p, int i)
+        {
+            while (i < p.Length && char.IsAsciiDigit((char)p[i]))
+            {
+                i++;
+            }
+
+            return i;
         }
     }
 
@@ -307,8 +570,6 @@ public sealed class HfpParser
             return RejectReason.BadJson;
         }
 
-        bool seenLat = false, seenLong = false, seenTime = false;
-        long tsi = long.MinValue;
         while (true)
         {
             if (!r.Read())
@@ -327,97 +588,24 @@ public sealed class HfpParser
                 return RejectReason.TruncatedLine;
             }
 
-            var ok = true;
-            switch (key)
+            bool ok;
+            if (r.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
             {
-                case KTst:
-                    seenTime = r.TokenType != JsonTokenType.Null;
-                    ok = !seenTime || ReadTime(ref r, out ev.EventTime);
-                    break;
-                case KTsi:
-                    if (r.TokenType == JsonTokenType.Number && r.TryGetInt64(out var s))
-                    {
-                        tsi = s;
-                    }
+                // No HFP field is an object or an array: one under a known name is a bad value, others are skipped.
+                if (!r.TrySkip())
+                {
+                    return RejectReason.TruncatedLine;
+                }
 
-                    break;
-                case KLat:
-                    seenLat = true;
-                    ok = ReadDouble(ref r, out ev.Latitude);
-                    break;
-                case KLong:
-                    seenLong = true;
-                    ok = ReadDouble(ref r, out ev.Longitude);
-                    break;
-                case KSpd:
-                    ok = ReadFloat(ref r, out ev.Speed);
-                    break;
-                case KHdg:
-                    ok = ReadFloat(ref r, out ev.Heading);
-                    break;
-                case KAcc:
-                    ok = ReadFloat(ref r, out ev.Acceleration);
-                    break;
-                case KOdo:
-                    ok = ReadDouble(ref r, out ev.Odometer);
-                    break;
-                case KDl:
-                    ok = ReadInt(ref r, out var dl);
-                    // HFP dl is negative when late; ours is positive when late (as GTFS-RT).
-                    ev.DelaySeconds = dl == int.MinValue ? null : -dl;
-                    break;
-                case KDrst:
-                    ok = ReadInt(ref r, out var drst) && drst is int.MinValue or 0 or 1;
-                    ev.Doors = drst == int.MinValue ? (sbyte)-1 : (sbyte)drst;
-                    break;
-                case KDir:
-                    ok = ReadInt(ref r, out var dir) && dir is int.MinValue or 1 or 2;
-                    ev.DirectionId = dir == int.MinValue ? (sbyte)-1 : (sbyte)(dir - 1);
-                    break;
-                case KOday:
-                    ok = ReadDate(ref r, out ev.OperatingDay);
-                    break;
-                case KStart:
-                    ok = ReadTimeOfDay(ref r, out ev.StartTimeSeconds);
-                    break;
-                case KJrn:
-                    ok = ReadInt(ref r, out var jrn);
-                    ev.JourneyNumber = jrn == int.MinValue ? -1 : jrn;
-                    break;
-                case KOccu:
-                    ok = ReadInt(ref r, out var occu) && occu is int.MinValue or (>= 0 and <= 100);
-                    ev.Occupancy = occu == int.MinValue ? -1 : occu;
-                    break;
-                case KLoc:
-                    ok = ReadLocation(ref r, out ev.Location);
-                    break;
-                case KStop:
-                    ok = ReadId(ref r, out ev.StopId);
-                    break;
-                case KRoute:
-                    ok = ReadId(ref r, out ev.RouteId);
-                    break;
-                case KTtarr:
-                    ok = ReadOptionalTime(ref r, out ev.ScheduledArrival);
-                    break;
-                case KTtdep:
-                    ok = ReadOptionalTime(ref r, out ev.ScheduledDeparture);
-                    break;
-                case KOper:
-                    ok = ReadInt(ref r, out fields.Operator);
-                    break;
-                case KVeh:
-                    ok = ReadInt(ref r, out fields.Vehicle);
-                    break;
-                case KDesi:
-                case KLine:
-                default:
-                    if (r.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray && !r.TrySkip())
-                    {
-                        return RejectReason.TruncatedLine;
-                    }
-
-                    break;
+                ok = !IsKnownField(key);
+            }
+            else if (r.TokenType == JsonTokenType.String && r.ValueIsEscaped)
+            {
+                ok = ApplyEscapedField(key, ref r, ref ev);
+            }
+            else
+            {
+                ok = ApplyField(key, r.TokenType, r.ValueSpan, ref ev, ref fields);
             }
 
             if (!ok)
@@ -445,24 +633,134 @@ public sealed class HfpParser
             }
         }
 
-        if (!seenTime)
+        return Validate(ref ev, ref fields);
+    }
+
+    // Escaped strings: only ids may carry escapes (unescaped, then interned); tsi as a string and loc are ignored as
+    // unescaped ones are; an escaped number, time or date is not something any HFP feed sends, so it is a bad value.
+    private bool ApplyEscapedField(ulong key, ref Utf8JsonReader r, ref VehicleEvent ev) => key switch
+    {
+        KStop => ReadEscapedId(ref r, out ev.StopId),
+        KRoute => ReadEscapedId(ref r, out ev.RouteId),
+        KTsi or KLoc => true,
+        _ => !IsKnownField(key),
+    };
+
+    /// <summary>Fields the parser reads (an object or array there is a bad value); the rest are ignored.</summary>
+    private static bool IsKnownField(ulong key) => key is KTst or KTsi or KLat or KLong or KSpd or KHdg or KAcc or KOdo
+        or KDl or KDrst or KDir or KOday or KStart or KJrn or KOccu or KLoc or KStop or KRoute or KTtarr or KTtdep
+        or KOper or KVeh;
+
+    /// <summary>Applies one field of the payload (a string, number or null token with its raw bytes).</summary>
+    private bool ApplyField(ulong key, JsonTokenType type, ReadOnlySpan<byte> value, ref VehicleEvent ev, ref PayloadFields fields)
+    {
+        switch (key)
         {
-            if (tsi == long.MinValue)
+            case KTst:
+                fields.SeenTime = type != JsonTokenType.Null;
+                return !fields.SeenTime || ReadTime(type, value, out ev.EventTime);
+            case KTsi:
+                if (type == JsonTokenType.Number && Utf8Parser.TryParse(value, out long s, out var used) && used == value.Length)
+                {
+                    fields.Tsi = s;
+                }
+
+                return true;
+            case KLat:
+                fields.SeenLat = true;
+                return ReadDouble(type, value, out ev.Latitude);
+            case KLong:
+                fields.SeenLong = true;
+                return ReadDouble(type, value, out ev.Longitude);
+            case KSpd:
+                return ReadFloat(type, value, out ev.Speed);
+            case KHdg:
+                return ReadFloat(type, value, out ev.Heading);
+            case KAcc:
+                return ReadFloat(type, value, out ev.Acceleration);
+            case KOdo:
+                return ReadDouble(type, value, out ev.Odometer);
+            case KDl:
+            {
+                var ok = ReadInt(type, value, out var dl);
+                // HFP dl is negative when late; ours is positive when late (as GTFS-RT).
+                ev.DelaySeconds = dl == int.MinValue ? null : -dl;
+                return ok;
+            }
+
+            case KDrst:
+            {
+                var ok = ReadInt(type, value, out var drst) && drst is int.MinValue or 0 or 1;
+                ev.Doors = drst == int.MinValue ? (sbyte)-1 : (sbyte)drst;
+                return ok;
+            }
+
+            case KDir:
+            {
+                var ok = ReadInt(type, value, out var dir) && dir is int.MinValue or 1 or 2;
+                ev.DirectionId = dir == int.MinValue ? (sbyte)-1 : (sbyte)(dir - 1);
+                return ok;
+            }
+
+            case KOday:
+                return ReadDate(type, value, out ev.OperatingDay);
+            case KStart:
+                return ReadTimeOfDay(type, value, out ev.StartTimeSeconds);
+            case KJrn:
+            {
+                var ok = ReadInt(type, value, out var jrn);
+                ev.JourneyNumber = jrn == int.MinValue ? -1 : jrn;
+                return ok;
+            }
+
+            case KOccu:
+            {
+                var ok = ReadInt(type, value, out var occu) && occu is int.MinValue or (>= 0 and <= 100);
+                ev.Occupancy = occu == int.MinValue ? -1 : occu;
+                return ok;
+            }
+
+            case KLoc:
+                return ReadLocation(type, value, out ev.Location);
+            case KStop:
+                return ReadId(type, value, out ev.StopId);
+            case KRoute:
+                return ReadId(type, value, out ev.RouteId);
+            case KTtarr:
+                return ReadOptionalTime(type, value, out ev.ScheduledArrival);
+            case KTtdep:
+                return ReadOptionalTime(type, value, out ev.ScheduledDeparture);
+            case KOper:
+                return ReadInt(type, value, out fields.Operator);
+            case KVeh:
+                return ReadInt(type, value, out fields.Vehicle);
+            default:
+                // desi, line and any field HFP may add later.
+                return true;
+        }
+    }
+
+    /// <summary>The checks that need the whole payload: a time, coordinates in pairs and in range.</summary>
+    private static RejectReason Validate(ref VehicleEvent ev, ref PayloadFields fields)
+    {
+        if (!fields.SeenTime)
+        {
+            if (fields.Tsi == long.MinValue)
             {
                 return RejectReason.MissingTimestamp;
             }
 
-            if (tsi < 0 || tsi > 253402300799)
+            if (fields.Tsi < 0 || fields.Tsi > 253402300799)
             {
                 return RejectReason.BadFieldValue;
             }
 
-            ev.EventTime = DateTime.UnixEpoch.AddSeconds(tsi);
+            ev.EventTime = DateTime.UnixEpoch.AddSeconds(fields.Tsi);
         }
 
         var latNull = double.IsNaN(ev.Latitude);
         var longNull = double.IsNaN(ev.Longitude);
-        if ((ev.Type == EventType.Vp && !seenLat && !seenLong) || latNull != longNull)
+        if ((ev.Type == EventType.Vp && !fields.SeenLat && !fields.SeenLong) || latNull != longNull)
         {
             return RejectReason.MissingCoordinates;
         }
@@ -518,65 +816,46 @@ public sealed class HfpParser
         return key;
     }
 
-    // Readers below: null means absent (NaN / int.MinValue / null); numbers may also arrive as strings (CSV,
-    // hand-made feeds); anything else is a bad value.
-    private static bool ReadDouble(ref Utf8JsonReader r, out double value)
+    // Readers below take a token type and its raw bytes: null means absent (NaN / int.MinValue / null); numbers may
+    // also arrive as strings (CSV, hand-made feeds); anything else is a bad value.
+    private static bool ReadDouble(JsonTokenType type, ReadOnlySpan<byte> s, out double value)
     {
         value = double.NaN;
-        return r.TokenType switch
+        return type switch
         {
-            JsonTokenType.Number => r.TryGetDouble(out value),
+            JsonTokenType.Number => ParseDouble(s, out value),
             JsonTokenType.Null => true,
-            JsonTokenType.String => !r.ValueIsEscaped && ParseDouble(r.ValueSpan, out value),
+            JsonTokenType.String => s.IsEmpty || ParseDouble(s, out value),
             _ => false,
         };
     }
 
-    private static bool ParseDouble(ReadOnlySpan<byte> s, out double value)
-    {
-        value = double.NaN;
-        return s.IsEmpty || (Utf8Parser.TryParse(s, out value, out var used) && used == s.Length);
-    }
+    private static bool ParseDouble(ReadOnlySpan<byte> s, out double value) => Utf8Decimal.TryParse(s, out value);
 
-    private static bool ReadFloat(ref Utf8JsonReader r, out float value)
+    private static bool ReadFloat(JsonTokenType type, ReadOnlySpan<byte> s, out float value)
     {
-        var ok = ReadDouble(ref r, out var d);
+        var ok = ReadDouble(type, s, out var d);
         value = (float)d;
         return ok;
     }
 
-    private static bool ReadInt(ref Utf8JsonReader r, out int value)
+    private static bool ReadInt(JsonTokenType type, ReadOnlySpan<byte> s, out int value)
     {
         value = int.MinValue;
-        switch (r.TokenType)
+        switch (type)
         {
             case JsonTokenType.Null:
                 return true;
+            case JsonTokenType.String when s.IsEmpty:
+                return true;
             case JsonTokenType.Number:
-                if (r.TryGetInt32(out value))
-                {
-                    return value != int.MinValue;
-                }
-
-                return r.TryGetDouble(out var d) && IntegralDouble(d, out value);
             case JsonTokenType.String:
-                var s = r.ValueSpan;
-                if (r.ValueIsEscaped)
-                {
-                    return false;
-                }
-
-                if (s.IsEmpty)
-                {
-                    return true;
-                }
-
                 if (Utf8Parser.TryParse(s, out value, out var used) && used == s.Length)
                 {
                     return value != int.MinValue;
                 }
 
-                return ParseDouble(s, out var d2) && IntegralDouble(d2, out value);
+                return ParseDouble(s, out var d) && IntegralDouble(d, out value);
             default:
                 return false;
         }
@@ -594,21 +873,21 @@ public sealed class HfpParser
         return true;
     }
 
-    private static bool ReadTime(ref Utf8JsonReader r, out DateTime value)
+    private static bool ReadTime(JsonTokenType type, ReadOnlySpan<byte> s, out DateTime value)
     {
         value = default;
-        return r.TokenType == JsonTokenType.String && !r.ValueIsEscaped && Iso8601.TryParseUtc(r.ValueSpan, out value);
+        return type == JsonTokenType.String && Iso8601.TryParseUtc(s, out value);
     }
 
-    private static bool ReadOptionalTime(ref Utf8JsonReader r, out DateTime? value)
+    private static bool ReadOptionalTime(JsonTokenType type, ReadOnlySpan<byte> s, out DateTime? value)
     {
         value = null;
-        if (r.TokenType == JsonTokenType.Null || (r.TokenType == JsonTokenType.String && r.ValueSpan.IsEmpty))
+        if (type == JsonTokenType.Null || (type == JsonTokenType.String && s.IsEmpty))
         {
             return true;
         }
 
-        if (!ReadTime(ref r, out var t))
+        if (!ReadTime(type, s, out var t))
         {
             return false;
         }
@@ -617,15 +896,15 @@ public sealed class HfpParser
         return true;
     }
 
-    private static bool ReadDate(ref Utf8JsonReader r, out DateOnly? value)
+    private static bool ReadDate(JsonTokenType type, ReadOnlySpan<byte> s, out DateOnly? value)
     {
         value = null;
-        if (r.TokenType == JsonTokenType.Null || (r.TokenType == JsonTokenType.String && r.ValueSpan.IsEmpty))
+        if (type == JsonTokenType.Null || (type == JsonTokenType.String && s.IsEmpty))
         {
             return true;
         }
 
-        if (r.TokenType != JsonTokenType.String || r.ValueIsEscaped || !Iso8601.TryParseDate(r.ValueSpan, out var d))
+        if (type != JsonTokenType.String || !Iso8601.TryParseDate(s, out var d))
         {
             return false;
         }
@@ -634,31 +913,30 @@ public sealed class HfpParser
         return true;
     }
 
-    private static bool ReadTimeOfDay(ref Utf8JsonReader r, out int seconds)
+    private static bool ReadTimeOfDay(JsonTokenType type, ReadOnlySpan<byte> s, out int seconds)
     {
         seconds = -1;
-        if (r.TokenType == JsonTokenType.Null || (r.TokenType == JsonTokenType.String && r.ValueSpan.IsEmpty))
+        if (type == JsonTokenType.Null || (type == JsonTokenType.String && s.IsEmpty))
         {
             return true;
         }
 
-        return r.TokenType == JsonTokenType.String && !r.ValueIsEscaped && Iso8601.TryParseTimeOfDay(r.ValueSpan, out seconds);
+        return type == JsonTokenType.String && Iso8601.TryParseTimeOfDay(s, out seconds);
     }
 
-    private static bool ReadLocation(ref Utf8JsonReader r, out LocationSource value)
+    private static bool ReadLocation(JsonTokenType type, ReadOnlySpan<byte> s, out LocationSource value)
     {
         value = LocationSource.Unknown;
-        if (r.TokenType == JsonTokenType.Null)
+        if (type == JsonTokenType.Null)
         {
             return true;
         }
 
-        if (r.TokenType != JsonTokenType.String)
+        if (type != JsonTokenType.String)
         {
             return false;
         }
 
-        var s = r.ValueSpan;
         value = s.Length switch
         {
             3 when s.SequenceEqual("GPS"u8) => LocationSource.Gps,
@@ -671,24 +949,19 @@ public sealed class HfpParser
         return true;
     }
 
-    private bool ReadId(ref Utf8JsonReader r, out string? value)
+    private bool ReadId(JsonTokenType type, ReadOnlySpan<byte> s, out string? value)
     {
         value = null;
-        switch (r.TokenType)
+        switch (type)
         {
             case JsonTokenType.Null:
                 return true;
             case JsonTokenType.Number:
-                value = _ids.Intern(r.ValueSpan);
+                value = _ids.Intern(s);
                 return true;
             case JsonTokenType.String:
-                if (!r.ValueIsEscaped)
-                {
-                    value = r.ValueSpan.IsEmpty ? null : _ids.Intern(r.ValueSpan);
-                    return true;
-                }
-
-                return ReadEscapedId(ref r, out value);
+                value = s.IsEmpty ? null : _ids.Intern(s);
+                return true;
             default:
                 return false;
         }
