@@ -26,6 +26,10 @@ public class HfpParseBenchmarks
     private byte[][] _lines = [];
     private HfpParser _parser = new();
 
+    /// <summary>The parser's hand-written scanner (true, the default) or <c>Utf8JsonReader</c> for every payload (false).</summary>
+    [Params(true, false)]
+    public bool FastPath { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
@@ -52,7 +56,7 @@ public class HfpParseBenchmarks
         _payloads = [.. payloads];
         _times = [.. times];
         _lines = [.. System.IO.File.ReadAllLines(path).Select(System.Text.Encoding.UTF8.GetBytes)];
-        _parser = new HfpParser();
+        _parser = new HfpParser(options: new HfpParserOptions { FastPath = FastPath });
     }
 
     /// <summary>Topic + payload already split (as the MQTT client hands them over): parse into a VehicleEvent.</summary>
