@@ -217,12 +217,86 @@ public abstract class JournalContractTests : IAsyncLifetime
         Assert.Equal(["durable"], await reopened.ReadRememberedAsync(Id("region"), Ct));
     }
 
+    [Fact]
+    public virtual async Task Recover_ManyTargets_EachGetsItsSnapshotThenLaterEvents()
+    {
+        await Journal.WriteAsync(Events(Id("snap"), 1, "1", "2", "3", "4", "5"), Ct);
+        await Journal.WriteAsync(new SaveSnapshot(Id("snap"), 3, Bytes("s3")), Ct);
+        await Journal.WriteAsync(Events(Id("plain"), 1, "a", "b"), Ct);
+        RecoveryCollector[] targets = [new(Id("snap")), new(Id("plain")), new(Id("nobody"))];
+
+        await Journal.RecoverAsync(targets, Ct);
+
+        Assert.Equal("s3", targets[0].Snapshot);
+        Assert.Equal([(4L, "4"), (5L, "5")], targets[0].Events);
+        Assert.Null(targets[1].Snapshot);
+        Assert.Equal([(1L, "a"), (2L, "b")], targets[1].Events);
+        Assert.Empty(targets[2].Events);
+        Assert.All(targets, t => Assert.Equal(1, t.Completions));
+        Assert.All(targets, t => Assert.Null(t.Error));
+    }
+
+    [Fact]
+    public virtual async Task Recover_OneTargetThrows_OnlyThatOneFails()
+    {
+        await Journal.WriteAsync(Events(Id("bad"), 1, "x"), Ct);
+        await Journal.WriteAsync(Events(Id("good"), 1, "y"), Ct);
+        RecoveryCollector[] targets = [new(Id("bad")) { ThrowOnEvent = true }, new(Id("good"))];
+
+        await Journal.RecoverAsync(targets, Ct);
+
+        Assert.IsType<InvalidDataException>(targets[0].Error);
+        Assert.Null(targets[1].Error);
+        Assert.Equal([(1L, "y")], targets[1].Events);
+        Assert.All(targets, t => Assert.Equal(1, t.Completions));
+    }
+
     /// <summary>Disposes the current journal and opens the store again; returns the new journal.</summary>
     protected virtual async Task<IJournal> ReopenAsync()
     {
         await _journal!.DisposeAsync();
         _journal = null;
         return await OpenAsync();
+    }
+
+    private sealed class RecoveryCollector(string persistenceId) : IRecoveryTarget
+    {
+        public string PersistenceId { get; } = persistenceId;
+
+        public long RecoveredSequenceNr { get; private set; }
+
+        public bool ThrowOnEvent { get; init; }
+
+        public string? Snapshot { get; private set; }
+
+        public List<(long, string)> Events { get; } = [];
+
+        public int Completions { get; private set; }
+
+        public Exception? Error { get; private set; }
+
+        public void OnSnapshot(SnapshotRecord snapshot)
+        {
+            Snapshot = Encoding.UTF8.GetString(snapshot.Payload);
+            RecoveredSequenceNr = snapshot.SequenceNr;
+        }
+
+        public void OnReplayed(long sequenceNr, ReadOnlySpan<byte> payload)
+        {
+            if (ThrowOnEvent)
+            {
+                throw new InvalidDataException("injected: event cannot be read");
+            }
+
+            Events.Add((sequenceNr, Encoding.UTF8.GetString(payload)));
+            RecoveredSequenceNr = sequenceNr;
+        }
+
+        public void OnRecoveryCompleted(Exception? error)
+        {
+            Completions++;
+            Error = error;
+        }
     }
 
     private sealed class CountingObserver : IJournalWriteObserver
@@ -290,6 +364,52 @@ public sealed class SqliteJournalContractTests : JournalContractTests, IDisposab
     {
         await Journal.FlushAsync(Ct);
         Assert.True(File.Exists(Path.Combine(_dir.FullName, "journal.db-wal")), "journal.db-wal missing: WAL mode is off");
+    }
+
+    [Fact]
+    public async Task Append_NewEntityInRolledBackBatch_KeyIsRecreatedAndLaterWritesSurviveReopen()
+    {
+        // The writer caches entity keys; a key created by a batch that rolls back must not stay cached.
+        await Journal.WriteAsync(new AppendEvents("a", 1, [[1]]), Ct);
+        var duplicate = Journal.WriteAsync(new AppendEvents("a", 1, [[9]]), Ct);
+        var fresh = Journal.WriteAsync(new AppendEvents("fresh", 1, [[2]]), Ct);
+        await Assert.ThrowsAnyAsync<Exception>(() => duplicate);
+        await fresh;
+        await Journal.WriteAsync(new AppendEvents("fresh", 2, [[3]]), Ct);
+
+        await using var reopened = await ReopenAsync();
+        var collector = new ReplayCollector();
+        Assert.Equal(2, await reopened.ReplayAsync("fresh", 1, collector, Ct));
+        Assert.Equal([(1L, (byte)2), (2L, (byte)3)], collector.Events.Select(e => (e.SequenceNr, e.Payload.Single())));
+    }
+
+    [Fact]
+    public async Task Open_DatabaseOfFirstSchema_MigratesEveryEvent()
+    {
+        // The first schema kept the persistence id in every event row (table fleet_journal).
+        var path = Path.Combine(_dir.FullName, "v1.db");
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                CREATE TABLE fleet_journal (persistence_id TEXT NOT NULL, sequence_nr INTEGER NOT NULL, payload BLOB NOT NULL,
+                    PRIMARY KEY (persistence_id, sequence_nr)) WITHOUT ROWID;
+                INSERT INTO fleet_journal VALUES ('r/x', 1, x'01'), ('r/x', 2, x'02'), ('r/y', 1, x'03');
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        await using var journal = new SqliteJournal(new SqliteJournalOptions { Path = path });
+        var x = new ReplayCollector();
+        var y = new ReplayCollector();
+        await journal.ReplayAsync("r/x", 1, x, Ct);
+        await journal.ReplayAsync("r/y", 1, y, Ct);
+        await journal.WriteAsync(new AppendEvents("r/x", 3, [[4]]), Ct);
+
+        Assert.Equal([(1L, (byte)1), (2L, (byte)2)], x.Events.Select(e => (e.SequenceNr, e.Payload.Single())));
+        Assert.Equal([(1L, (byte)3)], y.Events.Select(e => (e.SequenceNr, e.Payload.Single())));
+        Assert.Equal(3, await journal.ReadHighestSequenceNrAsync("r/x", Ct));
     }
 }
 

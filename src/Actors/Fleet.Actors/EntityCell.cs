@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Threading.Channels;
+using Fleet.Actors.Persistence;
 
 namespace Fleet.Actors;
 
@@ -39,7 +40,7 @@ internal enum EntityState : byte
 /// <remarks>Touched only by its shard's loop (recovery replays into the entity on a pool thread while the cell is
 /// <see cref="EntityState.Recovering"/>, when the shard does not touch the entity).</remarks>
 [DebuggerDisplay("{Id} {State} buffered={BufferedCount}")]
-internal sealed class EntityCell<TMessage> : EntityContext
+internal sealed class EntityCell<TMessage> : EntityContext, IRecoveryTarget
 {
     public readonly Shard<TMessage> Shard;
     public readonly string Id;
@@ -76,6 +77,17 @@ internal sealed class EntityCell<TMessage> : EntityContext
     public override void Emit<T>(ChannelWriter<T> output, T item) => Shard.Emit(this, output, item);
 
     public override void Passivate() => PassivateRequested = true;
+
+    // Recovery (on the journal's thread while the cell is Recovering; the shard does not touch the entity then).
+    string IRecoveryTarget.PersistenceId => Shard.PersistenceIdOf(this);
+
+    long IRecoveryTarget.RecoveredSequenceNr => Persistent!.SequenceNr;
+
+    void IRecoveryTarget.OnSnapshot(SnapshotRecord snapshot) => Persistent!.RecoverSnapshot(snapshot);
+
+    void IReplayTarget.OnReplayed(long sequenceNr, ReadOnlySpan<byte> payload) => Persistent!.OnReplayed(sequenceNr, payload);
+
+    void IRecoveryTarget.OnRecoveryCompleted(Exception? error) => Shard.OnRecoveryCompleted(this, error);
 
     /// <summary>Moves to <paramref name="to"/>, rejecting moves the diagram does not have.</summary>
     public void Transition(EntityState to)

@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 2007, Level = LogLevel.Information, Message = "Region {Region} stopped: {Entities} entities drained, journal flushed")]
     public static partial void RegionStopped(ILogger logger, string region, long entities);
 
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Error, Message = "Shard {ShardId} of region {Region}: the journal's recovery call threw; its entities are stopped")]
+    public static partial void RecoveryFailed(ILogger logger, string region, int shardId, Exception error);
+
     [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "Entity {EntityId} of region {Region}: snapshot failed")]
     public static partial void SnapshotFailed(ILogger logger, string region, string entityId, Exception error);
 

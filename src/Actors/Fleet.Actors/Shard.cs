@@ -48,6 +48,7 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
     private readonly List<EntityCell<TMessage>> _scratch = [];
     private ITimer? _passivationTimer;
     private List<Func<ValueTask>>? _outbox;
+    private List<EntityCell<TMessage>>? _recovering;
     private EntityCell<TMessage>? _stalled;
     private TMessage _stalledMessage = default!;
     private int _wakePending;
@@ -193,6 +194,7 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
                 Volatile.Write(ref _signalMode, signalMode ? 1 : 0);
                 Volatile.Write(ref _wakePending, 0);
                 ProcessSystemQueue();
+                StartRecoveries();
 
                 if (_outbox is { Count: > 0 })
                 {
@@ -209,6 +211,7 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
                         continue;
                     }
 
+                    StartRecoveries();
                     if (!await reader.WaitToReadAsync().ConfigureAwait(true))
                     {
                         _mailboxDone = true;
@@ -227,6 +230,7 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
                     continue;
                 }
 
+                StartRecoveries();
                 await _signal.WaitAsync().ConfigureAwait(true);
             }
             catch (Exception ex)
@@ -271,7 +275,7 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
                     OnWriteCompleted(message.Cell!, message.Write!, message.Error);
                     break;
                 case SystemKind.RecoveryCompleted:
-                    OnRecoveryCompleted(message.Cell!, message.Error);
+                    CompleteRecovery(message.Cell!, message.Error);
                     break;
                 case SystemKind.RestartDue:
                     OnRestartDue(message.Cell!);
@@ -454,40 +458,57 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
             }
 
             cell.Transition(EntityState.Recovering);
-            var journal = _journal;
-            _ = Task.Run(() => RecoverAsync(cell, persistent, journal));
+            (_recovering ??= []).Add(cell);
             return;
         }
 
         Activate(cell);
     }
 
-    private async Task RecoverAsync(EntityCell<TMessage> cell, IPersistentEntity persistent, IJournal journal)
+    /// <summary>Starts one recovery task for the entities that began recovering since the last call.</summary>
+    /// <remarks>
+    /// Called by the loop before it waits for anything: the entities created while draining one mailbox batch
+    /// are recovered together (one journal call, one connection, one read transaction for SQLite) instead of
+    /// one task and one round of queries each.
+    /// </remarks>
+    private void StartRecoveries()
     {
-        // Runs on a pool thread while the cell is Recovering: the shard buffers the entity's messages and does
-        // not touch the entity, so replaying into it here is safe; the completion goes back through the system
+        if (_recovering is not { Count: > 0 } cells)
+        {
+            return;
+        }
+
+        _recovering = null;
+        var journal = _journal!;
+        _ = Task.Run(() => RecoverAsync(cells, journal));
+    }
+
+    private async Task RecoverAsync(List<EntityCell<TMessage>> cells, IJournal journal)
+    {
+        // Runs on a pool thread while the cells are Recovering: the shard buffers their messages and does not
+        // touch the entities, so replaying into them here is safe; each completion goes back through the system
         // queue, which orders it before anything the shard does next with the entity.
-        Exception? error = null;
         try
         {
-            var persistenceId = PersistenceId(cell);
-            var snapshot = await journal.LoadSnapshotAsync(persistenceId).ConfigureAwait(false);
-            if (snapshot is not null)
-            {
-                persistent.RecoverSnapshot(snapshot);
-            }
-
-            await journal.ReplayAsync(persistenceId, persistent.SequenceNr + 1, persistent).ConfigureAwait(false);
+            await journal.RecoverAsync(cells).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            error = ex;
+            // The journal broke its contract (it reports failures per target); the cells still recovering must
+            // not wait forever. A cell already completed ignores the second report.
+            Log.RecoveryFailed(_logger, _region.Name, Id, ex);
+            foreach (var cell in cells)
+            {
+                OnRecoveryCompleted(cell, ex);
+            }
         }
-
-        EnqueueSystem(new SystemMessage(SystemKind.RecoveryCompleted, cell, Error: error));
     }
 
-    private void OnRecoveryCompleted(EntityCell<TMessage> cell, Exception? error)
+    /// <summary>From the recovery task: hands the outcome to the loop.</summary>
+    public void OnRecoveryCompleted(EntityCell<TMessage> cell, Exception? error) =>
+        EnqueueSystem(new SystemMessage(SystemKind.RecoveryCompleted, cell, Error: error));
+
+    private void CompleteRecovery(EntityCell<TMessage> cell, Exception? error)
     {
         if (cell.State != EntityState.Recovering)
         {
@@ -540,6 +561,8 @@ internal sealed partial class Shard<TMessage> : IJournalWriteObserver, IDisposab
     // ---------------------------------------------------------------------------------------------------
 
     private string PersistenceId(EntityCell<TMessage> cell) => _persistencePrefix + cell.Id;
+
+    public string PersistenceIdOf(EntityCell<TMessage> cell) => PersistenceId(cell);
 
     private void StartPersist(EntityCell<TMessage> cell, IPersistentEntity persistent, bool hasMessage, TMessage message)
     {

@@ -16,24 +16,38 @@ internal static class BenchActorsCommand
     {
         var json = new Option<bool>("--json") { Description = "Print one JSON object on stdout instead of a table" };
         var quick = new Option<bool>("--quick") { Description = "A tenth of every size: a smoke run, not a measurement" };
+        var only = new Option<ActorBenchmarkMeasures[]>("--only")
+        {
+            Description = "Run only these measurements (Messages, Persistence, Recovery, Memory); the others print 0",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var cmd = new Command("actors", """
             Runs the actor runtime benchmarks: in-memory messages through 100,000 entities, events persisted to
             SQLite, recovery of 10,000 entities x 100 events, memory per idle entity.
 
             Example: fleet bench actors --json
+            Example: fleet bench actors --only Persistence Recovery
             """)
         {
             json,
             quick,
+            only,
         };
-        cmd.SetAction((parse, ct) => RunActorsAsync(parse.GetValue(json), parse.GetValue(quick), Console.Out, ct));
+        cmd.SetAction((parse, ct) =>
+        {
+            var measures = parse.GetValue(only) is { Length: > 0 } selected
+                ? selected.Aggregate(ActorBenchmarkMeasures.None, (all, m) => all | m)
+                : ActorBenchmarkMeasures.All;
+            return RunActorsAsync(parse.GetValue(json), parse.GetValue(quick), measures, Console.Out, ct);
+        });
         return cmd;
     }
 
     /// <summary>Runs the actor benchmarks and writes the result; returns the exit code.</summary>
-    public static async Task<int> RunActorsAsync(bool json, bool quick, TextWriter output, CancellationToken cancellationToken)
+    public static async Task<int> RunActorsAsync(bool json, bool quick, ActorBenchmarkMeasures measures, TextWriter output, CancellationToken cancellationToken)
     {
         var options = quick ? ActorBenchmarkOptions.Quick() : new ActorBenchmarkOptions();
+        options.Measures = measures;
         var progress = new Progress<string>(m => Console.Error.WriteLine($"fleet bench actors: {m}"));
         var result = await ActorBenchmark.RunAsync(options, progress, cancellationToken).ConfigureAwait(false);
         if (json)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Fleet.Actors.Persistence;
 
 namespace Fleet.Actors.Benchmarks;
@@ -27,6 +28,9 @@ public sealed class ActorBenchmarkOptions
     /// <summary>Idle entities created for the memory measurement.</summary>
     public int IdleEntities { get; set; } = 100_000;
 
+    /// <summary>Which measurements run (all by default); the others report 0.</summary>
+    public ActorBenchmarkMeasures Measures { get; set; } = ActorBenchmarkMeasures.All;
+
     /// <summary>Where the SQLite files go (a temp folder when null; deleted afterwards).</summary>
     public string? WorkDirectory { get; set; }
 
@@ -41,6 +45,29 @@ public sealed class ActorBenchmarkOptions
         RecoveryEventsPerEntity = 100,
         IdleEntities = 10_000,
     };
+}
+
+/// <summary>The measurements of <c>fleet bench actors</c>, to run a subset.</summary>
+[Flags]
+public enum ActorBenchmarkMeasures
+{
+    /// <summary>None.</summary>
+    None = 0,
+
+    /// <summary>In-memory messages.</summary>
+    Messages = 1,
+
+    /// <summary>Events persisted to SQLite.</summary>
+    Persistence = 2,
+
+    /// <summary>Recovery from SQLite.</summary>
+    Recovery = 4,
+
+    /// <summary>Memory per idle entity.</summary>
+    Memory = 8,
+
+    /// <summary>Every measurement.</summary>
+    All = Messages | Persistence | Recovery | Memory,
 }
 
 /// <summary>What <c>fleet bench actors</c> measured.</summary>
@@ -68,14 +95,32 @@ public static class ActorBenchmark
         Directory.CreateDirectory(work);
         try
         {
-            progress?.Report($"messages: {options.Messages:N0} through {options.Entities:N0} in-memory entities");
-            var messages = await MessagesPerSecondAsync(options.Entities, options.Messages, cancellationToken).ConfigureAwait(false);
-            progress?.Report($"persistence: {options.PersistEvents:N0} events over {options.PersistEntities:N0} entities to SQLite");
-            var persisted = await PersistedEventsPerSecondAsync(Path.Combine(work, "persist.db"), options.PersistEntities, options.PersistEvents, cancellationToken).ConfigureAwait(false);
-            progress?.Report($"recovery: {options.RecoveryEntities:N0} entities x {options.RecoveryEventsPerEntity} events from SQLite");
-            var recovery = await RecoverySecondsAsync(Path.Combine(work, "recovery.db"), options.RecoveryEntities, options.RecoveryEventsPerEntity, cancellationToken).ConfigureAwait(false);
-            progress?.Report($"memory: {options.IdleEntities:N0} idle entities");
-            var bytes = await BytesPerIdleEntityAsync(options.IdleEntities, cancellationToken).ConfigureAwait(false);
+            var measures = options.Measures;
+            double messages = 0, persisted = 0, recovery = 0, bytes = 0;
+            if (measures.HasFlag(ActorBenchmarkMeasures.Messages))
+            {
+                progress?.Report($"messages: {options.Messages:N0} through {options.Entities:N0} in-memory entities");
+                messages = await MessagesPerSecondAsync(options.Entities, options.Messages, progress, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (measures.HasFlag(ActorBenchmarkMeasures.Persistence))
+            {
+                progress?.Report($"persistence: {options.PersistEvents:N0} events over {options.PersistEntities:N0} entities to SQLite");
+                persisted = await PersistedEventsPerSecondAsync(Path.Combine(work, "persist.db"), options.PersistEntities, options.PersistEvents, progress, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (measures.HasFlag(ActorBenchmarkMeasures.Recovery))
+            {
+                progress?.Report($"recovery: {options.RecoveryEntities:N0} entities x {options.RecoveryEventsPerEntity} events from SQLite");
+                recovery = await RecoverySecondsAsync(Path.Combine(work, "recovery.db"), options.RecoveryEntities, options.RecoveryEventsPerEntity, progress, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (measures.HasFlag(ActorBenchmarkMeasures.Memory))
+            {
+                progress?.Report($"memory: {options.IdleEntities:N0} idle entities");
+                bytes = await BytesPerIdleEntityAsync(options.IdleEntities, cancellationToken).ConfigureAwait(false);
+            }
+
             return new ActorBenchmarkResult(messages, options.Entities, persisted, recovery, bytes);
         }
         finally
@@ -89,7 +134,7 @@ public static class ActorBenchmark
     }
 
     /// <summary>Messages per second through <paramref name="entities"/> plain entities, one sender per core.</summary>
-    public static async Task<double> MessagesPerSecondAsync(int entities, int messages, CancellationToken cancellationToken = default)
+    public static async Task<double> MessagesPerSecondAsync(int entities, int messages, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         var region = new ShardRegion<int>("bench-messages", _ => new CountingEntity(),
             new ShardRegionOptions { ShardCount = 64, MailboxCapacity = 8192, MailboxBatchSize = 1024, PassivationIdleTimeout = TimeSpan.Zero });
@@ -101,10 +146,14 @@ public static class ActorBenchmark
             await SendAsync(region, ids, entities, cancellationToken).ConfigureAwait(false);
             await WaitProcessedAsync(region, entities, cancellationToken).ConfigureAwait(false);
 
+            var cpuBefore = Environment.CpuUsage.TotalTime;
             var started = Stopwatch.GetTimestamp();
             await SendAsync(region, ids, messages, cancellationToken).ConfigureAwait(false);
             await WaitProcessedAsync(region, (long)entities + messages, cancellationToken).ConfigureAwait(false);
-            return messages / Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var rate = messages / Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var cpu = (Environment.CpuUsage.TotalTime - cpuBefore).TotalSeconds;
+            progress?.Report(string.Create(CultureInfo.InvariantCulture, $"messages: {rate:N0} msg/s ({messages / cpu:N0} per CPU-second, process CPU {cpu:N2} s)"));
+            return rate;
         }
     }
 
@@ -137,7 +186,7 @@ public static class ActorBenchmark
     }
 
     /// <summary>Events per second persisted to SQLite by <paramref name="entities"/> persistent entities.</summary>
-    public static async Task<double> PersistedEventsPerSecondAsync(string path, int entities, int events, CancellationToken cancellationToken = default)
+    public static async Task<double> PersistedEventsPerSecondAsync(string path, int entities, int events, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         var journal = new SqliteJournal(new SqliteJournalOptions { Path = path });
         await using (journal.ConfigureAwait(false))
@@ -153,10 +202,16 @@ public static class ActorBenchmark
                 await WaitEventsAsync(journal, entities, cancellationToken).ConfigureAwait(false);
 
                 var before = journal.GetMetrics().Events;
+                var cpuBefore = Environment.CpuUsage.TotalTime;
                 var started = Stopwatch.GetTimestamp();
                 await SendAsync(region, ids, events, cancellationToken).ConfigureAwait(false);
                 await WaitEventsAsync(journal, before + events, cancellationToken).ConfigureAwait(false);
-                return events / Stopwatch.GetElapsedTime(started).TotalSeconds;
+                var rate = events / Stopwatch.GetElapsedTime(started).TotalSeconds;
+                var cpu = (Environment.CpuUsage.TotalTime - cpuBefore).TotalSeconds;
+                var m = journal.GetMetrics();
+                progress?.Report(string.Create(CultureInfo.InvariantCulture,
+                    $"persistence: {rate:N0} events/s ({events / cpu:N0} per CPU-second, process CPU {cpu:N2} s); journal {m.Batches:N0} transactions, {m.AverageBatchSize:N0} writes each on average (max {m.MaxBatchSize:N0}), {m.AverageLatencyMs:N1} ms per write"));
+                return rate;
             }
         }
     }
@@ -170,7 +225,7 @@ public static class ActorBenchmark
     }
 
     /// <summary>Seconds until <paramref name="entities"/> entities with <paramref name="eventsPerEntity"/> events each have recovered from SQLite.</summary>
-    public static async Task<double> RecoverySecondsAsync(string path, int entities, int eventsPerEntity, CancellationToken cancellationToken = default)
+    public static async Task<double> RecoverySecondsAsync(string path, int entities, int eventsPerEntity, IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         var ids = Enumerable.Range(0, entities).Select(i => $"recover-{i}").ToArray();
         var journal = new SqliteJournal(new SqliteJournalOptions { Path = path });
@@ -191,6 +246,7 @@ public static class ActorBenchmark
             var region = new ShardRegion<int>("bench-recovery", _ => new TallyEntity(), new ShardRegionOptions { ShardCount = 64, PassivationIdleTimeout = TimeSpan.Zero, SnapshotEvery = 0 }, journal);
             await using (region.ConfigureAwait(false))
             {
+                var cpuBefore = Environment.CpuUsage.TotalTime;
                 var started = Stopwatch.GetTimestamp();
                 foreach (var id in ids)
                 {
@@ -200,6 +256,8 @@ public static class ActorBenchmark
 
                 await WaitProcessedAsync(region, entities, cancellationToken).ConfigureAwait(false);
                 var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                var cpu = (Environment.CpuUsage.TotalTime - cpuBefore).TotalSeconds;
+                progress?.Report(string.Create(CultureInfo.InvariantCulture, $"recovery: {seconds:N3} s (process CPU {cpu:N2} s)"));
                 var expected = (long)eventsPerEntity * (eventsPerEntity + 1) / 2;
                 if (TallyEntity.LastRecoveredTotal != expected)
                 {

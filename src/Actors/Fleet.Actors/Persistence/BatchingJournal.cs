@@ -70,6 +70,10 @@ public abstract class BatchingJournal : IJournal
     /// <inheritdoc />
     public abstract ValueTask<long> ReadHighestSequenceNrAsync(string persistenceId, CancellationToken cancellationToken = default);
 
+    /// <inheritdoc cref="IJournal.RecoverAsync" />
+    public virtual ValueTask RecoverAsync(IReadOnlyList<IRecoveryTarget> targets, CancellationToken cancellationToken = default) =>
+        JournalRecovery.OneByOneAsync(this, targets, cancellationToken);
+
     /// <inheritdoc />
     public abstract ValueTask<IReadOnlyList<string>> ReadRememberedAsync(string region, CancellationToken cancellationToken = default);
 

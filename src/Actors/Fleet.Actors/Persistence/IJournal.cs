@@ -30,6 +30,20 @@ public interface IJournal : IAsyncDisposable
     /// <summary>The highest stored sequence number of an entity (0 when none).</summary>
     public ValueTask<long> ReadHighestSequenceNrAsync(string persistenceId, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Recovers many entities at once: for each target, its latest snapshot (<see cref="IRecoveryTarget.OnSnapshot"/>),
+    /// then its events after it, in order, then <see cref="IRecoveryTarget.OnRecoveryCompleted"/>.
+    /// </summary>
+    /// <remarks>
+    /// <para>Calls <see cref="IRecoveryTarget.OnRecoveryCompleted"/> exactly once per target, with the error when
+    /// that target could not be recovered (a failing target or a failing store); one target's failure does not
+    /// fail the others. Targets complete in list order.</para>
+    /// <para>The default runs <see cref="LoadSnapshotAsync"/> and <see cref="ReplayAsync"/> per target; a journal
+    /// overrides it when it can read many entities more cheaply (one connection, one read transaction).</para>
+    /// </remarks>
+    public ValueTask RecoverAsync(IReadOnlyList<IRecoveryTarget> targets, CancellationToken cancellationToken = default) =>
+        JournalRecovery.OneByOneAsync(this, targets, cancellationToken);
+
     /// <summary>Ids of the entities remembered as active in a region.</summary>
     public ValueTask<IReadOnlyList<string>> ReadRememberedAsync(string region, CancellationToken cancellationToken = default);
 
@@ -45,6 +59,23 @@ public interface IReplayTarget
 {
     /// <summary>One event, in sequence order.</summary>
     public void OnReplayed(long sequenceNr, ReadOnlySpan<byte> payload);
+}
+
+/// <summary>An entity being recovered by <see cref="IJournal.RecoverAsync"/>.</summary>
+/// <remarks>The journal calls one target from one thread at a time: snapshot, events, completion.</remarks>
+public interface IRecoveryTarget : IReplayTarget
+{
+    /// <summary>The entity's persistence id.</summary>
+    public string PersistenceId { get; }
+
+    /// <summary>The sequence number of the last event the target holds (the snapshot's once one was given; 0 before).</summary>
+    public long RecoveredSequenceNr { get; }
+
+    /// <summary>The latest snapshot; called at most once, before any event.</summary>
+    public void OnSnapshot(SnapshotRecord snapshot);
+
+    /// <summary>Called once, last: null when recovered, otherwise why not.</summary>
+    public void OnRecoveryCompleted(Exception? error);
 }
 
 /// <summary>Told when a <see cref="JournalWrite"/> is durable or has failed.</summary>
@@ -139,6 +170,38 @@ public sealed class RememberEntity(string region, string entityId, bool active) 
 
 /// <summary>A write that stores nothing; its completion means every earlier write completed.</summary>
 internal sealed class FlushMarker : JournalWrite;
+
+/// <summary>Recovery built from a journal's single-entity reads.</summary>
+public static class JournalRecovery
+{
+    /// <summary><see cref="IJournal.RecoverAsync"/> with one <see cref="IJournal.LoadSnapshotAsync"/> and one <see cref="IJournal.ReplayAsync"/> per target.</summary>
+    public static async ValueTask OneByOneAsync(IJournal journal, IReadOnlyList<IRecoveryTarget> targets, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(journal);
+        ArgumentNullException.ThrowIfNull(targets);
+        foreach (var target in targets)
+        {
+            Exception? error = null;
+            try
+            {
+                var persistenceId = target.PersistenceId;
+                var snapshot = await journal.LoadSnapshotAsync(persistenceId, cancellationToken).ConfigureAwait(false);
+                if (snapshot is not null)
+                {
+                    target.OnSnapshot(snapshot);
+                }
+
+                await journal.ReplayAsync(persistenceId, target.RecoveredSequenceNr + 1, target, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                error = ex;
+            }
+
+            target.OnRecoveryCompleted(error);
+        }
+    }
+}
 
 /// <summary>Helpers for callers that want a <see cref="Task"/> per write.</summary>
 public static class JournalExtensions
