@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Fleet.Actors.Persistence;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Sources;
 using Microsoft.AspNetCore.Builder;
@@ -24,6 +25,7 @@ internal static class ServeCommand
         var speed = new Option<double>("--speed") { Description = "Replay speed (1 = real time).", DefaultValueFactory = _ => 1 };
         var loop = new Option<bool>("--loop") { Description = "Start the replay again at its end." };
         var gtfs = new Option<string?>("--gtfs") { Description = "GTFS static feed (zip or folder): base map, routes, stops and schedule." };
+        var store = new Option<string?>("--store") { Description = "Persist vehicle state: sqlite:PATH or postgres:CONNSTR (default with no options: sqlite:.fleet/fleet.db); a restart on the same store resumes." };
 
         var cmd = new Command(
             "serve",
@@ -36,6 +38,7 @@ internal static class ServeCommand
             """)
         {
             urls, apiKey, tileUrl, replay, speed, loop, gtfs,
+            store,
         };
         cmd.Validators.Add(r =>
         {
@@ -48,6 +51,11 @@ internal static class ServeCommand
             {
                 r.AddError($"--gtfs: '{feed}' not found");
             }
+
+            if (r.GetValue(store) is { } spec && StoreSpec.TryParse(spec, out var storeError) is null)
+            {
+                r.AddError($"--store: {storeError}");
+            }
         });
         cmd.SetAction((parse, ct) =>
         {
@@ -56,6 +64,7 @@ internal static class ServeCommand
                 Urls = parse.GetValue(urls) ?? ServeOptions.DefaultUrls,
                 ApiKey = parse.GetValue(apiKey),
                 TileUrl = parse.GetValue(tileUrl),
+                Store = parse.GetValue(store) is { } storeSpec ? StoreSpec.TryParse(storeSpec, out _) : null,
             };
             // Checked here, not in a validator: a validator sees 0 for an option left at its default.
             var replaySpeed = parse.GetValue(speed);
@@ -74,6 +83,7 @@ internal static class ServeCommand
                 recording = sample;
                 looping = true;
                 feed = SampleGtfs(sample);
+                options = options with { Store = options.Store ?? StoreSpec.Default };
             }
 
             GtfsNetwork? network;
@@ -113,7 +123,7 @@ internal static class ServeCommand
         }
 
         var network = SampleGtfs(sample) is { } feed ? GtfsNetwork.Load(feed) : null;
-        return RunAsync(new ServeOptions(), cancellationToken, s =>
+        return RunAsync(new ServeOptions { Store = StoreSpec.Default }, cancellationToken, s =>
         {
             if (network is not null)
             {
@@ -151,6 +161,46 @@ internal static class ServeCommand
 
     /// <summary>Runs the host until <paramref name="cancellationToken"/> (Ctrl+C) fires.</summary>
     public static async Task<int> RunAsync(ServeOptions options, CancellationToken cancellationToken, Action<IServiceCollection>? configureServices = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        IJournal? journal = null;
+        if (options.Store is { } store)
+        {
+            try
+            {
+                journal = await store.OpenAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Data.Common.DbException or ArgumentException or TimeoutException)
+            {
+                await Console.Error.WriteLineAsync($"fleet serve: --store {store}: {ex.Message}").ConfigureAwait(false);
+                return 2;
+            }
+
+            await Console.Out.WriteLineAsync($"fleet serve: vehicle state persisted in {store}").ConfigureAwait(false);
+        }
+
+        try
+        {
+            return await RunHostAsync(options, services =>
+            {
+                if (journal is not null)
+                {
+                    services.AddSingleton(journal);
+                }
+
+                configureServices?.Invoke(services);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (journal is not null)
+            {
+                await journal.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<int> RunHostAsync(ServeOptions options, Action<IServiceCollection> configureServices, CancellationToken cancellationToken)
     {
         await using var app = FleetWebHost.Build(options, configureServices);
         try

@@ -129,8 +129,16 @@ public static class LiveApi
             hasNetwork = sp.GetService<ITransitNetwork>() is not null,
         }));
 
-        app.MapGet("/metrics", (LiveEvents live, SourceRegistry sources) =>
-            Results.Text(Prometheus(live, sources), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", (LiveEvents live, SourceRegistry sources, IEnumerable<IMetricsContributor> more) =>
+        {
+            var text = new StringBuilder(Prometheus(live, sources));
+            foreach (var contributor in more)
+            {
+                contributor.WriteMetrics(text);
+            }
+
+            return Results.Text(text.ToString(), "text/plain; version=0.0.4; charset=utf-8");
+        });
     }
 
     /// <summary>Renders the Prometheus text exposition of the live pipeline.</summary>

@@ -15,6 +15,12 @@ public sealed record ServeOptions
     /// <summary>The folder with the built page (index.html); null to find it beside the app or in src/Dashboard/wwwroot.</summary>
     public string? WebRoot { get; init; }
 
+    /// <summary>
+    /// Where vehicle state is persisted (<c>--store sqlite:PATH|postgres:CONNSTR</c>); null keeps tracking in memory.
+    /// The run with no options uses <see cref="StoreSpec.Default"/>.
+    /// </summary>
+    public StoreSpec? Store { get; init; }
+
     /// <summary>An optional tile URL template for the page (<c>https://.../{z}/{x}/{y}.png</c>); none by default.</summary>
     public string? TileUrl { get; init; }
 }

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text;
+using Fleet.Actors.Persistence;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Live;
 using Fleet.Tracking;
@@ -71,7 +74,7 @@ public interface IReplayControl
 /// none of them makes the replay race to catch up. One background loop reads; the control methods only set
 /// fields it reads, so they are thread-safe and never block.
 /// </remarks>
-public sealed partial class ReplaySource : BackgroundService, IReplayControl
+public sealed partial class ReplaySource : BackgroundService, IReplayControl, IMetricsContributor
 {
     private readonly ReplayOptions _options;
     private readonly LiveEvents _live;
@@ -94,6 +97,8 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
     private readonly GtfsTripCatalog? _catalog;
     private TrackingReplay? _tracking;
     private DateTimeOffset _lastFlush;
+    private readonly PersistentTracking? _persistent;
+    private long _resumeLine;
 
     /// <summary>Creates the source; it starts with the host.</summary>
     /// <param name="options">What to replay.</param>
@@ -105,11 +110,21 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
     /// The GTFS network, when serve has one: the replay then also runs through tracking (trip join, map matching,
     /// arrivals, alerts, predictions), whose derived events reach the live state through <see cref="LiveTrackingOutput"/>.
     /// </param>
+    /// <param name="journal">
+    /// The store (<c>fleet serve --store</c>), when serve has one and a GTFS network: tracking then runs on the actor
+    /// runtime with every vehicle persisted (<see cref="PersistentTracking"/>), and a restart on the same store resumes.
+    /// </param>
     public ReplaySource(ReplayOptions options, LiveEvents live, SourceRegistry sources, TimeProvider time, ILogger<ReplaySource> logger,
-        ITransitNetwork? network = null)
+        ITransitNetwork? network = null, IJournal? journal = null)
     {
         _schedule = (network as GtfsNetwork)?.Schedule;
         _catalog = _schedule is null ? null : new GtfsTripCatalog(_schedule);
+        if (journal is not null && _schedule is not null && options is not null)
+        {
+            _persistent = new PersistentTracking(journal, _schedule, Path.GetFileName(options.Path),
+                new LiveTrackingOutput(live, () => Shift), new DelayCarriedForwardPredictor(), time, logger);
+        }
+
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(options.Speed);
@@ -124,6 +139,9 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
 
     /// <summary>The parser's figures (parsed, rejected by reason).</summary>
     public HfpStream Hfp => _hfp;
+
+    /// <summary>The persisted tracking (with <c>--store</c> and a GTFS network), else null.</summary>
+    public PersistentTracking? Persistent => _persistent;
 
     /// <inheritdoc />
     public ReplayState State
@@ -204,6 +222,22 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
         _status.Connected = true;
         try
         {
+            if (_persistent is not null)
+            {
+                // Resume: the round the last run was in, and (as a pacing hint) the line it had reached.
+                var checkpoint = await _persistent.LoadCheckpointAsync(stoppingToken).ConfigureAwait(false);
+                lock (_gate)
+                {
+                    _round = _options.Loop ? checkpoint.Round : 0;
+                }
+
+                _resumeLine = checkpoint.Line;
+                if (checkpoint.Line > 0)
+                {
+                    LogResuming(_round, checkpoint.Line);
+                }
+            }
+
             double? skipTo = null;
             while (!stoppingToken.IsCancellationRequested)
             {
@@ -256,6 +290,10 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
         finally
         {
             _status.Connected = false;
+            if (_persistent is not null)
+            {
+                await _persistent.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -263,8 +301,20 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
     private async Task<(bool Ended, double? Seek)> ReplayOnceAsync(double? skipTo, CancellationToken ct)
     {
         using var reader = RecordingReader.Open(_options.Path);
+        if (_persistent is not null)
+        {
+            int round;
+            lock (_gate)
+            {
+                round = _round;
+            }
+
+            await _persistent.StartRoundAsync(round).ConfigureAwait(false);
+        }
+
+        long lineNumber = 0;
         // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh engine per pass.
-        _tracking = _catalog is null ? null : new TrackingReplay(
+        _tracking = _catalog is null || _persistent is not null ? null : new TrackingReplay(
             new TrackingEngine(_catalog, new TrackingOptions(), new LiveTrackingOutput(_live, () => Shift), partitions: 1,
                 predictor: new DelayCarriedForwardPredictor()),
             _schedule);
@@ -274,6 +324,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
         var speed = 1.0;
         while (reader.TryRead(out var line))
         {
+            lineNumber++;
             if (skipTo is { } target)
             {
                 if ((reader.Progress ?? 1) < target)
@@ -307,6 +358,29 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
 
             _position = reader.Progress ?? 0;
             Interlocked.Exchange(ref _recordedTicks, recorded.Ticks);
+            if (_persistent is not null)
+            {
+                if (outcome == HfpOutcome.GtfsRt)
+                {
+                    _persistent.TakeGtfsRt(line.Payload, recorded);
+                }
+
+                if (lineNumber <= _resumeLine)
+                {
+                    // Catching up after a restart: the vehicles skip what they applied before; no pacing, no map.
+                    await PostPersistentAsync(outcome, ev, lineNumber, ct).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (_resumeLine > 0)
+                {
+                    _resumeLine = 0;
+                    lock (_gate)
+                    {
+                        _reanchor = true;
+                    }
+                }
+            }
 
             Task? paused = null;
             lock (_gate)
@@ -353,6 +427,12 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
                 await Task.Delay(wait, _time, ct).ConfigureAwait(false);
             }
 
+            if (_persistent is not null)
+            {
+                await PostPersistentAsync(outcome, ev, lineNumber, ct).ConfigureAwait(false);
+                await _persistent.TickAsync(lineNumber, recorded, ct).ConfigureAwait(false);
+            }
+
             if (outcome == HfpOutcome.Event)
             {
                 Publish(ev, shift);
@@ -360,7 +440,64 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
 
         }
 
+        if (_persistent is not null)
+        {
+            await _persistent.TickAsync(lineNumber, default, ct, force: true).ConfigureAwait(false);
+        }
+
         return (true, null);
+    }
+
+    private ValueTask PostPersistentAsync(HfpOutcome outcome, in VehicleEvent ev, long lineNumber, CancellationToken ct) => outcome switch
+    {
+        HfpOutcome.Event => _persistent!.PostAsync(ev, lineNumber, ct),
+        HfpOutcome.GtfsRt => _persistent!.PostGtfsRtAsync(lineNumber, ct),
+        _ => default,
+    };
+
+    /// <summary>
+    /// <c>/metrics</c>: the replay's parse figures (lines rejected by reason) and, with a store, the persisted
+    /// tracking's runtime figures (mailbox depth, buffered messages, journal queue: where backpressure shows).
+    /// </summary>
+    public void WriteMetrics(StringBuilder output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var inv = CultureInfo.InvariantCulture;
+        output.Append("# HELP fleet_replay_parsed_total Recording messages parsed into events.\n# TYPE fleet_replay_parsed_total counter\n")
+            .Append(inv, $"fleet_replay_parsed_total {_hfp.Parsed}\n");
+        output.Append("# HELP fleet_replay_rejected_total Recording lines rejected, by reason.\n# TYPE fleet_replay_rejected_total counter\n");
+        foreach (var reason in Enum.GetValues<Fleet.Ingest.RejectReason>())
+        {
+            if (reason != Fleet.Ingest.RejectReason.None)
+            {
+                output.Append(inv, $"fleet_replay_rejected_total{{reason=\"{reason}\"}} {_hfp.Rejections[reason]}\n");
+            }
+        }
+
+        if (_persistent?.Host is not { } host)
+        {
+            return;
+        }
+
+        var m = host.Vehicles.GetMetrics();
+        void Gauge(string name, string type, string help, double value) =>
+            output.Append(inv, $"# HELP {name} {help}\n# TYPE {name} {type}\n{name} {value.ToString("R", inv)}\n");
+        Gauge("fleet_tracking_entities", "gauge", "Vehicle entities in memory.", m.LiveEntities);
+        Gauge("fleet_tracking_messages_total", "counter", "Messages handled by vehicle entities.", m.MessagesProcessed);
+        Gauge("fleet_tracking_mailbox_depth", "gauge", "Messages waiting in the vehicle shards' mailboxes (ingest waits when a mailbox is full).", m.MailboxDepth);
+        Gauge("fleet_tracking_mailbox_depth_max", "gauge", "Deepest single vehicle shard mailbox.", m.MaxMailboxDepth);
+        Gauge("fleet_tracking_buffered_messages", "gauge", "Messages buffered for entities that persist or recover.", m.BufferedMessages);
+        Gauge("fleet_tracking_derived_queue_depth", "gauge", "Derived events waiting for the network stage.", host.DerivedQueueDepth);
+        Gauge("fleet_tracking_dead_letters_total", "counter", "Vehicle messages dropped to the dead letters.", m.DeadLetters);
+        Gauge("fleet_tracking_recoveries_total", "counter", "Vehicle entities recovered from the store.", m.Recoveries);
+        Gauge("fleet_tracking_already_applied_total", "counter", "Events skipped because a run before a restart had applied them.", _persistent.AlreadyApplied);
+        if (m.Journal is { } j)
+        {
+            Gauge("fleet_journal_events_total", "counter", "Events stored by the journal.", j.Events);
+            Gauge("fleet_journal_queue_depth", "gauge", "Journal writes waiting.", j.QueueDepth);
+            Gauge("fleet_journal_failed_writes_total", "counter", "Journal writes that failed.", j.FailedWrites);
+            Gauge("fleet_journal_write_latency_ms", "gauge", "Mean time from enqueue to durable, per write.", j.AverageLatencyMs);
+        }
     }
 
     private void Publish(in VehicleEvent ev, TimeSpan shift)
@@ -383,6 +520,9 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl
     [LoggerMessage(EventId = 5010, Level = LogLevel.Error, Message = "Replay failed: {Reason}")]
     private partial void LogReplayFailed(string reason);
 
+    [LoggerMessage(EventId = 5012, Level = LogLevel.Information, Message = "Resuming the replay from the store: round {Round}, catching up to line {Line}")]
+    private partial void LogResuming(int round, long line);
+
     [LoggerMessage(EventId = 5011, Level = LogLevel.Information, Message = "Replay of {Path} ended after {Events} events")]
     private partial void LogReplayEnded(string path, long events);
 }
@@ -399,6 +539,7 @@ public static class SourceServices
         services.AddSingleton<ReplaySource>();
         services.AddSingleton<IReplayControl>(sp => sp.GetRequiredService<ReplaySource>());
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ReplaySource>());
+        services.AddSingleton<IMetricsContributor>(sp => sp.GetRequiredService<ReplaySource>());
         return services;
     }
 }

@@ -34,6 +34,7 @@ public sealed class TrackingHost : IAsyncDisposable
     private readonly Task _consumer;
     private readonly HashSet<string> _vehicles = new(StringComparer.Ordinal);
     private DateTime _clock;
+    private long _alreadyApplied;
 
     /// <summary>Creates and starts the host.</summary>
     /// <param name="catalog">The schedule.</param>
@@ -44,8 +45,14 @@ public sealed class TrackingHost : IAsyncDisposable
     /// <param name="predictor">Optional arrival predictor.</param>
     /// <param name="logger">Runtime logger.</param>
     /// <param name="channelCapacity">Capacity of the derived-event channel.</param>
+    /// <param name="regionName">
+    /// Name of the vehicle region, part of every persistence id: <see cref="VehicleRegionName"/> unless a caller keeps
+    /// separate histories in one journal (a looping replay starts each pass in its own region, because event time
+    /// starts over).
+    /// </param>
     public TrackingHost(ITripCatalog catalog, TrackingOptions options, ITrackingOutput output, IJournal? journal = null,
-        ShardRegionOptions? regionOptions = null, IArrivalPredictor? predictor = null, ILogger? logger = null, int channelCapacity = 65_536)
+        ShardRegionOptions? regionOptions = null, IArrivalPredictor? predictor = null, ILogger? logger = null, int channelCapacity = 65_536,
+        string regionName = VehicleRegionName)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(options);
@@ -56,8 +63,9 @@ public sealed class TrackingHost : IAsyncDisposable
         Network = new NetworkTracker(options, catalog);
         _derived = Channel.CreateBounded<object>(new BoundedChannelOptions(channelCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         var writer = new DerivedWriter(_derived.Writer);
-        Vehicles = new ShardRegion<VehicleMessage>(VehicleRegionName,
-            id => new VehicleEntity(id, catalog, options, writer, predictor), regionOptions, Journal, logger: logger);
+        Vehicles = new ShardRegion<VehicleMessage>(regionName,
+            id => new VehicleEntity(id, catalog, options, writer, predictor, () => Interlocked.Increment(ref _alreadyApplied)),
+            regionOptions, Journal, logger: logger);
         _consumer = Task.Run(ConsumeAsync);
     }
 
@@ -70,8 +78,20 @@ public sealed class TrackingHost : IAsyncDisposable
     /// <summary>Trip board, stop board and aggregates (queryable from any thread).</summary>
     public NetworkTracker Network { get; }
 
+    /// <summary>Events skipped because an earlier run had applied them (their sequence was not above the vehicle's last).</summary>
+    public long AlreadyApplied => Interlocked.Read(ref _alreadyApplied);
+
+    /// <summary>Derived events waiting for the network stage (backpressure: entities wait when it is full).</summary>
+    public int DerivedQueueDepth => _derived.Reader.Count;
+
     /// <summary>Posts one ingested event: vehicle events to their entity, GTFS-RT stop updates to the trip board.</summary>
-    public ValueTask PostAsync(VehicleEvent e, CancellationToken cancellationToken = default)
+    public ValueTask PostAsync(VehicleEvent e, CancellationToken cancellationToken = default) => PostAsync(e, 0, cancellationToken);
+
+    /// <summary>
+    /// Posts one ingested event with its source sequence number (increasing per vehicle, e.g. the recording line):
+    /// after a restart the source may start again from an earlier point, and each vehicle skips what it applied.
+    /// </summary>
+    public ValueTask PostAsync(VehicleEvent e, long sequence, CancellationToken cancellationToken = default)
     {
         var clock = e.ReceiveTime != default ? e.ReceiveTime : e.EventTime;
         if (clock > _clock)
@@ -90,7 +110,7 @@ public sealed class TrackingHost : IAsyncDisposable
         }
 
         _vehicles.Add(e.VehicleId);
-        return Vehicles.TellAsync(e.VehicleId, new VehicleMessage.ReportEvent(e), cancellationToken);
+        return Vehicles.TellAsync(e.VehicleId, new VehicleMessage.ReportEvent(e, sequence), cancellationToken);
     }
 
     /// <summary>Posts a GTFS-RT stop update (with its cancelled/skipped status) to the trip board.</summary>

@@ -15,7 +15,12 @@ public abstract record VehicleMessage
 {
     /// <summary>Command: take one event of the vehicle.</summary>
     /// <param name="Event">The event.</param>
-    public sealed record ReportEvent(VehicleEvent Event) : VehicleMessage;
+    /// <param name="Sequence">
+    /// The source's ingest sequence number (a recording's line number), increasing per vehicle; 0 when the source
+    /// has none. An event whose sequence is at or below the last one applied was applied before a restart and is
+    /// skipped, so a source that starts again from an earlier point never applies an event twice.
+    /// </param>
+    public sealed record ReportEvent(VehicleEvent Event, long Sequence = 0) : VehicleMessage;
 
     /// <summary>Command: the stream's event-time clock moved (releases held events, checks staleness).</summary>
     /// <param name="StreamTime">The stream clock, UTC.</param>
@@ -29,7 +34,8 @@ public abstract record VehicleJournalEvent
 {
     /// <summary>An event was accepted.</summary>
     /// <param name="Event">The event.</param>
-    public sealed record EventAccepted(VehicleEvent Event) : VehicleJournalEvent;
+    /// <param name="Sequence">The source's ingest sequence number (0 when none); see <see cref="VehicleMessage.ReportEvent"/>.</param>
+    public sealed record EventAccepted(VehicleEvent Event, long Sequence = 0) : VehicleJournalEvent;
 
     /// <summary>The clock advanced.</summary>
     /// <param name="StreamTime">The stream clock.</param>
@@ -59,16 +65,25 @@ public sealed class VehicleEntity : PersistentEntity<VehicleMessage, VehicleTrac
     private readonly ChannelWriter<DerivedEvent> _output;
     private readonly ListOutput _collected = new();
     private VehicleTracker? _tracker;
+    private readonly Action? _onAlreadyApplied;
     private VehicleTrackerState? _trackerState;
 
     /// <summary>Creates the entity for <paramref name="vehicleId"/>.</summary>
-    public VehicleEntity(string vehicleId, ITripCatalog catalog, TrackingOptions options, ChannelWriter<DerivedEvent> output, IArrivalPredictor? predictor = null)
+    /// <param name="vehicleId">The vehicle id (the entity id).</param>
+    /// <param name="catalog">The schedule.</param>
+    /// <param name="options">Tracking thresholds.</param>
+    /// <param name="output">Where derived events go once their input is stored.</param>
+    /// <param name="predictor">Optional arrival predictor.</param>
+    /// <param name="onAlreadyApplied">Called (on the shard's thread) for each event skipped because its sequence was applied before.</param>
+    public VehicleEntity(string vehicleId, ITripCatalog catalog, TrackingOptions options, ChannelWriter<DerivedEvent> output, IArrivalPredictor? predictor = null,
+        Action? onAlreadyApplied = null)
         : base(new VehicleTrackerState { VehicleId = vehicleId }, s_events, s_states)
     {
         _catalog = catalog;
         _options = options;
         _output = output;
         _predictor = predictor;
+        _onAlreadyApplied = onAlreadyApplied;
     }
 
     /// <inheritdoc />
@@ -76,8 +91,12 @@ public sealed class VehicleEntity : PersistentEntity<VehicleMessage, VehicleTrac
     {
         switch (message)
         {
+            case VehicleMessage.ReportEvent r when r.Sequence > 0 && r.Sequence <= State.LastSequence:
+                // Applied before a restart (the source started again from an earlier point): not again.
+                _onAlreadyApplied?.Invoke();
+                break;
             case VehicleMessage.ReportEvent r:
-                Persist(new VehicleJournalEvent.EventAccepted(r.Event), EmitCollected);
+                Persist(new VehicleJournalEvent.EventAccepted(r.Event, r.Sequence), EmitCollected);
                 break;
             case VehicleMessage.AdvanceClock c:
                 Persist(new VehicleJournalEvent.ClockAdvanced(c.StreamTime), EmitCollected);
@@ -99,6 +118,11 @@ public sealed class VehicleEntity : PersistentEntity<VehicleMessage, VehicleTrac
         {
             case VehicleJournalEvent.EventAccepted a:
                 _tracker.Accept(a.Event, _collected);
+                if (a.Sequence > state.LastSequence)
+                {
+                    state.LastSequence = a.Sequence;
+                }
+
                 break;
             case VehicleJournalEvent.ClockAdvanced c:
                 _tracker.AdvanceClock(c.StreamTime, _collected);

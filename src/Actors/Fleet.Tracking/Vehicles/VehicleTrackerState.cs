@@ -143,6 +143,9 @@ public sealed class VehicleTrackerState
     /// <summary>Journeys the catalog could not resolve.</summary>
     public long UnmatchedJourneys { get; set; }
 
+    /// <summary>The highest source sequence number applied (0 when the source gives none); see <c>VehicleMessage.ReportEvent</c>.</summary>
+    public long LastSequence { get; set; }
+
     /// <summary>Events held in the reorder buffer.</summary>
     public List<VehicleEvent> Pending { get; set; } = [];
 }
