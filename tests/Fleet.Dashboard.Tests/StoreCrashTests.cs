@@ -132,6 +132,8 @@ public sealed class StoreCrashTests
         return result;
     }
 
+    // Read straight from the SqliteJournal's tables (fleet_entities, fleet_events): the journal API would open a
+    // second writer on a file the child process may still hold.
     private static SqliteConnection Open(string db)
     {
         var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
@@ -145,7 +147,8 @@ public sealed class StoreCrashTests
         {
             using var connection = Open(db);
             using var command = connection.CreateCommand();
-            command.CommandText = "SELECT count(*) FROM fleet_journal WHERE persistence_id LIKE 'vehicle/%' AND CAST(payload AS TEXT) LIKE '{\"$type\":\"e\"%'";
+            command.CommandText = "SELECT count(*) FROM fleet_events e JOIN fleet_entities n USING (entity_key) "
+                + "WHERE n.persistence_id LIKE 'vehicle/%' AND CAST(e.payload AS TEXT) LIKE '{\"$type\":\"e\"%'";
             return (long)command.ExecuteScalar()!;
         }
         catch (SqliteException)
@@ -159,7 +162,8 @@ public sealed class StoreCrashTests
         var result = new Dictionary<string, List<long>>(StringComparer.Ordinal);
         using var connection = Open(db);
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT persistence_id, payload FROM fleet_journal WHERE persistence_id LIKE 'vehicle/%' ORDER BY persistence_id, sequence_nr";
+        command.CommandText = "SELECT n.persistence_id, e.payload FROM fleet_events e JOIN fleet_entities n USING (entity_key) "
+            + "WHERE n.persistence_id LIKE 'vehicle/%' ORDER BY n.persistence_id, e.sequence_nr";
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
