@@ -26,6 +26,10 @@ internal static class ServeCommand
         var loop = new Option<bool>("--loop") { Description = "Start the replay again at its end." };
         var gtfs = new Option<string?>("--gtfs") { Description = "GTFS static feed (zip or folder): base map, routes, stops and schedule." };
         var store = new Option<string?>("--store") { Description = "Persist vehicle state: sqlite:PATH or postgres:CONNSTR (default with no options: sqlite:.fleet/fleet.db); a restart on the same store resumes." };
+        var mqtt = new Option<string[]>("--mqtt") { Description = "Subscribe to an MQTT broker (mqtt://[user:pass@]host[:port] or mqtts://...) for HSL HFP; repeatable.", AllowMultipleArgumentsPerToken = false };
+        var topic = new Option<string[]>("--topic") { Description = $"Topic filter for the --mqtt before it (before any --mqtt: for every broker); repeatable. Default {MqttSourceOptions.DefaultTopic}." };
+        var gtfsRt = new Option<string[]>("--gtfs-rt") { Description = "Poll a GTFS-Realtime feed URL (TripUpdates and/or VehiclePositions, protobuf or JSON); repeatable." };
+        var gtfsRtInterval = new Option<double>("--gtfs-rt-interval") { Description = "Seconds between two polls of each --gtfs-rt feed.", DefaultValueFactory = _ => GtfsRtSourceOptions.DefaultInterval.TotalSeconds };
 
         var cmd = new Command(
             "serve",
@@ -35,10 +39,12 @@ internal static class ServeCommand
             recording (sample-data/recording.hfp.gz) in a loop, shifted to now.
 
             Example: fleet serve --replay sample-data/recording.hfp.gz --speed 10 --loop --urls http://127.0.0.1:5080
+            Example: fleet serve --gtfs hsl.zip --mqtt mqtts://mqtt.hsl.fi:8883 --topic "/hfp/v2/journey/ongoing/vp/#"
             """)
         {
             urls, apiKey, tileUrl, replay, speed, loop, gtfs,
             store,
+            mqtt, topic, gtfsRt, gtfsRtInterval,
         };
         cmd.Validators.Add(r =>
         {
@@ -74,10 +80,25 @@ internal static class ServeCommand
                 return Task.FromResult(2);
             }
 
+            List<MqttSourceOptions> brokers;
+            List<GtfsRtSourceOptions> feeds;
+            try
+            {
+                brokers = ServeSources.Brokers(parse);
+                var seconds = parse.GetValue(gtfsRtInterval);
+                feeds = [.. (parse.GetValue(gtfsRt) ?? []).Select(u => GtfsRtSourceOptions.Parse(u, TimeSpan.FromSeconds(double.IsFinite(seconds) ? seconds : 0)))];
+            }
+            catch (ArgumentException ex)
+            {
+                Console.Error.WriteLine($"fleet serve: {ex.Message}");
+                return Task.FromResult(2);
+            }
+
             var recording = parse.GetValue(replay);
             var looping = parse.GetValue(loop);
             var feed = parse.GetValue(gtfs);
-            if (recording is null && feed is null && FindSample() is { } sample)
+            var live = brokers.Count > 0 || feeds.Count > 0;
+            if (!live && recording is null && feed is null && FindSample() is { } sample)
             {
                 // No input given: the sample city, looping, so it looks live forever.
                 recording = sample;
@@ -108,6 +129,9 @@ internal static class ServeCommand
                 {
                     services.AddReplay(new ReplayOptions { Path = recording, Speed = replaySpeed, Loop = looping });
                 }
+
+                brokers.ForEach(b => services.AddMqttSource(b));
+                feeds.ForEach(f => services.AddGtfsRtSource(f));
             });
         });
         return cmd;

@@ -86,6 +86,7 @@ public static class FleetWebHost
 
         app.MapHub<LiveHub>(LiveHub.Path);
         LiveApi.Map(app);
+        TripUpdatesFeed.Map(app);
         ReplayApi.Map(app);
         return app;
     }

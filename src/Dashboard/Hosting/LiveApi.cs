@@ -104,6 +104,7 @@ public static class LiveApi
         {
             var m = live.Metrics;
             var all = sources.All;
+            var utcNow = time.GetUtcNow().UtcDateTime;
             return Results.Ok(new
             {
                 status = all.Count == 0 || all.Any(s => s.Connected) ? "ok" : "degraded",
@@ -114,7 +115,19 @@ public static class LiveApi
                 vehicles = live.VehicleCount,
                 predictions = live.PredictionCount,
                 clients = live.ClientCount,
-                sources = all.Select(s => new { s.Name, s.Kind, s.Connected, s.Events, s.LastEventTime, s.LastError }),
+                sources = all.Select(s => new
+                {
+                    s.Name,
+                    s.Kind,
+                    State = s.State ?? (s.Connected ? "connected" : "stopped"),
+                    s.Connected,
+                    s.Events,
+                    s.LastEventTime,
+                    LagSeconds = s.LagSeconds(utcNow),
+                    s.Failures,
+                    s.Rejected,
+                    s.LastError,
+                }),
             });
         });
 
@@ -129,9 +142,9 @@ public static class LiveApi
             hasNetwork = sp.GetService<ITransitNetwork>() is not null,
         }));
 
-        app.MapGet("/metrics", (LiveEvents live, SourceRegistry sources, IEnumerable<IMetricsContributor> more) =>
+        app.MapGet("/metrics", (LiveEvents live, SourceRegistry sources, TimeProvider time, IEnumerable<IMetricsContributor> more) =>
         {
-            var text = new StringBuilder(Prometheus(live, sources));
+            var text = new StringBuilder(Prometheus(live, sources, time));
             foreach (var contributor in more)
             {
                 contributor.WriteMetrics(text);
@@ -142,7 +155,7 @@ public static class LiveApi
     }
 
     /// <summary>Renders the Prometheus text exposition of the live pipeline.</summary>
-    public static string Prometheus(LiveEvents live, SourceRegistry sources)
+    public static string Prometheus(LiveEvents live, SourceRegistry sources, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(live);
         ArgumentNullException.ThrowIfNull(sources);
@@ -194,6 +207,31 @@ public static class LiveApi
         foreach (var s in sources.All)
         {
             Sample("fleet_source_connected", $"source=\"{Escape(s.Name)}\",kind=\"{Escape(s.Kind)}\"", s.Connected ? 1 : 0);
+        }
+
+        sb.Append("# HELP fleet_source_lag_seconds Wall clock minus the newest event time, per source.\n# TYPE fleet_source_lag_seconds gauge\n");
+        var utcNow = (time ?? TimeProvider.System).GetUtcNow().UtcDateTime;
+        foreach (var s in sources.All)
+        {
+            if (s.LagSeconds(utcNow) is { } lag)
+            {
+                Sample("fleet_source_lag_seconds", $"source=\"{Escape(s.Name)}\",kind=\"{Escape(s.Kind)}\"", lag);
+            }
+        }
+
+        sb.Append("# HELP fleet_source_failures_total Failed connections or polls, per source.\n# TYPE fleet_source_failures_total counter\n");
+        foreach (var s in sources.All)
+        {
+            Sample("fleet_source_failures_total", $"source=\"{Escape(s.Name)}\",kind=\"{Escape(s.Kind)}\"", s.Failures);
+        }
+
+        sb.Append("# HELP fleet_source_rejected_total Input messages rejected, per source and reason.\n# TYPE fleet_source_rejected_total counter\n");
+        foreach (var s in sources.All)
+        {
+            foreach (var (reason, count) in s.Rejected)
+            {
+                Sample("fleet_source_rejected_total", $"source=\"{Escape(s.Name)}\",kind=\"{Escape(s.Kind)}\",reason=\"{Escape(reason)}\"", count);
+            }
         }
 
         return sb.ToString();

@@ -8,6 +8,8 @@ public sealed class SourceStatus(string name, string kind)
 {
     private long _events;
     private long _lastEventTicks;
+    private long _failures;
+    private readonly ConcurrentDictionary<string, long> _otherRejections = new(StringComparer.Ordinal);
 
     /// <summary>A name unique among the sources (<c>replay</c>, <c>mqtt:host</c>, ...).</summary>
     public string Name { get; } = name;
@@ -39,6 +41,54 @@ public sealed class SourceStatus(string name, string kind)
     {
         Interlocked.Increment(ref _events);
         Interlocked.Exchange(ref _lastEventTicks, eventTime.Ticks);
+    }
+
+    /// <summary>
+    /// What the source is doing: <c>starting</c>, <c>connecting</c>, <c>connected</c>, <c>reconnecting</c>,
+    /// <c>polling</c>, <c>stopped</c> or <c>failed</c>. Null until the source sets it (then <see cref="Connected"/> tells).
+    /// </summary>
+    public string? State { get; set; }
+
+    /// <summary>Connections (or polls) that failed since the start.</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>Counts one failed connection or poll (with <see cref="LastError"/> set by the caller).</summary>
+    public void CountFailure() => Interlocked.Increment(ref _failures);
+
+    /// <summary>Wall clock minus the newest event time, in seconds; null before the first event.</summary>
+    public double? LagSeconds(DateTime nowUtc) =>
+        LastEventTime is { } last ? Math.Max(0, (nowUtc - last).TotalSeconds) : null;
+
+    /// <summary>
+    /// Parser rejections of this source (HFP reasons from <see cref="Fleet.Ingest.RejectReason"/>), attached by the
+    /// source when it creates its parser.
+    /// </summary>
+    public Fleet.Ingest.RejectionCounts? ParserRejections { get; set; }
+
+    /// <summary>Counts a rejection the parser does not see (e.g. a GTFS-RT snapshot that does not decode).</summary>
+    public void CountRejected(string reason) => _otherRejections.AddOrUpdate(reason, 1, static (_, n) => n + 1);
+
+    /// <summary>Rejected messages of this source by reason name (parser reasons and the others), non-zero only.</summary>
+    public IReadOnlyDictionary<string, long> Rejected
+    {
+        get
+        {
+            var all = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            if (ParserRejections is { } parser)
+            {
+                foreach (var (reason, count) in parser.NonZero())
+                {
+                    all[reason.ToString()] = count;
+                }
+            }
+
+            foreach (var (reason, count) in _otherRejections)
+            {
+                all[reason] = all.GetValueOrDefault(reason) + count;
+            }
+
+            return all;
+        }
     }
 }
 

@@ -95,8 +95,8 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     private bool _finished;
     private readonly Fleet.Gtfs.Schedule? _schedule;
     private readonly GtfsTripCatalog? _catalog;
-    private TrackingReplay? _tracking;
-    private DateTimeOffset _lastFlush;
+    private readonly ITransitNetwork? _network;
+    private LivePipeline? _pipeline;
     private readonly PersistentTracking? _persistent;
     private long _resumeLine;
 
@@ -118,6 +118,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         ITransitNetwork? network = null, IJournal? journal = null)
     {
         _schedule = (network as GtfsNetwork)?.Schedule;
+        _network = network;
         _catalog = _schedule is null ? null : new GtfsTripCatalog(_schedule);
         if (journal is not null && _schedule is not null && options is not null)
         {
@@ -135,6 +136,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         _logger = logger;
         _speed = options.Speed;
         _status = sources.Register("replay:" + Path.GetFileName(options.Path), "replay");
+        _status.ParserRejections = _hfp.Rejections;
     }
 
     /// <summary>The parser's figures (parsed, rejected by reason).</summary>
@@ -313,11 +315,10 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         }
 
         long lineNumber = 0;
-        // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh engine per pass.
-        _tracking = _catalog is null || _persistent is not null ? null : new TrackingReplay(
-            new TrackingEngine(_catalog, new TrackingOptions(), new LiveTrackingOutput(_live, () => Shift), partitions: 1,
-                predictor: new DelayCarriedForwardPredictor()),
-            _schedule);
+        // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh pipeline per
+        // pass. With a store, tracking runs on the persistent entities instead and the pipeline only publishes.
+        var pipeline = _pipeline = new LivePipeline(_live, _persistent is null ? _network : null, _time, _catalog, () => Shift,
+            new DelayCarriedForwardPredictor());
         var anchorRecorded = DateTime.MinValue;
         var anchorWall = DateTimeOffset.MinValue;
         var shift = TimeSpan.Zero;
@@ -342,18 +343,15 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
 
             var recorded = line.ReceiveTime;
             var outcome = _hfp.Process(line, out var ev);
-            if (_tracking is not null)
+            // Tracking runs in event time, so it takes the event now, before pacing; the line is a ref struct and
+            // cannot outlive the await below.
+            if (outcome == HfpOutcome.Event)
             {
-                // Tracking runs in event time, so it takes the line now, before pacing; the line is a ref struct and
-                // cannot outlive the await below.
-                _tracking.Process(line);
-                var now = _time.GetUtcNow();
-                if (now - _lastFlush >= TimeSpan.FromSeconds(1))
-                {
-                    // Derived events leave tracking in batches; once a second keeps the page close to the vehicles.
-                    _lastFlush = now;
-                    _tracking.Flush();
-                }
+                pipeline.Track(ev);
+            }
+            else if (outcome == HfpOutcome.GtfsRt && pipeline.Tracking)
+            {
+                TrackGtfsRt(pipeline, line.Payload, recorded);
             }
 
             _position = reader.Progress ?? 0;
@@ -503,17 +501,19 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     private void Publish(in VehicleEvent ev, TimeSpan shift)
     {
         Interlocked.Exchange(ref _shiftTicks, shift.Ticks);
-        var eventTime = ev.EventTime + shift;
-        _status.CountEvent(eventTime);
-        _live.Metrics.CountEvent(eventTime);
-        if (VehicleState.FromEvent(ev, shift) is { } state)
+        _pipeline?.Publish(ev, _status);
+    }
+
+    // The recording's GTFS-RT snapshots feed tracking (trip updates, positions) but are not shown: the HFP vehicles are.
+    private void TrackGtfsRt(LivePipeline pipeline, ReadOnlySpan<byte> payload, DateTime receiveTime)
+    {
+        try
         {
-            _live.PublishVehicle(state);
+            pipeline.IngestGtfsRt(Fleet.Gtfs.Realtime.GtfsRtDecoder.Decode(payload), receiveTime, _status, publishPositions: false);
         }
-        else if (ev.Type is EventType.Vjout or EventType.Dout && !string.IsNullOrEmpty(ev.VehicleId))
+        catch (Fleet.Gtfs.Realtime.GtfsRtFormatException)
         {
-            // Signed off: the vehicle leaves the map now rather than after the silence timeout.
-            _live.RemoveVehicle(ev.VehicleId);
+            _status.CountRejected("GtfsRtUndecodable");
         }
     }
 

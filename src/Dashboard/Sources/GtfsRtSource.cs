@@ -1,0 +1,164 @@
+using Fleet.Dashboard.Live;
+using Fleet.Gtfs.Realtime;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Fleet.Dashboard.Sources;
+
+/// <summary>One GTFS-Realtime feed <c>fleet serve --gtfs-rt URL</c> polls.</summary>
+public sealed record GtfsRtSourceOptions
+{
+    /// <summary>The default time between two polls.</summary>
+    public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(15);
+
+    /// <summary>The feed URL (http or https); it may serve TripUpdates, VehiclePositions or both.</summary>
+    public required Uri Url { get; init; }
+
+    /// <summary>Time between polls when all is well (the poller backs off after failures).</summary>
+    public TimeSpan Interval { get; init; } = DefaultInterval;
+
+    /// <summary>The source's name in /api/health and /metrics: <c>gtfs-rt:host/path</c>.</summary>
+    public string Name => $"gtfs-rt:{Url.Host}{Url.AbsolutePath}";
+
+    /// <summary>Parses and checks a feed URL.</summary>
+    /// <exception cref="ArgumentException">Not an absolute http(s) URL.</exception>
+    public static GtfsRtSourceOptions Parse(string url, TimeSpan interval)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new ArgumentException($"'{url}' is not a GTFS-RT feed URL; expected http://... or https://...", nameof(url));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(interval, TimeSpan.FromSeconds(1), nameof(interval));
+        return new GtfsRtSourceOptions { Url = uri, Interval = interval };
+    }
+}
+
+/// <summary>
+/// Polls a GTFS-Realtime feed with <see cref="GtfsRtPoller"/> (conditional requests with ETag / If-Modified-Since,
+/// backoff on failure) and feeds each new snapshot into the shared <see cref="LivePipeline"/>: VehiclePositions
+/// become position events (vehicles on the map, tracked), TripUpdates join trips on tracking's trip board.
+/// </summary>
+/// <remarks>A snapshot that does not decode is counted as rejected (<c>GtfsRtUndecodable</c>) and the next poll goes on.
+/// One loop per feed; the <see cref="HttpClient"/> is the source's own.</remarks>
+public sealed partial class GtfsRtSource : BackgroundService
+{
+    private readonly GtfsRtSourceOptions _options;
+    private readonly LivePipeline _pipeline;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly HttpClient _http = new();
+    private readonly GtfsRtPoller _poller;
+    private readonly SourceStatus _status;
+    private long _snapshots;
+
+    /// <summary>Creates the source; it starts with the host.</summary>
+    public GtfsRtSource(GtfsRtSourceOptions options, LivePipeline pipeline, SourceRegistry sources, TimeProvider time, ILoggerFactory loggers)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(loggers);
+        _options = options;
+        _pipeline = pipeline;
+        _time = time;
+        _logger = loggers.CreateLogger<GtfsRtSource>();
+        _poller = new GtfsRtPoller(
+            _http,
+            new GtfsRtPollerOptions { Url = options.Url, Interval = options.Interval, FeedName = "serve" },
+            time,
+            loggers.CreateLogger<GtfsRtPoller>());
+        _status = sources.Register(options.Name, "gtfs-rt");
+        _status.State = "starting";
+    }
+
+    /// <summary>The poller (snapshots, not-modified answers, failures).</summary>
+    public GtfsRtPoller Poller => _poller;
+
+    /// <summary>Snapshots decoded and ingested.</summary>
+    public long Snapshots => Interlocked.Read(ref _snapshots);
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _status.State = "polling";
+        var failures = 0L;
+        var snapshots = 0L;
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var result = await _poller.PollOnceAsync(stoppingToken).ConfigureAwait(false);
+                switch (result.Outcome)
+                {
+                    case PollOutcome.Snapshot when result.Snapshot is { } snapshot:
+                        snapshots++;
+                        Ingest(snapshot);
+                        break;
+                    case PollOutcome.NotModified:
+                        _status.Connected = true;
+                        _status.State = "connected";
+                        break;
+                    default:
+                        failures++;
+                        _status.Connected = false;
+                        _status.State = "reconnecting";
+                        _status.LastError = result.Error;
+                        _status.CountFailure();
+                        LogPollFailed(_options.Name, result.Error ?? "unknown");
+                        break;
+                }
+
+                await Task.Delay(_poller.NextDelay(result), _time, stoppingToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            _status.Connected = false;
+            _status.State = "stopped";
+            LogStopped(_options.Name, snapshots, failures);
+        }
+    }
+
+    /// <inheritdoc />
+    public override void Dispose()
+    {
+        _http.Dispose();
+        base.Dispose();
+    }
+
+    private void Ingest(GtfsRtSnapshot snapshot)
+    {
+        _status.Connected = true;
+        _status.State = "connected";
+        TransitRealtime.FeedMessage feed;
+        try
+        {
+            feed = GtfsRtDecoder.DecodeAny(snapshot.Payload.Span);
+        }
+        catch (GtfsRtFormatException ex)
+        {
+            _status.CountRejected("GtfsRtUndecodable");
+            _status.LastError = ex.Message;
+            LogUndecodable(_options.Name, ex.Message);
+            return;
+        }
+
+        _status.LastError = null;
+        _pipeline.IngestGtfsRt(feed, snapshot.ReceiveTime, _status);
+        Interlocked.Increment(ref _snapshots);
+    }
+
+    [LoggerMessage(EventId = 5040, Level = LogLevel.Warning, Message = "GTFS-RT source {Name}: poll failed: {Reason}")]
+    private partial void LogPollFailed(string name, string reason);
+
+    [LoggerMessage(EventId = 5041, Level = LogLevel.Warning, Message = "GTFS-RT source {Name}: snapshot does not decode: {Reason}")]
+    private partial void LogUndecodable(string name, string reason);
+
+    [LoggerMessage(EventId = 5042, Level = LogLevel.Information, Message = "GTFS-RT source {Name} stopped after {Snapshots} snapshots and {Failures} failed polls")]
+    private partial void LogStopped(string name, long snapshots, long failures);
+}

@@ -1,0 +1,56 @@
+using Fleet.Dashboard.Hosting;
+using Fleet.Dashboard.Live;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Fleet.Dashboard.Sources;
+
+/// <summary>Registers the live inputs of <c>fleet serve</c> (MQTT brokers, GTFS-RT feeds) and their shared pipeline.</summary>
+public static class LiveSourceServices
+{
+    /// <summary>Adds an MQTT source (one per broker); the shared <see cref="LivePipeline"/> comes with the first source.</summary>
+    public static IServiceCollection AddMqttSource(this IServiceCollection services, MqttSourceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddLivePipeline();
+        services.AddSingleton<IHostedService>(sp => new MqttSource(
+            options, sp.GetRequiredService<LivePipeline>(), sp.GetRequiredService<SourceRegistry>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        return services;
+    }
+
+    /// <summary>Adds a GTFS-RT source (one per feed URL).</summary>
+    public static IServiceCollection AddGtfsRtSource(this IServiceCollection services, GtfsRtSourceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddLivePipeline();
+        services.AddSingleton<IHostedService>(sp => new GtfsRtSource(
+            options, sp.GetRequiredService<LivePipeline>(), sp.GetRequiredService<SourceRegistry>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        return services;
+    }
+
+    /// <summary>Adds the pipeline the live sources share (once), and the timer that flushes its tracking.</summary>
+    public static IServiceCollection AddLivePipeline(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        if (services.Any(d => d.ServiceType == typeof(LivePipeline)))
+        {
+            return services;
+        }
+
+        services.TryAddSingleton(sp => new LivePipeline(
+            sp.GetRequiredService<LiveEvents>(), sp.GetService<ITransitNetwork>(), sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IHostedService, LivePipelineFlusher>();
+        return services;
+    }
+
+    private sealed class LivePipelineFlusher(LivePipeline pipeline) : BackgroundService
+    {
+        protected override Task ExecuteAsync(CancellationToken stoppingToken) => pipeline.RunFlushLoopAsync(stoppingToken);
+    }
+}
