@@ -336,7 +336,14 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
                 skipTo = null;
             }
 
-            if (line.Kind != RecordKind.Message || line.ReceiveTime == default)
+            if (line.Kind == RecordKind.Malformed)
+            {
+                // Counted by reason (/metrics fleet_replay_rejected_total), never silently dropped.
+                _hfp.Process(line, out _);
+                continue;
+            }
+
+            if (line.ReceiveTime == default)
             {
                 continue;
             }
