@@ -13,7 +13,10 @@ namespace Fleet.Tracking.Entities;
 /// <summary>
 /// Live tracking on the sharded runtime: a <c>vehicle</c> region of persistent <see cref="VehicleEntity"/>s, and
 /// one consumer that joins their derived events with the GTFS-RT trip updates in the <see cref="NetworkTracker"/>
-/// (trip board, stop board, aggregates) and publishes everything to an <see cref="ITrackingOutput"/>.
+/// (trip board, stop board, aggregates) and publishes everything to an <see cref="ITrackingOutput"/>. The same
+/// consumer feeds the <c>trip</c> and <c>stop</c> regions of persistent <see cref="TripEntity"/>s (GTFS-RT updates
+/// joined with HFP-derived progress) and <see cref="StopEntity"/>s (upcoming arrivals, observed history), which
+/// come back from the journal after a restart (<see cref="GetTripAsync"/>, <see cref="GetStopAsync"/>).
 /// </summary>
 /// <remarks>
 /// <para>The composition root (the web host) creates one, posts every ingested event with <c>PostAsync</c>,
@@ -28,6 +31,13 @@ public sealed class TrackingHost : IAsyncDisposable
 {
     /// <summary>Name of the vehicle region (part of every persistence id: keep it stable).</summary>
     public const string VehicleRegionName = "vehicle";
+
+    /// <summary>Name of the trip region (part of every persistence id: keep it stable); a vehicle region named
+    /// <c>vehicle.r2</c> goes with a trip region <c>trip.r2</c>.</summary>
+    public const string TripRegionName = "trip";
+
+    /// <summary>Name of the stop region (part of every persistence id: keep it stable).</summary>
+    public const string StopRegionName = "stop";
 
     private readonly Channel<object> _derived;
     private readonly ITrackingOutput _output;
@@ -66,11 +76,22 @@ public sealed class TrackingHost : IAsyncDisposable
         Vehicles = new ShardRegion<VehicleMessage>(regionName,
             id => new VehicleEntity(id, catalog, options, writer, predictor, () => Interlocked.Increment(ref _alreadyApplied)),
             regionOptions, Journal, logger: logger);
+
+        // Trips and stops keep separate histories whenever vehicles do (a looping replay's round suffix carries over).
+        var suffix = regionName.StartsWith(VehicleRegionName, StringComparison.Ordinal) ? regionName[VehicleRegionName.Length..] : "." + regionName;
+        StopRegion = new ShardRegion<StopMessage>(StopRegionName + suffix, id => new StopEntity(id), regionOptions, Journal, logger: logger);
+        TripRegion = new ShardRegion<TripMessage>(TripRegionName + suffix, id => new TripEntity(id, catalog, StopRegion), regionOptions, Journal, logger: logger);
         _consumer = Task.Run(ConsumeAsync);
     }
 
     /// <summary>The vehicle region.</summary>
     public ShardRegion<VehicleMessage> Vehicles { get; }
+
+    /// <summary>The trip region (persistent <see cref="TripEntity"/>s keyed by trip_id).</summary>
+    public ShardRegion<TripMessage> TripRegion { get; }
+
+    /// <summary>The stop region (persistent <see cref="StopEntity"/>s keyed by stop_id).</summary>
+    public ShardRegion<StopMessage> StopRegion { get; }
 
     /// <summary>The journal in use.</summary>
     public IJournal Journal { get; }
@@ -132,12 +153,37 @@ public sealed class TrackingHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops the region (draining its mailboxes), then the consumer.</summary>
+    /// <summary>
+    /// The trip entity's view: its GTFS-RT updates joined with the schedule and the observed progress; null when
+    /// the trip has no history (in this process or in the journal).
+    /// </summary>
+    public async Task<TripView?> GetTripAsync(string tripId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(tripId);
+        var reply = new TaskCompletionSource<TripView?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await TripRegion.TellAsync(tripId, new TripMessage.Query(reply), cancellationToken).ConfigureAwait(false);
+        return await reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The stop entity's view: upcoming arrivals and observed history; null when the stop has no history.</summary>
+    public async Task<StopView?> GetStopAsync(string stopId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(stopId);
+        var reply = new TaskCompletionSource<StopView?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await StopRegion.TellAsync(stopId, new StopMessage.Query(reply), cancellationToken).ConfigureAwait(false);
+        return await reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops the vehicle region (draining its mailboxes), then the consumer, then the trip and stop regions.</summary>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
         await Vehicles.StopAsync(cancellationToken).ConfigureAwait(false);
         _derived.Writer.TryComplete();
         await _consumer.ConfigureAwait(false);
+
+        // Trips send to stops, so trips drain first.
+        await TripRegion.StopAsync(cancellationToken).ConfigureAwait(false);
+        await StopRegion.StopAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -145,6 +191,8 @@ public sealed class TrackingHost : IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         await Vehicles.DisposeAsync().ConfigureAwait(false);
+        await TripRegion.DisposeAsync().ConfigureAwait(false);
+        await StopRegion.DisposeAsync().ConfigureAwait(false);
     }
 
     private async Task ConsumeAsync()
@@ -159,16 +207,41 @@ public sealed class TrackingHost : IAsyncDisposable
             {
                 Network.OnDerived(d, network);
                 fanOut.Publish(d);
+                await ForwardAsync(d).ConfigureAwait(false);
             }
             else if (item is StopUpdate u)
             {
                 Network.OnStopUpdate(u, network);
+                await TripRegion.TellAsync(u.TripId, new TripMessage.StopTimeUpdate(u)).ConfigureAwait(false);
             }
 
             foreach (var n in network.Events)
             {
                 fanOut.Publish(n);
             }
+        }
+    }
+
+    /// <summary>Hands a derived event to the trip and stop entities it concerns.</summary>
+    private async ValueTask ForwardAsync(DerivedEvent d)
+    {
+        switch (d.Type)
+        {
+            case DerivedEventType.TripStarted or DerivedEventType.TripEnded or DerivedEventType.Departure when d.TripId is not null:
+                await TripRegion.TellAsync(d.TripId, new TripMessage.Progress(d)).ConfigureAwait(false);
+                break;
+            case DerivedEventType.Arrival when d.TripId is not null:
+                await TripRegion.TellAsync(d.TripId, new TripMessage.Progress(d)).ConfigureAwait(false);
+                if (d.StopId is not null)
+                {
+                    await StopRegion.TellAsync(d.StopId, new StopMessage.Arrived(d)).ConfigureAwait(false);
+                }
+
+                break;
+            case DerivedEventType.Prediction when d is { StopId: not null, TripId: not null, Predicted: not null }:
+                await StopRegion.TellAsync(d.StopId, new StopMessage.Upcoming(
+                    new UpcomingArrival(d.TripId, d.RouteId, d.VehicleId, d.Predicted.Value, d.Scheduled, FromTripUpdate: false))).ConfigureAwait(false);
+                break;
         }
     }
 
