@@ -16,6 +16,7 @@ internal static class BenchCommand
         cmd.Subcommands.Add(BenchMqttCommand.Create());
         cmd.Subcommands.Add(BenchActorsCommand.Create());
         cmd.Subcommands.Add(BenchReplayCommand.Create());
+        cmd.Subcommands.Add(BenchHubCommand.Create());
         return cmd;
     }
 }

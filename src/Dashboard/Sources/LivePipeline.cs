@@ -3,6 +3,7 @@ using Fleet.Dashboard.Live;
 using Fleet.Gtfs.Realtime;
 using Fleet.Ingest.Events;
 using Fleet.Tracking;
+using Fleet.Tracking.Output;
 using Fleet.Tracking.Replay;
 using Fleet.Tracking.Schedule;
 using Fleet.Tracking.Vehicles;
@@ -44,8 +45,10 @@ public sealed class LivePipeline
     /// <param name="catalog">The trip catalog to track against (built from <paramref name="network"/> when null).</param>
     /// <param name="shift">Added to every published time (a replay shown as live); none when null.</param>
     /// <param name="predictor">Arrival predictor for tracking (delay carried forward when null).</param>
+    /// <param name="output">Where tracking's derived events go (a <see cref="LiveTrackingOutput"/> on
+    /// <paramref name="live"/> when null; the hub benchmark wraps it to stamp ingest times).</param>
     public LivePipeline(LiveEvents live, ITransitNetwork? network, TimeProvider time, GtfsTripCatalog? catalog = null,
-        Func<TimeSpan>? shift = null, IArrivalPredictor? predictor = null)
+        Func<TimeSpan>? shift = null, IArrivalPredictor? predictor = null, ITrackingOutput? output = null)
     {
         ArgumentNullException.ThrowIfNull(live);
         ArgumentNullException.ThrowIfNull(time);
@@ -57,7 +60,7 @@ public sealed class LivePipeline
         {
             catalog ??= new GtfsTripCatalog(schedule);
             _matcher = new TripMatcher(schedule);
-            _engine = new TrackingEngine(catalog, new TrackingOptions(), new LiveTrackingOutput(live, shift), partitions: 1,
+            _engine = new TrackingEngine(catalog, new TrackingOptions(), output ?? new LiveTrackingOutput(live, shift), partitions: 1,
                 predictor: predictor ?? new DelayCarriedForwardPredictor());
         }
     }
