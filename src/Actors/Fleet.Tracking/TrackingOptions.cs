@@ -39,8 +39,14 @@ public sealed class TrackingOptions
     /// <summary>Emit a <c>VehicleState</c> event for every matched position (for the live map; off for replay files).</summary>
     public bool EmitVehicleStates { get; set; }
 
-    /// <summary>Event-time interval between predictions of a vehicle (also after every departure).</summary>
-    public TimeSpan PredictionInterval { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// Event-time interval between predictions of a vehicle. Predictions are also recomputed after every departure
+    /// (a stop passed) and when the delay moved by more than <see cref="PredictionDelayChangeSeconds"/>.
+    /// </summary>
+    public TimeSpan PredictionInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A delay change (seconds) since the last prediction that triggers a new one before the interval.</summary>
+    public int PredictionDelayChangeSeconds { get; set; } = 10;
 
     /// <summary>Checks ranges; throws naming the bad value.</summary>
     public void Validate()

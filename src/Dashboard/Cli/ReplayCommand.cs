@@ -24,7 +24,8 @@ internal static class ReplayCommand
         var every = new Option<double>("--report-every") { Description = "Seconds between status lines when stdout is not a terminal", DefaultValueFactory = _ => 5 };
         var gtfs = new Option<FileInfo?>("--gtfs") { Description = "GTFS static zip to track against (vehicles, trips, stops, alerts)" };
         var outEvents = new Option<FileInfo?>("--out-events") { Description = "Write every derived event (arrival, departure, alert, prediction) as a JSON line" };
-        var predictions = new Option<bool>("--predictions") { Description = "With tracking: add schedule-plus-delay predictions for downstream stops" };
+        var predictions = new Option<bool>("--predictions") { Description = "With tracking: add predictions for downstream stops (the delay carried forward, or the model given with --model)" };
+        var model = new Option<FileInfo?>("--model") { Description = "With --gtfs: predict with this arrival model (fleet train), p10-p90 ranges included; implies --predictions" };
         var to = new Option<string?>("--to") { Description = "Publish to this broker instead (mqtt://host:port or mqtts://host:port), topics preserved" };
         var qos = new Option<int>("--qos") { Description = "With --to: publish QoS, 0 or 1", DefaultValueFactory = _ => 1 };
         var user = new Option<string?>("--username") { Description = "With --to: user name for the broker" };
@@ -39,6 +40,7 @@ internal static class ReplayCommand
 
             Example: fleet replay sample-data/recording.hfp.gz --speed 10 --loop
             Example: fleet replay sample-data/recording.hfp.gz --gtfs sample-data/gtfs.zip --speed max --out-events events.jsonl
+            Example: fleet replay sample-data/recording.hfp.gz --gtfs sample-data/gtfs.zip --speed max --model sample-data/model.bin --out-events events.jsonl
             Example: fleet replay hfp.txt.gz --speed max --to mqtt://127.0.0.1:1883
             """)
         {
@@ -49,6 +51,7 @@ internal static class ReplayCommand
             gtfs,
             outEvents,
             predictions,
+            model,
             to,
             qos,
             user,
@@ -73,9 +76,27 @@ internal static class ReplayCommand
                 return 2;
             }
 
-            using var tracking = gtfsPath is not null || eventsPath is not null
-                ? new TrackingReplayTarget(gtfsPath, eventsPath, parse.GetValue(predictions))
-                : null;
+            var modelPath = parse.GetValue(model)?.FullName;
+            if (modelPath is not null && gtfsPath is null)
+            {
+                Console.Error.WriteLine("fleet replay: --model needs --gtfs (the schedule the model predicts against)");
+                return 2;
+            }
+
+            TrackingReplayTarget? tracking;
+            try
+            {
+                tracking = gtfsPath is not null || eventsPath is not null
+                    ? new TrackingReplayTarget(gtfsPath, eventsPath, parse.GetValue(predictions), modelPath)
+                    : null;
+            }
+            catch (Exception ex) when (modelPath is not null && ex is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                Console.Error.WriteLine($"fleet replay: --model: {ex.Message}");
+                return 2;
+            }
+
+            using var disposeTracking = tracking;
             IReplayTarget target = tracking is not null ? tracking : new PipelineReplayTarget(logging);
             var settings = new ReplaySettings(paths, new ReplayOptions { Speed = factor, Loop = parse.GetValue(loop) },
                 TimeSpan.FromSeconds(Math.Max(0.1, parse.GetValue(every))));

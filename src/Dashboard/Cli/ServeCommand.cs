@@ -30,6 +30,7 @@ internal static class ServeCommand
         var topic = new Option<string[]>("--topic") { Description = $"Topic filter for the --mqtt before it (before any --mqtt: for every broker); repeatable. Default {MqttSourceOptions.DefaultTopic}." };
         var gtfsRt = new Option<string[]>("--gtfs-rt") { Description = "Poll a GTFS-Realtime feed URL (TripUpdates and/or VehiclePositions, protobuf or JSON); repeatable." };
         var gtfsRtInterval = new Option<double>("--gtfs-rt-interval") { Description = "Seconds between two polls of each --gtfs-rt feed.", DefaultValueFactory = _ => GtfsRtSourceOptions.DefaultInterval.TotalSeconds };
+        var model = new Option<string?>("--model") { Description = "Arrival model (fleet train) for predictions; default with the sample city: sample-data/model.bin." };
 
         var cmd = new Command(
             "serve",
@@ -45,6 +46,7 @@ internal static class ServeCommand
             urls, apiKey, tileUrl, replay, speed, loop, gtfs,
             store,
             mqtt, topic, gtfsRt, gtfsRtInterval,
+            model,
         };
         cmd.Validators.Add(r =>
         {
@@ -71,6 +73,7 @@ internal static class ServeCommand
                 ApiKey = parse.GetValue(apiKey),
                 TileUrl = parse.GetValue(tileUrl),
                 Store = parse.GetValue(store) is { } storeSpec ? StoreSpec.TryParse(storeSpec, out _) : null,
+                ModelPath = parse.GetValue(model),
             };
             // Checked here, not in a validator: a validator sees 0 for an option left at its default.
             var replaySpeed = parse.GetValue(speed);
@@ -104,7 +107,7 @@ internal static class ServeCommand
                 recording = sample;
                 looping = true;
                 feed = SampleGtfs(sample);
-                options = options with { Store = options.Store ?? StoreSpec.Default };
+                options = options with { Store = options.Store ?? StoreSpec.Default, ModelPath = options.ModelPath ?? SampleModel(sample) };
             }
 
             GtfsNetwork? network;
@@ -147,7 +150,7 @@ internal static class ServeCommand
         }
 
         var network = SampleGtfs(sample) is { } feed ? GtfsNetwork.Load(feed) : null;
-        return RunAsync(new ServeOptions { Store = StoreSpec.Default }, cancellationToken, s =>
+        return RunAsync(new ServeOptions { Store = StoreSpec.Default, ModelPath = SampleModel(sample) }, cancellationToken, s =>
         {
             if (network is not null)
             {
@@ -157,6 +160,9 @@ internal static class ServeCommand
             s.AddReplay(new ReplayOptions { Path = sample, Loop = true });
         });
     }
+
+    /// <summary>The sample city's arrival model beside its recording (a missing file is reported when serve loads it).</summary>
+    private static string SampleModel(string recording) => Path.Combine(Path.GetDirectoryName(recording)!, "model.bin");
 
     private static string? SampleGtfs(string recording) =>
         Path.Combine(Path.GetDirectoryName(recording)!, "gtfs.zip") is var zip && File.Exists(zip) ? zip : null;

@@ -20,14 +20,27 @@ internal sealed class TrackingReplayTarget : IReplayTarget, IDisposable
     private long _lastLines;
     private TimeSpan _lastElapsed;
 
-    /// <summary>Loads the schedule and opens the events file.</summary>
-    public TrackingReplayTarget(string? gtfsPath, string? outEvents, bool predictions)
+    /// <summary>Events per tracking batch with the model: its online statistics learn between batches (see TrackingEngine).</summary>
+    internal const int ModelBatchSize = 1024;
+
+    /// <summary>Loads the schedule (and the model) and opens the events file.</summary>
+    /// <exception cref="InvalidDataException">The model file is not a valid arrival model.</exception>
+    public TrackingReplayTarget(string? gtfsPath, string? outEvents, bool predictions, string? modelPath = null)
     {
         var schedule = gtfsPath is null ? null : GtfsLoader.Load(gtfsPath);
         ITripCatalog catalog = schedule is null ? new InMemoryTripCatalog() : new GtfsTripCatalog(schedule);
+        Fleet.Tracking.Vehicles.IArrivalPredictor? predictor = predictions ? new Fleet.Tracking.Vehicles.DelayCarriedForwardPredictor() : null;
+        var batch = 32_768;
+        if (modelPath is not null && schedule is not null)
+        {
+            // The model learns from arrivals between batches; smaller batches keep "the vehicles ahead" fresh and
+            // the output stays deterministic (batches are cut by count).
+            predictor = new Fleet.Tracking.Vehicles.ModelArrivalPredictor(schedule, Fleet.Predict.ArrivalModel.Load(modelPath).Bind(schedule));
+            batch = ModelBatchSize;
+        }
+
         _json = new JsonLinesOutput(outEvents is null ? Stream.Null : new BufferedStream(File.Create(outEvents), 1 << 16));
-        var engine = new TrackingEngine(catalog, new TrackingOptions(), _json,
-            predictor: predictions ? new Fleet.Tracking.Vehicles.DelayCarriedForwardPredictor() : null);
+        var engine = new TrackingEngine(catalog, new TrackingOptions(), _json, batchSize: batch, predictor: predictor);
         _replay = new TrackingReplay(engine, schedule);
         Engine = engine;
     }

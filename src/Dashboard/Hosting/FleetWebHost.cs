@@ -56,6 +56,7 @@ public static class FleetWebHost
         services.AddSingleton<ILiveTransport, HubLiveTransport>();
         services.AddSingleton<LiveEvents>();
         services.AddSingleton<SourceRegistry>();
+        services.AddSingleton<ArrivalPredictors>();
         services.AddHostedService<LiveEventsService>();
         services.ConfigureHttpJsonOptions(o => Configure(o.SerializerOptions));
         services.AddSignalR(o =>

@@ -21,6 +21,9 @@ public sealed record ServeOptions
     /// </summary>
     public StoreSpec? Store { get; init; }
 
+    /// <summary>The arrival model file (<c>fleet train</c>); null predicts with the delay carried forward.</summary>
+    public string? ModelPath { get; init; }
+
     /// <summary>An optional tile URL template for the page (<c>https://.../{z}/{x}/{y}.png</c>); none by default.</summary>
     public string? TileUrl { get; init; }
 }

@@ -13,7 +13,10 @@ namespace Fleet.Dashboard.Live;
 /// </remarks>
 public sealed class LiveTrackingOutput(LiveEvents live, Func<TimeSpan>? shift = null) : ITrackingOutput
 {
-    /// <summary>Predictions carry no range until a predictor provides one; low and high are then the prediction.</summary>
+    /// <summary>
+    /// Publishes predictions with their p10-p90 range (a predictor without one, the delay carried forward, gives
+    /// low = high = the prediction), retires predictions on arrival and forwards alerts.
+    /// </summary>
     public void Publish(DerivedEvent derived)
     {
         ArgumentNullException.ThrowIfNull(derived);
@@ -22,8 +25,10 @@ public sealed class LiveTrackingOutput(LiveEvents live, Func<TimeSpan>? shift = 
         {
             case DerivedEventType.Prediction when derived is { StopId: { } stop, TripId: { } trip, Predicted: { } predicted }:
                 var at = predicted + by;
+                var low = (derived.PredictedLow ?? predicted) + by;
+                var high = (derived.PredictedHigh ?? predicted) + by;
                 live.PublishPrediction(new ArrivalPrediction(
-                    stop, trip, derived.VehicleId, derived.RouteId, derived.StopSequence, at, at, at, derived.Scheduled + by, derived.Time + by));
+                    stop, trip, derived.VehicleId, derived.RouteId, derived.StopSequence, at, low, high, derived.Scheduled + by, derived.Time + by));
                 break;
             case DerivedEventType.Arrival when derived is { StopId: { } stop, TripId: { } trip }:
                 live.RemovePrediction(stop, trip);

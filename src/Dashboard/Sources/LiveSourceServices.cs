@@ -44,7 +44,8 @@ public static class LiveSourceServices
         }
 
         services.TryAddSingleton(sp => new LivePipeline(
-            sp.GetRequiredService<LiveEvents>(), sp.GetService<ITransitNetwork>(), sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<LiveEvents>(), sp.GetService<ITransitNetwork>(), sp.GetRequiredService<TimeProvider>(),
+            predictor: sp.GetService<ArrivalPredictors>()?.Create()));
         services.AddSingleton<IHostedService, LivePipelineFlusher>();
         return services;
     }

@@ -43,6 +43,7 @@ public sealed partial class PersistentTracking : IAsyncDisposable
     private readonly TripMatcher _matcher;
     private readonly ITrackingOutput _output;
     private readonly IArrivalPredictor? _predictor;
+    private readonly Func<IArrivalPredictor>? _predictorPerRound;
     private readonly ShardRegionOptions? _regionOptions;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -62,9 +63,15 @@ public sealed partial class PersistentTracking : IAsyncDisposable
     /// <param name="time">Wall clock for the checkpoint interval.</param>
     /// <param name="logger">Logger.</param>
     /// <param name="regionOptions">Runtime settings of each round's region.</param>
+    /// <param name="predictorPerRound">
+    /// When set, a fresh predictor for each round instead of <paramref name="predictor"/> (a learning predictor's
+    /// statistics are in event time, which starts over with every round).
+    /// </param>
     public PersistentTracking(IJournal journal, Fleet.Gtfs.Schedule schedule, string recordingName, ITrackingOutput output,
-        IArrivalPredictor? predictor, TimeProvider time, ILogger logger, ShardRegionOptions? regionOptions = null)
+        IArrivalPredictor? predictor, TimeProvider time, ILogger logger, ShardRegionOptions? regionOptions = null,
+        Func<IArrivalPredictor>? predictorPerRound = null)
     {
+        _predictorPerRound = predictorPerRound;
         ArgumentNullException.ThrowIfNull(journal);
         ArgumentNullException.ThrowIfNull(schedule);
         _journal = journal;
@@ -112,7 +119,7 @@ public sealed partial class PersistentTracking : IAsyncDisposable
 
         _round = round;
         var region = round == 0 ? TrackingHost.VehicleRegionName : $"{TrackingHost.VehicleRegionName}.r{round}";
-        Host = new TrackingHost(_catalog, new TrackingOptions(), _output, _journal, _regionOptions, _predictor, _logger, regionName: region);
+        Host = new TrackingHost(_catalog, new TrackingOptions(), _output, _journal, _regionOptions, _predictorPerRound?.Invoke() ?? _predictor, _logger, regionName: region);
         LogRound(region);
     }
 

@@ -99,6 +99,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     private LivePipeline? _pipeline;
     private readonly PersistentTracking? _persistent;
     private long _resumeLine;
+    private readonly ArrivalPredictors? _predictors;
 
     /// <summary>Creates the source; it starts with the host.</summary>
     /// <param name="options">What to replay.</param>
@@ -114,16 +115,19 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     /// The store (<c>fleet serve --store</c>), when serve has one and a GTFS network: tracking then runs on the actor
     /// runtime with every vehicle persisted (<see cref="PersistentTracking"/>), and a restart on the same store resumes.
     /// </param>
+    /// <param name="predictors">What predicts arrivals (the model when serve loaded one); null: the delay carried forward.</param>
     public ReplaySource(ReplayOptions options, LiveEvents live, SourceRegistry sources, TimeProvider time, ILogger<ReplaySource> logger,
-        ITransitNetwork? network = null, IJournal? journal = null)
+        ITransitNetwork? network = null, IJournal? journal = null, ArrivalPredictors? predictors = null)
     {
+        _predictors = predictors;
         _schedule = (network as GtfsNetwork)?.Schedule;
         _network = network;
         _catalog = _schedule is null ? null : new GtfsTripCatalog(_schedule);
         if (journal is not null && _schedule is not null && options is not null)
         {
             _persistent = new PersistentTracking(journal, _schedule, Path.GetFileName(options.Path),
-                new LiveTrackingOutput(live, () => Shift), new DelayCarriedForwardPredictor(), time, logger);
+                new LiveTrackingOutput(live, () => Shift), new DelayCarriedForwardPredictor(), time, logger,
+                predictorPerRound: predictors is null ? null : predictors.Create);
         }
 
         ArgumentNullException.ThrowIfNull(options);
@@ -318,7 +322,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh pipeline per
         // pass. With a store, tracking runs on the persistent entities instead and the pipeline only publishes.
         var pipeline = _pipeline = new LivePipeline(_live, _persistent is null ? _network : null, _time, _catalog, () => Shift,
-            new DelayCarriedForwardPredictor());
+            _predictors?.Create() ?? new DelayCarriedForwardPredictor());
         var anchorRecorded = DateTime.MinValue;
         var anchorWall = DateTimeOffset.MinValue;
         var shift = TimeSpan.Zero;

@@ -34,6 +34,9 @@ public sealed class PredictionContext
     private double _delayTrend;
     private double _dwellRatio = double.NaN;
 
+    /// <summary>Most downstream stops predicted in one call (a longer output span is filled up to this).</summary>
+    public const int MaxDownstreamStops = DownstreamPlan.MaxStops;
+
     /// <summary>Creates a context over a schedule and the shared online statistics.</summary>
     public PredictionContext(Schedule schedule, LiveStatistics live)
     {

@@ -41,6 +41,7 @@ public sealed class TrackingHost : IAsyncDisposable
 
     private readonly Channel<object> _derived;
     private readonly ITrackingOutput _output;
+    private readonly IStopObserver? _observer;
     private readonly Task _consumer;
     private readonly HashSet<string> _vehicles = new(StringComparer.Ordinal);
     private DateTime _clock;
@@ -69,6 +70,7 @@ public sealed class TrackingHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(output);
         options.Validate();
         _output = output;
+        _observer = predictor as IStopObserver;
         Journal = journal ?? new InMemoryJournal();
         Network = new NetworkTracker(options, catalog);
         _derived = Channel.CreateBounded<object>(new BoundedChannelOptions(channelCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -205,6 +207,8 @@ public sealed class TrackingHost : IAsyncDisposable
             network.Events.Clear();
             if (item is DerivedEvent d)
             {
+                // A learning predictor (the arrival model) takes the stop events from here, the single consumer.
+                _observer?.Observe(d);
                 Network.OnDerived(d, network);
                 fanOut.Publish(d);
                 await ForwardAsync(d).ConfigureAwait(false);

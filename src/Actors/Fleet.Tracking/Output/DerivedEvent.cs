@@ -97,6 +97,12 @@ public sealed record DerivedEvent
     /// <summary>Predicted time (predictions only).</summary>
     public DateTime? Predicted { get; init; }
 
+    /// <summary>Lower end of the predicted range, the 10th percentile (predictions with a range only).</summary>
+    public DateTime? PredictedLow { get; init; }
+
+    /// <summary>Upper end of the predicted range, the 90th percentile (predictions with a range only).</summary>
+    public DateTime? PredictedHigh { get; init; }
+
     /// <summary>The alert kind (alerts only).</summary>
     public AlertKind Kind { get; init; }
 

@@ -92,6 +92,16 @@ public sealed class JsonLinesOutput : ITrackingOutput, IDisposable
             w.WriteString("predicted"u8, Iso(predicted));
         }
 
+        if (derived.PredictedLow is { } low)
+        {
+            w.WriteString("low"u8, Iso(low));
+        }
+
+        if (derived.PredictedHigh is { } high)
+        {
+            w.WriteString("high"u8, Iso(high));
+        }
+
         if (derived.DelaySeconds is { } delay)
         {
             w.WriteNumber("delay"u8, delay);

@@ -28,7 +28,9 @@ public readonly record struct TrackingCounters(long Events, long StopUpdates, in
 /// every partition has finished; the batch's derived events are sorted by <see cref="DerivedEventOrder"/>, fed in
 /// that order to the single-threaded <see cref="NetworkTracker"/> (after the batch's GTFS-RT updates, in input
 /// order), and everything is published sorted. Neither the number of partitions nor scheduling can change the
-/// output: two runs over the same input give the same events in the same order.</para>
+/// output: two runs over the same input give the same events in the same order. A predictor that learns from
+/// arrivals (<see cref="IStopObserver"/>) is fed the published events in that sorted order, between batches, so
+/// what it has learnt when a vehicle asks is fixed by the input and the batch size too.</para>
 /// <para><b>Clock.</b> The stream clock is the newest receive time posted (event time when a source has none); it
 /// releases held events and drives staleness. Nothing reads the wall clock.</para>
 /// <para>Not thread-safe: one producer calls <c>Post</c> and <see cref="Complete"/>.</para>
@@ -39,6 +41,7 @@ public sealed class TrackingEngine
     private readonly TrackingOptions _options;
     private readonly ITrackingOutput _output;
     private readonly IArrivalPredictor? _predictor;
+    private readonly IStopObserver? _observer;
     private readonly Partition[] _partitions;
     private readonly List<StopUpdate> _updates = [];
     private readonly List<DerivedEvent> _merged = [];
@@ -70,6 +73,7 @@ public sealed class TrackingEngine
         _options = options;
         _output = output;
         _predictor = predictor;
+        _observer = predictor as IStopObserver;
         _batchSize = batchSize;
         _partitions = new Partition[partitions == 0 ? Environment.ProcessorCount : partitions];
         for (var i = 0; i < _partitions.Length; i++)
@@ -205,6 +209,7 @@ public sealed class TrackingEngine
 
         foreach (var d in _merged)
         {
+            _observer?.Observe(d);
             _output.Publish(d);
         }
 

@@ -1,3 +1,4 @@
+using Fleet.Tracking.Output;
 using Fleet.Tracking.Schedule;
 
 namespace Fleet.Tracking.Vehicles;
@@ -11,12 +12,35 @@ namespace Fleet.Tracking.Vehicles;
 /// <param name="DelaySeconds">Current delay, positive when late.</param>
 /// <param name="SpeedMetresPerSecond">Speed, NaN when unknown.</param>
 public readonly record struct VehicleProgress(
-    string VehicleId, TripPlan Plan, DateTime Time, double AlongMetres, int NextStopIndex, int DelaySeconds, double SpeedMetresPerSecond);
+    string VehicleId, TripPlan Plan, DateTime Time, double AlongMetres, int NextStopIndex, int DelaySeconds, double SpeedMetresPerSecond)
+{
+    /// <summary>Detected arrival per stop of <see cref="Plan"/> (UTC ticks, 0 when not yet); empty when not tracked.</summary>
+    public ReadOnlyMemory<long> Arrivals { get; init; }
 
-/// <summary>A predicted arrival at one downstream stop.</summary>
+    /// <summary>Detected departure per stop of <see cref="Plan"/> (UTC ticks, 0 when not yet); empty when not tracked.</summary>
+    public ReadOnlyMemory<long> Departures { get; init; }
+
+    /// <summary>True when <see cref="AlongMetres"/> comes from a matched position (false: unknown, reported as 0).</summary>
+    public bool HasPosition { get; init; }
+}
+
+/// <summary>A predicted arrival at one downstream stop, with an optional range.</summary>
 /// <param name="StopIndex">Index in <see cref="TripPlan.Stops"/>.</param>
 /// <param name="Arrival">Predicted arrival, UTC.</param>
-public readonly record struct StopPrediction(int StopIndex, DateTime Arrival);
+/// <param name="Low">Lower end of the range (10th percentile), UTC; null when the predictor gives no range.</param>
+/// <param name="High">Upper end of the range (90th percentile), UTC; null when the predictor gives no range.</param>
+public readonly record struct StopPrediction(int StopIndex, DateTime Arrival, DateTime? Low = null, DateTime? High = null);
+
+/// <summary>
+/// Implemented by predictors that learn from what vehicles do (segment running times, dwells, headways): the
+/// tracking engine hands them every arrival and departure it publishes, in its deterministic output order.
+/// </summary>
+/// <remarks>Called from one thread at a time (the engine's publishing step), between prediction rounds.</remarks>
+public interface IStopObserver
+{
+    /// <summary>Observes a published derived event (arrivals, departures and trip ends matter; others are ignored).</summary>
+    public void Observe(DerivedEvent derived);
+}
 
 /// <summary>
 /// The seam through which a vehicle asks for arrival predictions at its downstream stops (Fleet.Predict plugs a

@@ -405,6 +405,7 @@ public sealed class VehicleTracker
         _s.OffRouteAlerted = false;
         _s.SevereDelayAlerted = false;
         _s.LastPredictionTicks = 0;
+        _s.LastPredictionDelay = 0;
         output.Publish(new DerivedEvent
         {
             Type = DerivedEventType.TripStarted,
@@ -529,7 +530,11 @@ public sealed class VehicleTracker
             });
         }
 
-        if (_predictor is not null && t - Utc(_s.LastPredictionTicks) >= _options.PredictionInterval)
+        // Recompute when the state changed materially (the policy): every PredictionInterval of event time,
+        // or sooner when the delay moved by more than PredictionDelayChangeSeconds; departures trigger it too.
+        if (_predictor is not null &&
+            (t - Utc(_s.LastPredictionTicks) >= _options.PredictionInterval ||
+             Math.Abs(_s.DelaySeconds - _s.LastPredictionDelay) > _options.PredictionDelayChangeSeconds))
         {
             Predict(t, double.IsNaN(e.Speed) ? double.NaN : e.Speed, output);
         }
@@ -882,7 +887,15 @@ public sealed class VehicleTracker
         }
 
         _predictions.Clear();
-        _predictor!.Predict(new VehicleProgress(_s.VehicleId, plan, t, Math.Max(0, _s.Progress), next, _s.HasDelay ? _s.DelaySeconds : 0, speed), _predictions);
+        var delay = _s.HasDelay ? _s.DelaySeconds : 0;
+        _s.LastPredictionDelay = delay;
+        var progress = new VehicleProgress(_s.VehicleId, plan, t, Math.Max(0, _s.Progress), next, delay, speed)
+        {
+            Arrivals = _s.Arrivals,
+            Departures = _s.Departures,
+            HasPosition = _s.Progress >= 0,
+        };
+        _predictor!.Predict(progress, _predictions);
         foreach (var p in _predictions)
         {
             var stop = plan.Stops[p.StopIndex];
@@ -899,6 +912,8 @@ public sealed class VehicleTracker
                 StopSequence = stop.Sequence,
                 Scheduled = stop.Arrival,
                 Predicted = p.Arrival,
+                PredictedLow = p.Low,
+                PredictedHigh = p.High,
                 DelaySeconds = (int)Math.Round((p.Arrival - stop.Arrival).TotalSeconds),
                 Mode = _s.Mode,
             });

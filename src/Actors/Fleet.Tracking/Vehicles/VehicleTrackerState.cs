@@ -125,6 +125,9 @@ public sealed class VehicleTrackerState
     /// <summary>Last prediction time, ticks.</summary>
     public long LastPredictionTicks { get; set; }
 
+    /// <summary>The delay (seconds) the last prediction was made with.</summary>
+    public int LastPredictionDelay { get; set; }
+
     /// <summary>Reordering watermark: released up to, ticks.</summary>
     public long ReleasedTicks { get; set; }
 
