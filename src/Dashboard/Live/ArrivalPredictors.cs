@@ -1,5 +1,6 @@
 using Fleet.Dashboard.Hosting;
-using Fleet.Predict;
+using ArrivalModel = Fleet.Predict.ArrivalModel;
+using PredictorSet = Fleet.Predict.PredictorSet;
 using Fleet.Tracking.Vehicles;
 using Microsoft.Extensions.Logging;
 
