@@ -17,6 +17,7 @@ internal static class BenchCommand
         cmd.Subcommands.Add(BenchActorsCommand.Create());
         cmd.Subcommands.Add(BenchReplayCommand.Create());
         cmd.Subcommands.Add(BenchHubCommand.Create());
+        cmd.Subcommands.Add(BenchE2eCommand.Create());
         return cmd;
     }
 }

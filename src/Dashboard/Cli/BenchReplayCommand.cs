@@ -119,7 +119,7 @@ internal static class BenchReplayCommand
 
     // Keeps the lines whose receive time is in [first + skip, first + skip + slice): recording lines start with a
     // fixed-width ISO-8601 UTC time, so comparing the first bytes compares times.
-    private static byte[] Decompress(string path, int skipMinutes, double sliceHours, out string slice)
+    internal static byte[] Decompress(string path, int skipMinutes, double sliceHours, out string slice)
     {
         using var file = File.OpenRead(path);
         using Stream input = RecordingReader.IsGzip(file) ? new GZipStream(file, CompressionMode.Decompress) : file;

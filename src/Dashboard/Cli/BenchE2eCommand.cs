@@ -1,0 +1,432 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Fleet.Actors;
+using Fleet.Actors.Persistence;
+using Fleet.Dashboard.Hosting;
+using Fleet.Dashboard.HubClient;
+using Fleet.Dashboard.Live;
+using Fleet.Gtfs;
+using Fleet.Ingest.Events;
+using Fleet.Ingest.Hfp;
+using Fleet.Ingest.Recording;
+using Fleet.Simulation;
+using Fleet.Tracking;
+using Fleet.Tracking.Entities;
+using Fleet.Tracking.Output;
+using Fleet.Tracking.Replay;
+using Fleet.Tracking.Schedule;
+using Fleet.Tracking.Vehicles;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Fleet.Dashboard.Cli;
+
+/// <summary>
+/// <c>fleet bench e2e</c>: the whole pipeline, end to end, on a generated 1,000-vehicle hour: throughput through
+/// parse, shards, vehicles, map matching, predictions and the hub fan-out beside the parse-only rate; ingest-to-client
+/// latency at 3,000 and 30,000 events/s; resident memory with 100,000 live vehicles; the SQLite journal on and off;
+/// and the MQTT path against mosquitto_sub (<c>fleet bench mqtt</c>, run as a child process).
+/// </summary>
+internal static class BenchE2eCommand
+{
+    public static Command Create()
+    {
+        var cityDir = new Option<DirectoryInfo?>("--city-dir") { Description = "A folder made by fleet generate; generated into a temp folder when absent" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON line with the headline figures" };
+        var journalEvents = new Option<int>("--journal-events") { Description = "Events through the persistent tracking host, journal on and off", DefaultValueFactory = _ => 100_000 };
+        var mqttMessages = new Option<int>("--mqtt-messages") { Description = "Messages of the MQTT comparison (0 skips it)", DefaultValueFactory = _ => 100_000 };
+        var latencySeconds = new Option<double>("--latency-seconds") { Description = "Seconds of paced load per latency rate", DefaultValueFactory = _ => 5 };
+        var command = new Command("e2e",
+            """
+            Benchmark the whole pipeline on a generated 1,000-vehicle hour (the city of fleet bench replay): events/s
+            through parse, shards, vehicles, map matching, predictions and the SignalR hub (one real WebSocket client
+            subscribed to everything) beside parse only; ingest-to-client latency p50/p99/p99.9 at 3,000 and 30,000
+            events/s; resident memory with 100,000 live vehicles; persistent tracking with the SQLite journal on and
+            off; the MQTT path against mosquitto_sub. ./bench.sh runs it and rewrites docs/BENCHMARKS.md.
+
+            Example: fleet bench e2e --json
+            """)
+        {
+            cityDir, json, journalEvents, mqttMessages, latencySeconds,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var quiet = parse.GetValue(json);
+            void Say(string line)
+            {
+                if (quiet)
+                {
+                    Console.Error.WriteLine(line);
+                }
+                else
+                {
+                    Console.Out.WriteLine(line);
+                }
+            }
+
+            // Memory first, in a process that has not yet held the recording.
+            var rssMb = await MeasureRssAsync(100_000, ct).ConfigureAwait(false);
+            Say(string.Create(CultureInfo.InvariantCulture, $"resident memory, 100,000 live vehicles   {rssMb,10:N0} MB"));
+
+            var dir = parse.GetValue(cityDir)?.FullName ?? Path.Combine(Path.GetTempPath(), "fleet-bench-city-1000-3-60");
+            if (!File.Exists(Path.Combine(dir, CityGenerator.RecordingFileName)))
+            {
+                Say($"generating the city into {dir} ...");
+                CityGenerator.Generate(new GenerateOptions { Vehicles = 1000, Hours = 3, Routes = 60 }, dir);
+            }
+
+            var schedule = GtfsLoader.Load(Path.Combine(dir, CityGenerator.GtfsFileName));
+            var recording = BenchReplayCommand.Decompress(Path.Combine(dir, CityGenerator.RecordingFileName), 60, 1, out var slice);
+            Say(string.Create(CultureInfo.InvariantCulture, $"input: {recording.Length / 1e6:F1} MB ({slice}), {schedule.Trips.Count} trips"));
+
+            var (parsed, parseSeconds) = ParseOnly(recording);
+            var parseRate = parsed / parseSeconds;
+            Say(string.Create(CultureInfo.InvariantCulture, $"parse only                               {parseRate,10:N0} events/s ({parsed:N0} events, {parseSeconds:F2} s)"));
+
+            var (e2eEvents, e2eSeconds, pushed, predictions) = await EndToEndAsync(recording, schedule, ct).ConfigureAwait(false);
+            var e2eRate = e2eEvents / e2eSeconds;
+            Say(string.Create(CultureInfo.InvariantCulture, $"end to end (tracking, predictions, hub) {e2eRate,10:N0} events/s ({e2eSeconds:F2} s; ratio to parse only {e2eRate / parseRate:F2}; {predictions:N0} predictions, {pushed:N0} items pushed)"));
+
+            var latency3k = await LatencyAsync(3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+            Say(string.Create(CultureInfo.InvariantCulture, $"latency at  3,000 events/s              p50 {latency3k.P50,6:F1} ms, p99 {latency3k.P99,6:F1} ms, p99.9 {latency3k.P999,6:F1} ms ({latency3k.Samples:N0} samples)"));
+            var latency30k = await LatencyAsync(30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+            Say(string.Create(CultureInfo.InvariantCulture, $"latency at 30,000 events/s              p50 {latency30k.P50,6:F1} ms, p99 {latency30k.P99,6:F1} ms, p99.9 {latency30k.P999,6:F1} ms ({latency30k.Samples:N0} samples, {latency30k.Achieved:N0} events/s offered)"));
+
+            var count = parse.GetValue(journalEvents);
+            var memoryRate = await JournalRateAsync(recording, schedule, count, sqlite: false, ct).ConfigureAwait(false);
+            var sqliteRate = await JournalRateAsync(recording, schedule, count, sqlite: true, ct).ConfigureAwait(false);
+            Say(string.Create(CultureInfo.InvariantCulture, $"persistent tracking, journal in memory  {memoryRate,10:N0} events/s"));
+            Say(string.Create(CultureInfo.InvariantCulture, $"persistent tracking, SQLite journal     {sqliteRate,10:N0} events/s ({sqliteRate / memoryRate:P0} of in memory)"));
+
+            double? mqttRatio = null;
+            if (parse.GetValue(mqttMessages) is > 0 and var messages)
+            {
+                mqttRatio = await MqttRatioAsync(messages, ct).ConfigureAwait(false);
+                Say(mqttRatio is { } r
+                    ? string.Create(CultureInfo.InvariantCulture, $"MQTT receive + parse vs mosquitto_sub    ratio {r:F2} ({messages:N0} QoS 1 messages)")
+                    : "MQTT comparison failed (needs mosquitto and mosquitto_sub)");
+            }
+
+            if (quiet)
+            {
+                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $$"""{"e2eEventsPerSecond":{{Math.Round(e2eRate)}},"parseOnlyEventsPerSecond":{{Math.Round(parseRate)}},"mqttRatioVsMosquittoSub":{{(mqttRatio is { } x ? Math.Round(x, 3).ToString(CultureInfo.InvariantCulture) : "null")}},"latencyP99Ms3k":{{Math.Round(latency3k.P99, 1)}},"latencyP99Ms30k":{{Math.Round(latency30k.P99, 1)}},"rssMb100kVehicles":{{Math.Round(rssMb)}}}"""));
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static (long Parsed, double Seconds) ParseOnly(byte[] recording)
+    {
+        var best = double.MaxValue;
+        long parsed = 0;
+        for (var run = 0; run < 2; run++)
+        {
+            var clock = Stopwatch.StartNew();
+            var stream = new HfpStream();
+            using (var reader = new RecordingReader(new MemoryStream(recording, writable: false), "bench"))
+            {
+                while (reader.TryRead(out var line))
+                {
+                    stream.Process(line, out _);
+                }
+            }
+
+            best = Math.Min(best, clock.Elapsed.TotalSeconds);
+            parsed = stream.Parsed;
+        }
+
+        return (parsed, best);
+    }
+
+    /// <summary>A real host (Kestrel on loopback, hub, flush loop) with one WebSocket client subscribed to the whole map, draining.</summary>
+    private sealed class HubRig : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _drain;
+
+        private HubRig(WebApplication app, SignalRJsonClient client, Action<HubMessage>? onMessage)
+        {
+            _app = app;
+            Client = client;
+            Live = app.Services.GetRequiredService<LiveEvents>();
+            _drain = Task.Run(async () =>
+            {
+                try
+                {
+                    await foreach (var m in client.Messages.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+                    {
+                        onMessage?.Invoke(m);
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            });
+        }
+
+        public LiveEvents Live { get; }
+
+        public SignalRJsonClient Client { get; }
+
+        public static async Task<HubRig> StartAsync(Action<HubMessage>? onMessage, CancellationToken ct)
+        {
+            var app = FleetWebHost.Build(new ServeOptions { Urls = "http://127.0.0.1:0" }, s => s.AddSingleton(new LiveOptions { MaxVehicles = 200_000 }));
+            await app.StartAsync(ct).ConfigureAwait(false);
+            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            var client = await SignalRJsonClient.ConnectAsync(SignalRJsonClient.HubUri(new Uri(address + "/"), LiveHub.Path, null), 4096, ct).ConfigureAwait(false);
+            await client.InvokeAsync("Subscribe", ["bbox", "-180,-90,180,90"], ct).ConfigureAwait(false);
+            return new HubRig(app, client, onMessage);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            await Client.DisposeAsync().ConfigureAwait(false);
+            await _drain.ConfigureAwait(false);
+            await _app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await _app.DisposeAsync().ConfigureAwait(false);
+            _stop.Dispose();
+        }
+    }
+
+    /// <summary>What serve does per line, as fast as it goes: tracking with predictions into the live state, positions to the map, the hub pushing.</summary>
+    private static async Task<(long Events, double Seconds, long Pushed, long Predictions)> EndToEndAsync(byte[] recording, Schedule schedule, CancellationToken ct)
+    {
+        await using var rig = await HubRig.StartAsync(null, ct).ConfigureAwait(false);
+        var engine = new TrackingEngine(new GtfsTripCatalog(schedule), new TrackingOptions(), new LiveTrackingOutput(rig.Live), partitions: 0,
+            predictor: new DelayCarriedForwardPredictor());
+        var replay = new TrackingReplay(engine, schedule);
+        var stream = new HfpStream();
+        var clock = Stopwatch.StartNew();
+        using (var reader = new RecordingReader(new MemoryStream(recording, writable: false), "bench"))
+        {
+            long n = 0;
+            while (reader.TryRead(out var line))
+            {
+                replay.Process(line);
+                if (stream.Process(line, out var ev) == HfpOutcome.Event)
+                {
+                    rig.Live.Metrics.CountEvent(ev.EventTime);
+                    if (VehicleState.FromEvent(ev) is { } state)
+                    {
+                        rig.Live.PublishVehicle(state);
+                    }
+                }
+
+                if ((++n & 0xFFFF) == 0)
+                {
+                    replay.Flush();
+                }
+            }
+        }
+
+        replay.Complete();
+        var seconds = clock.Elapsed.TotalSeconds;
+        return (stream.Parsed, seconds, rig.Live.Metrics.ItemsPushed, rig.Live.Metrics.Predictions);
+    }
+
+    private readonly record struct Latency(double P50, double P99, double P999, long Samples, double Achieved);
+
+    /// <summary>
+    /// Vehicle updates paced at <paramref name="rate"/> events/s over 1,000 vehicles, each stamped with the wall clock
+    /// when ingested; the client measures receive time minus that stamp for every vehicle pushed to it.
+    /// </summary>
+    private static async Task<Latency> LatencyAsync(int rate, double seconds, CancellationToken ct)
+    {
+        var samples = new List<double>(1 << 16);
+        var gate = new Lock();
+        await using var rig = await HubRig.StartAsync(m =>
+        {
+            if (m.Target != LiveMethods.Vehicles || m.Arguments.Length == 0 || m.Arguments[0].ValueKind != JsonValueKind.Array)
+            {
+                return;
+            }
+
+            var received = m.Received;
+            lock (gate)
+            {
+                foreach (var v in m.Arguments[0].EnumerateArray())
+                {
+                    if (v.TryGetProperty("updated", out var u) && u.TryGetDateTime(out var stamp))
+                    {
+                        samples.Add((received - stamp.ToUniversalTime()).TotalMilliseconds);
+                    }
+                }
+            }
+        }, ct).ConfigureAwait(false);
+
+        var ids = Enumerable.Range(0, 1000).Select(i => $"0018/{i:D5}").ToArray();
+        var total = (long)(rate * seconds);
+        var clock = Stopwatch.StartNew();
+        for (long i = 0; i < total; i++)
+        {
+            // Pace in 1 ms steps: wait until this event is due.
+            var due = i / (double)rate;
+            if (due > clock.Elapsed.TotalSeconds + 0.001)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(due - clock.Elapsed.TotalSeconds), ct).ConfigureAwait(false);
+            }
+
+            var now = DateTime.UtcNow;
+            rig.Live.Metrics.CountEvent(now);
+            rig.Live.PublishVehicle(new VehicleState(ids[i % ids.Length], "1", 0, null, 60.17 + (i % 97) * 1e-4, 24.94, 90, 8, 0,
+                TransportMode.Bus, null, now));
+        }
+
+        var achieved = total / clock.Elapsed.TotalSeconds;
+        // Let the last batches arrive.
+        await Task.Delay(TimeSpan.FromMilliseconds(750), ct).ConfigureAwait(false);
+        double[] sorted;
+        lock (gate)
+        {
+            sorted = [.. samples.Order()];
+        }
+
+        if (sorted.Length == 0)
+        {
+            return new Latency(double.NaN, double.NaN, double.NaN, 0, achieved);
+        }
+
+        double At(double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+        return new Latency(At(0.5), At(0.99), At(0.999), sorted.Length, achieved);
+    }
+
+    /// <summary>Resident memory with <paramref name="vehicles"/> vehicles live in tracking (entities) and in the live state (map).</summary>
+    private static async Task<double> MeasureRssAsync(int vehicles, CancellationToken ct)
+    {
+        await using var rig = await HubRig.StartAsync(null, ct).ConfigureAwait(false);
+        var catalog = new InMemoryTripCatalog();
+        await using var host = new TrackingHost(catalog, new TrackingOptions(), new NullOutput(), new InMemoryJournal(),
+            new ShardRegionOptions { PassivationIdleTimeout = TimeSpan.Zero, SnapshotEvery = 0 });
+        var now = DateTime.UtcNow;
+        for (var i = 0; i < vehicles; i++)
+        {
+            var e = VehicleEvent.Empty;
+            e.Type = EventType.Vp;
+            e.Source = EventSource.Hfp;
+            e.Mode = TransportMode.Bus;
+            e.VehicleId = $"{i / 100_000:D4}/{i % 100_000:D5}";
+            e.EventTime = e.ReceiveTime = now;
+            e.Latitude = 60 + (i % 1000) * 1e-4;
+            e.Longitude = 24.9 + (i / 1000) * 1e-4;
+            await host.PostAsync(e, ct).ConfigureAwait(false);
+            if (VehicleState.FromEvent(e) is { } state)
+            {
+                rig.Live.PublishVehicle(state);
+            }
+        }
+
+        // Wait until every entity has its event, then measure.
+        while (host.Vehicles.GetMetrics() is var m && (m.MailboxDepth > 0 || m.BufferedMessages > 0 || m.LiveEntities < vehicles))
+        {
+            await Task.Delay(50, ct).ConfigureAwait(false);
+        }
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        using var self = Process.GetCurrentProcess();
+        self.Refresh();
+        return self.WorkingSet64 / (1024.0 * 1024.0);
+    }
+
+    private sealed class NullOutput : ITrackingOutput
+    {
+        public void Publish(DerivedEvent derived)
+        {
+        }
+    }
+
+    /// <summary>The first <paramref name="count"/> HFP events through the persistent tracking host (serve --store's path).</summary>
+    private static async Task<double> JournalRateAsync(byte[] recording, Schedule schedule, int count, bool sqlite, CancellationToken ct)
+    {
+        var events = new List<VehicleEvent>(count);
+        var stream = new HfpStream();
+        using (var reader = new RecordingReader(new MemoryStream(recording, writable: false), "bench"))
+        {
+            while (events.Count < count && reader.TryRead(out var line))
+            {
+                if (stream.Process(line, out var ev) == HfpOutcome.Event)
+                {
+                    events.Add(ev);
+                }
+            }
+        }
+
+        var dir = Directory.CreateTempSubdirectory("fleet-bench-journal-");
+        try
+        {
+            IJournal journal = sqlite ? new SqliteJournal(new SqliteJournalOptions { Path = Path.Combine(dir.FullName, "journal.db") }) : new InMemoryJournal();
+            await using (journal.ConfigureAwait(false))
+            {
+                var clock = Stopwatch.StartNew();
+                var host = new TrackingHost(new GtfsTripCatalog(schedule), new TrackingOptions(), new NullOutput(), journal,
+                    new ShardRegionOptions(), new DelayCarriedForwardPredictor());
+                await using (host.ConfigureAwait(false))
+                {
+                    long sequence = 0;
+                    foreach (var e in events)
+                    {
+                        await host.PostAsync(e, ++sequence, ct).ConfigureAwait(false);
+                    }
+
+                    await host.StopAsync(ct).ConfigureAwait(false);
+                }
+
+                return events.Count / clock.Elapsed.TotalSeconds;
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>Runs <c>fleet bench mqtt --messages N --rounds 1 --json</c> and reads its ratio.</summary>
+    private static async Task<double?> MqttRatioAsync(int messages, CancellationToken ct)
+    {
+        var self = Environment.GetCommandLineArgs()[0];
+        var info = new ProcessStartInfo(self.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? "dotnet" : self)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (self.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
+        {
+            info.ArgumentList.Add(self);
+        }
+
+        foreach (var a in new[] { "bench", "mqtt", "--messages", messages.ToString(CultureInfo.InvariantCulture), "--rounds", "1", "--json" })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info);
+        if (process is null)
+        {
+            return null;
+        }
+
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        var output = await process.StandardOutput.ReadToEndAsync(ct).ConfigureAwait(false);
+        await process.WaitForExitAsync(ct).ConfigureAwait(false);
+        await stderr.ConfigureAwait(false);
+        var last = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault(l => l.StartsWith('{'));
+        if (process.ExitCode != 0 || last is null)
+        {
+            return null;
+        }
+
+        using var doc = JsonDocument.Parse(last);
+        return doc.RootElement.GetProperty("ratio").GetDouble();
+    }
+}
