@@ -19,8 +19,8 @@ figures = json.loads(open(js).read().strip().splitlines()[-1])
 lines = [l.rstrip() for l in open(log) if l.strip() and not l.startswith("generating")]
 cmd = "./bench.sh" + (" " + extra if extra else "") + "   # = fleet bench e2e --json" + (" " + extra if extra else "")
 section = f"""<!-- e2e:begin (rewritten by ./bench.sh) -->
-Measured {start} on this 2-core machine, load average {before} before and {after} after (other helpers' builds
-and tests were running: absolute rates are those of a shared, loaded machine).
+Measured {start} on this 2-core machine, load average {before} before and {after} after (anything
+else running on the machine shows in these load averages and lowers the rates).
 
 ```bash
 {cmd}
