@@ -16,9 +16,9 @@ public sealed class ReplayTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     // Three buses, five positions each, one second apart, recorded on 2023-10-29 (HFP v2 topic and VP payload).
-    private static string WriteRecording(int vehicles = 3, int positions = 5)
+    private static string WriteRecording(int vehicles = 3, int positions = 5, string name = "rec.hfp.gz")
     {
-        var path = Path.Combine(Directory.CreateTempSubdirectory("fleet-replay").FullName, "rec.hfp.gz");
+        var path = Path.Combine(Directory.CreateTempSubdirectory("fleet-replay").FullName, name);
         var t0 = new DateTime(2023, 10, 29, 13, 0, 0, DateTimeKind.Utc);
         using (var w = RecordingWriter.Create(path))
         {
@@ -35,6 +35,34 @@ public sealed class ReplayTests
         }
 
         return path;
+    }
+
+    [Fact]
+    public async Task Replay_StartAtHalf_SkipsTheFirstHalfOfTheFile()
+    {
+        // 100 buses x 200 positions (about 9 MB of plain text, so the reader's position moves in small steps).
+        var path = WriteRecording(vehicles: 100, positions: 200, name: "rec.hfp");
+        await using var host = await TestHost.StartAsync(configure: s => s.AddReplay(new ReplayOptions
+        {
+            Path = path, Speed = ReplayOptions.MaxSpeed, ShiftToNow = false, StartAt = 0.5,
+        }));
+
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            using var state = JsonDocument.Parse(await host.Http.GetStringAsync(new Uri("/api/replay", UriKind.Relative), Ct));
+            if (state.RootElement.GetProperty("finished").GetBoolean())
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < until, $"replay not finished: {state.RootElement}");
+            await Task.Delay(50, Ct);
+        }
+
+        var metrics = FaultTests.ParseMetrics(await host.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct));
+        var parsed = metrics["fleet_replay_parsed_total"];
+        Assert.True(parsed is > 20_000 * 0.3 and < 20_000 * 0.7, $"{parsed} of 20,000 lines parsed after starting half way");
     }
 
     [Fact]

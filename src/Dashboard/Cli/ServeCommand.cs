@@ -24,6 +24,7 @@ internal static class ServeCommand
         var replay = new Option<string?>("--replay") { Description = "Replay a recording (HSL dump lines, .gz or plain), event times shifted to now." };
         var speed = new Option<double>("--speed") { Description = "Replay speed (1 = real time).", DefaultValueFactory = _ => 1 };
         var loop = new Option<bool>("--loop") { Description = "Start the replay again at its end." };
+        var replayStart = new Option<double>("--replay-start") { Description = $"Where the replay's first round starts, as a fraction of the file from 0 to 1 (default 0; the sample city starts at {SampleStartAt})." };
         var gtfs = new Option<string?>("--gtfs") { Description = "GTFS static feed (zip or folder): base map, routes, stops and schedule." };
         var store = new Option<string?>("--store") { Description = "Persist vehicle state: sqlite:PATH or postgres:CONNSTR (default with no options: sqlite:.fleet/fleet.db); a restart on the same store resumes." };
         var mqtt = new Option<string[]>("--mqtt") { Description = "Subscribe to an MQTT broker (mqtt://[user:pass@]host[:port] or mqtts://...) for HSL HFP; repeatable.", AllowMultipleArgumentsPerToken = false };
@@ -43,7 +44,7 @@ internal static class ServeCommand
             Example: fleet serve --gtfs hsl.zip --mqtt mqtts://mqtt.hsl.fi:8883 --topic "/hfp/v2/journey/ongoing/vp/#"
             """)
         {
-            urls, apiKey, tileUrl, replay, speed, loop, gtfs,
+            urls, apiKey, tileUrl, replay, speed, loop, replayStart, gtfs,
             store,
             mqtt, topic, gtfsRt, gtfsRtInterval,
             model,
@@ -99,6 +100,13 @@ internal static class ServeCommand
 
             var recording = parse.GetValue(replay);
             var looping = parse.GetValue(loop);
+            var startAt = parse.GetValue(replayStart);
+            if (!(startAt >= 0 && startAt < 1))
+            {
+                Console.Error.WriteLine("fleet serve: --replay-start must be >= 0 and < 1");
+                return Task.FromResult(2);
+            }
+
             var feed = parse.GetValue(gtfs);
             var live = brokers.Count > 0 || feeds.Count > 0;
             if (!live && recording is null && feed is null && FindSample() is { } sample)
@@ -106,6 +114,7 @@ internal static class ServeCommand
                 // No input given: the sample city, looping, so it looks live forever.
                 recording = sample;
                 looping = true;
+                startAt = startAt > 0 ? startAt : SampleStartAt;
                 feed = SampleGtfs(sample);
                 options = options with { Store = options.Store ?? StoreSpec.Default, ModelPath = options.ModelPath ?? SampleModel(sample) };
             }
@@ -130,7 +139,7 @@ internal static class ServeCommand
 
                 if (recording is not null)
                 {
-                    services.AddReplay(new ReplayOptions { Path = recording, Speed = replaySpeed, Loop = looping });
+                    services.AddReplay(new ReplayOptions { Path = recording, Speed = replaySpeed, Loop = looping, StartAt = startAt });
                 }
 
                 brokers.ForEach(b => services.AddMqttSource(b));
@@ -157,9 +166,13 @@ internal static class ServeCommand
                 s.AddSingleton<ITransitNetwork>(network);
             }
 
-            s.AddReplay(new ReplayOptions { Path = sample, Loop = true });
+            s.AddReplay(new ReplayOptions { Path = sample, Loop = true, StartAt = SampleStartAt });
         });
     }
+
+    // The sample city's recording starts at 07:00 with the first buses leaving their terminals; 30% in (about 07:27)
+    // the whole fleet is on the road, so the default run shows a busy map and predictions at once.
+    private const double SampleStartAt = 0.3;
 
     /// <summary>The sample city's arrival model beside its recording (a missing file is reported when serve loads it).</summary>
     private static string SampleModel(string recording) => Path.Combine(Path.GetDirectoryName(recording)!, "model.bin");

@@ -31,6 +31,13 @@ public sealed record ReplayOptions
     /// <summary>Shift event times so the replay looks live (recorded time + shift = now).</summary>
     public bool ShiftToNow { get; init; } = true;
 
+    /// <summary>
+    /// Where the first round starts, as a fraction of the file (0, the default, is its beginning); the lines before it
+    /// are skipped, vehicles join their trips where they are, and later rounds of a loop start at the beginning.
+    /// A run resuming from a stored checkpoint resumes there instead.
+    /// </summary>
+    public double StartAt { get; init; }
+
     /// <summary>The fastest replay accepted.</summary>
     public const double MaxSpeed = 1000;
 }
@@ -244,7 +251,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
                 }
             }
 
-            double? skipTo = null;
+            double? skipTo = _options.StartAt > 0 && _resumeLine == 0 ? _options.StartAt : null;
             while (!stoppingToken.IsCancellationRequested)
             {
                 var (ended, seek) = await ReplayOnceAsync(skipTo, stoppingToken).ConfigureAwait(false);
