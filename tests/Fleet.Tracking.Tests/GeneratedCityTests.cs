@@ -139,22 +139,31 @@ public sealed class GeneratedCityTests(GeneratedCityFixture city) : IClassFixtur
     }
 
     [Fact]
+    public void Replay_BatchesOverlappedWithParsing_SameBytes()
+    {
+        Assert.Equal(Run(city, 2, overlap: false), Run(city, 2, overlap: true));
+    }
+
+    [Fact]
     public void Replay_TwoRuns_ByteIdenticalEvents()
     {
-        static string Run(GeneratedCityFixture city, int partitions)
-        {
-            using var memory = new MemoryStream();
-            using (var json = new JsonLinesOutput(memory, leaveOpen: true))
-            {
-                var engine = new TrackingEngine(new GtfsTripCatalog(city.Schedule), new TrackingOptions(), json, partitions, batchSize: 4096);
-                var replay = new TrackingReplay(engine, city.Schedule);
-                replay.ReadFile(city.Summary.RecordingPath);
-                replay.Complete();
-            }
+        Assert.Equal(Run(city, 2, overlap: false), Run(city, 3, overlap: false));
+    }
 
-            return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(memory.ToArray()));
+    private static string Run(GeneratedCityFixture city, int partitions, bool overlap)
+    {
+        using var memory = new MemoryStream();
+        using (var json = new JsonLinesOutput(memory, leaveOpen: true))
+        {
+            var engine = new TrackingEngine(new GtfsTripCatalog(city.Schedule), new TrackingOptions(), json, partitions, batchSize: 4096)
+            {
+                OverlapBatches = overlap,
+            };
+            var replay = new TrackingReplay(engine, city.Schedule);
+            replay.ReadFile(city.Summary.RecordingPath);
+            replay.Complete();
         }
 
-        Assert.Equal(Run(city, 2), Run(city, 3));
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(memory.ToArray()));
     }
 }

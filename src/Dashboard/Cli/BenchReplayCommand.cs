@@ -96,7 +96,10 @@ internal static class BenchReplayCommand
 
                 clock.Restart();
                 var json = new JsonLinesOutput(Stream.Null);
-                var engine = new TrackingEngine(new GtfsTripCatalog(schedule), new TrackingOptions(), json, parse.GetValue(partitions));
+                var engine = new TrackingEngine(new GtfsTripCatalog(schedule), new TrackingOptions(), json, parse.GetValue(partitions))
+                {
+                    OverlapBatches = true,
+                };
                 var replay = new TrackingReplay(engine, schedule);
                 replay.ReadStream(new MemoryStream(recording, writable: false), "bench", ct);
                 replay.Complete();

@@ -43,7 +43,9 @@ public sealed class TrackingEngine
     private readonly IArrivalPredictor? _predictor;
     private readonly IStopObserver? _observer;
     private readonly Partition[] _partitions;
-    private readonly List<StopUpdate> _updates = [];
+    private List<StopUpdate> _updates = [];
+    private List<StopUpdate> _runningUpdates = [];
+    private Task? _running;
     private readonly List<DerivedEvent> _merged = [];
     private readonly ListOutput _networkOut = new();
     private readonly int _batchSize;
@@ -134,7 +136,7 @@ public sealed class TrackingEngine
 
         if (++_inBatch >= _batchSize)
         {
-            RunBatch(final: false);
+            RunBatch(final: false, overlap: OverlapBatches);
         }
     }
 
@@ -145,15 +147,23 @@ public sealed class TrackingEngine
         _updates.Add(update);
         if (++_inBatch >= _batchSize)
         {
-            RunBatch(final: false);
+            RunBatch(final: false, overlap: OverlapBatches);
         }
     }
 
     /// <summary>Processes everything queued and flushes every vehicle (end of stream).</summary>
-    public void Complete() => RunBatch(final: true);
+    public void Complete() => RunBatch(final: true, overlap: false);
 
     /// <summary>Runs the queued batch now (e.g. on a timer in live use); output stays deterministic for a given cut.</summary>
-    public void RunBatch() => RunBatch(final: false);
+    public void RunBatch() => RunBatch(final: false, overlap: false);
+
+    /// <summary>
+    /// When true, a batch cut by <c>Post</c> runs its partitions in the background while the producer goes on posting
+    /// the next batch (its network stage and publishing happen at the next cut, in the same order as without
+    /// overlap, so the output is the same). Only for a producer that reads <see cref="Counters"/> and
+    /// <see cref="Network"/> after <see cref="Complete"/> or <see cref="RunBatch()"/> (a file replay); default false.
+    /// </summary>
+    public bool OverlapBatches { get; init; }
 
     /// <summary>The partition of a vehicle id (FNV-1a; stable across processes).</summary>
     public static int PartitionOf(string vehicleId, int partitions)
@@ -168,10 +178,25 @@ public sealed class TrackingEngine
         return (int)(h % (uint)partitions);
     }
 
-    private void RunBatch(bool final)
+    private void RunBatch(bool final, bool overlap)
     {
         _inBatch = 0;
+        FinishRunning();
         var clock = _clock;
+        foreach (var p in _partitions)
+        {
+            (p.Queue, p.Running) = (p.Running, p.Queue);
+        }
+
+        (_updates, _runningUpdates) = (_runningUpdates, _updates);
+        if (overlap && !final)
+        {
+            _running = _partitions.Length == 1
+                ? Task.Run(() => _partitions[0].Run(this, clock, final: false))
+                : Task.Run(() => Parallel.ForEach(_partitions, p => p.Run(this, clock, final: false)));
+            return;
+        }
+
         if (_partitions.Length == 1)
         {
             _partitions[0].Run(this, clock, final);
@@ -181,6 +206,24 @@ public sealed class TrackingEngine
             Parallel.ForEach(_partitions, p => p.Run(this, clock, final));
         }
 
+        PublishBatch();
+    }
+
+    // Waits for the batch running in the background (if any), then runs its network stage and publishes it.
+    private void FinishRunning()
+    {
+        if (_running is not { } running)
+        {
+            return;
+        }
+
+        _running = null;
+        running.GetAwaiter().GetResult();
+        PublishBatch();
+    }
+
+    private void PublishBatch()
+    {
         _merged.Clear();
         foreach (var p in _partitions)
         {
@@ -190,12 +233,12 @@ public sealed class TrackingEngine
 
         _merged.Sort(DerivedEventOrder.Instance);
         _networkOut.Events.Clear();
-        foreach (var u in _updates)
+        foreach (var u in _runningUpdates)
         {
             Network.OnStopUpdate(u, _networkOut);
         }
 
-        _updates.Clear();
+        _runningUpdates.Clear();
         foreach (var d in _merged)
         {
             Network.OnDerived(d, _networkOut);
@@ -221,7 +264,9 @@ public sealed class TrackingEngine
 
     private sealed class Partition
     {
-        public List<VehicleEvent> Queue { get; } = [];
+        public List<VehicleEvent> Queue { get; set; } = [];
+
+        public List<VehicleEvent> Running { get; set; } = [];
 
         public Dictionary<string, VehicleTracker> Trackers { get; } = new(StringComparer.Ordinal);
 
@@ -229,7 +274,7 @@ public sealed class TrackingEngine
 
         public void Run(TrackingEngine engine, DateTime clock, bool final)
         {
-            var queue = Queue;
+            var queue = Running;
             VehicleTracker? last = null;
             for (var i = 0; i < queue.Count; i++)
             {
