@@ -310,19 +310,7 @@ public sealed class HfpParser
         }
 
         i = SkipWhitespace(p, i + 1);
-        if (!TryScanString(p, ref i, out var typeKey))
-        {
-            return FastPathGaveUp;
-        }
-
-        i = SkipWhitespace(p, i);
-        if (i >= p.Length || p[i] != (byte)':')
-        {
-            return FastPathGaveUp;
-        }
-
-        i = SkipWhitespace(p, i + 1);
-        if (i >= p.Length || p[i] != (byte)'{')
+        if (!TryScanName(p, ref i, out var typeKey) || i >= p.Length || p[i] != (byte)'{')
         {
             return FastPathGaveUp;
         }
@@ -342,19 +330,7 @@ public sealed class HfpParser
         {
             while (true)
             {
-                if (!TryScanString(p, ref i, out var name))
-                {
-                    return FastPathGaveUp;
-                }
-
-                i = SkipWhitespace(p, i);
-                if (i >= p.Length || p[i] != (byte)':')
-                {
-                    return FastPathGaveUp;
-                }
-
-                i = SkipWhitespace(p, i + 1);
-                if (!TryScanValue(p, ref i, out var type, out var value))
+                if (!TryScanName(p, ref i, out var name) || !TryScanValue(p, ref i, out var type, out var value))
                 {
                     return FastPathGaveUp;
                 }
@@ -402,6 +378,24 @@ public sealed class HfpParser
         }
 
         return i;
+    }
+
+    // A property name and its colon ("name" :); i ends at the value.
+    private static bool TryScanName(ReadOnlySpan<byte> p, ref int i, out ReadOnlySpan<byte> name)
+    {
+        if (!TryScanString(p, ref i, out name))
+        {
+            return false;
+        }
+
+        i = SkipWhitespace(p, i);
+        if (i >= p.Length || p[i] != (byte)':')
+        {
+            return false;
+        }
+
+        i = SkipWhitespace(p, i + 1);
+        return true;
     }
 
     // A string of printable ASCII without escapes, starting at p[i] == '"'; i ends after the closing quote. HFP strings
