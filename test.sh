@@ -59,5 +59,19 @@ if [ "${#trx[@]}" -eq 0 ] || { [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; }; then
   # The runner failed without a result file (crash, hang): count it as a failure.
   failed=$((failed + 1))
 fi
+if [ "$failed" -gt 0 ] && [ "${#trx[@]}" -gt 0 ] && command -v python3 >/dev/null; then
+  # The quiet console run names a failing test but not why: print each failure's message from the result files.
+  python3 - "${trx[@]}" <<'PY'
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for path in sys.argv[1:]:
+    for r in ET.parse(path).getroot().iterfind(".//t:UnitTestResult", ns):
+        if r.get("outcome") not in ("Failed", "Error", "Timeout", "Aborted"):
+            continue
+        message = r.findtext(".//t:ErrorInfo/t:Message", default="", namespaces=ns).strip()
+        stack = r.findtext(".//t:ErrorInfo/t:StackTrace", default="", namespaces=ns).strip().splitlines()
+        print(f"[test.sh] FAILED {r.get('testName')}\n{message[:4000]}\n" + "\n".join(stack[:12]), flush=True)
+PY
+fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

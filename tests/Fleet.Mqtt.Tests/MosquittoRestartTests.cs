@@ -31,12 +31,20 @@ public sealed class MosquittoRestartTests
         await using var publisher = new MqttClient(Options("restart-pub"));
         await publisher.ConnectAsync(Ct);
 
+        // The publisher holds its second half until the broker has restarted, so the restart always falls in the middle
+        // of both streams (without the gate a fast publisher could finish before it, with nothing left to resend).
+        var restartDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var publishing = Task.Run(async () =>
         {
             var acks = new List<Task>(Total);
             var payload = new byte[4];
             for (var i = 0; i < Total; i++)
             {
+                if (i == Total / 2)
+                {
+                    await restartDone.Task.WaitAsync(Ct);
+                }
+
                 BinaryPrimitives.WriteInt32BigEndian(payload, i);
                 acks.Add(await publisher.EnqueuePublishAsync("restart/seq", payload, MqttQos.AtLeastOnce, cancellationToken: Ct));
             }
@@ -72,6 +80,7 @@ public sealed class MosquittoRestartTests
                 {
                     restarted = true;
                     await broker.RestartAsync();
+                    restartDone.SetResult();
                 }
             }
         }

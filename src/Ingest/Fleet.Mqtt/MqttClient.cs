@@ -181,7 +181,7 @@ public sealed partial class MqttClient : IAsyncDisposable
         try
         {
             var connection = await MqttConnection.OpenAsync(this, _options, _clientId, cancellationToken).ConfigureAwait(false);
-            await ActivateAsync(connection, cancellationToken).ConfigureAwait(false);
+            await ActivateAsync(connection, reconnect: false, cancellationToken).ConfigureAwait(false);
             LogConnected(_logger, _broker, _clientId, connection.SessionPresent);
             _supervisor = SuperviseAsync();
             return connection.SessionPresent;
@@ -521,8 +521,17 @@ public sealed partial class MqttClient : IAsyncDisposable
     /// Makes a freshly opened connection the current one: resubscribes if the broker lost the session, resends the
     /// unacknowledged QoS 1 publishes in their original order, then marks the client connected.
     /// </summary>
-    private async Task ActivateAsync(MqttConnection connection, CancellationToken cancellationToken)
+    /// <remarks>
+    /// A reconnect is counted as soon as the broker has accepted the new connection, before anything is sent on it, so
+    /// whoever sees a PUBACK or a message that came over the new connection also sees the count.
+    /// </remarks>
+    private async Task ActivateAsync(MqttConnection connection, bool reconnect, CancellationToken cancellationToken)
     {
+        if (reconnect)
+        {
+            Interlocked.Increment(ref _reconnects);
+        }
+
         try
         {
             MqttSubscription[] resubscribe;
@@ -623,8 +632,7 @@ public sealed partial class MqttClient : IAsyncDisposable
                 {
                     await Task.Delay(BackoffDelay(attempt), _options.TimeProvider, token).ConfigureAwait(false);
                     var connection = await MqttConnection.OpenAsync(this, _options, _clientId, token).ConfigureAwait(false);
-                    await ActivateAsync(connection, token).ConfigureAwait(false);
-                    Interlocked.Increment(ref _reconnects);
+                    await ActivateAsync(connection, reconnect: true, token).ConfigureAwait(false);
                     LogReconnected(_logger, _broker, attempt + 1, connection.SessionPresent);
                     break;
                 }
