@@ -97,4 +97,61 @@ public sealed class GbtModelBatchTests
             Assert.Equal(model.Predict(data.Row(r)), output[r]);
         }
     }
+
+    [Fact]
+    public void PredictMany_VehicleShapedBatches_EqualsPerRowWalkBitForBit()
+    {
+        // Rows shaped like a vehicle's downstream stops: some columns shared by a batch, some varying per row,
+        // some NaN/±∞/−0 and values exactly on thresholds; batches of 1 to 80 rows (two 64-row blocks at most).
+        const int Columns = 12;
+        var names = Enumerable.Range(0, Columns).Select(c => "f" + c).ToArray();
+        var rng = new TestRng(21);
+        var data = new Dataset(names, 6000);
+        var row = new float[Columns];
+        for (var i = 0; i < 6000; i++)
+        {
+            for (var c = 0; c < Columns; c++)
+            {
+                row[c] = (float)Math.Round(rng.NextDouble() * 100, 1);
+            }
+
+            data.Add(row, (row[0] * 0.3f) + (row[3] > 50 ? 20 : 0) + (row[5] * row[6] / 100) + (float)(5 * rng.NextGaussian()), i % 50);
+        }
+
+        var model = new GbtTrainer(new GbtOptions { MaxTrees = 120, MaxDepth = 7, MaxLeaves = 40, MinSamplesLeaf = 5 }).FitT(data).Model;
+        float[] specials = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, -0f, 0f, 50f, 50.05f];
+        var checkedRows = 0;
+        for (var batch = 1; batch <= 80; batch++)
+        {
+            var table = new float[batch * Columns];
+            var shared = new float[Columns];
+            for (var c = 0; c < Columns; c++)
+            {
+                shared[c] = (float)Math.Round(rng.NextDouble() * 100, 1);
+            }
+
+            for (var r = 0; r < batch; r++)
+            {
+                for (var c = 0; c < Columns; c++)
+                {
+                    var pick = rng.NextInt(10);
+                    table[(r * Columns) + c] = c % 2 == 1 && pick < 8 ? shared[c]
+                        : pick == 9 ? specials[rng.NextInt(specials.Length)]
+                        : (float)Math.Round(rng.NextDouble() * 100, 1);
+                }
+            }
+
+            var output = new double[batch];
+            model.PredictMany(table, batch, output);
+            for (var r = 0; r < batch; r++)
+            {
+                var expected = model.Predict(table.AsSpan(r * Columns, Columns));
+                Assert.True(BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(output[r]),
+                    $"batch {batch} row {r}: PredictMany {output[r]:R}, per-row walk {expected:R}");
+                checkedRows++;
+            }
+        }
+
+        Assert.Equal(80 * 81 / 2, checkedRows);
+    }
 }

@@ -1,5 +1,7 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Text;
 
 namespace Fleet.Predict.Learning;
@@ -41,12 +43,8 @@ public sealed class GbtModel
     // the tree is one load and a compare-and-add instead of two dependent loads and a branch.
     private readonly Node[] _nodes;
 
-    // The same nodes for level-synchronous batch evaluation: a leaf steps to itself (feature 0, threshold +∞, left =
-    // itself; nothing is greater than +∞, NaN included), so every row takes exactly its tree's depth in steps with
-    // no exit branch, and the rows' steps at one level are independent loads the CPU overlaps.
-    private readonly Node[] _steps;
-    private readonly int[] _depth;
-    private readonly bool _branchFree = true;
+    // The deepest tree's depth: bounds the stack of pending subtrees in PredictMany.
+    private readonly int _maxDepth;
 
     [StructLayout(LayoutKind.Sequential)]
     private readonly struct Node(int feature, float threshold, int left)
@@ -71,27 +69,20 @@ public sealed class GbtModel
         _value = value;
         Validate();
         _nodes = new Node[feature.Length];
-        _steps = new Node[feature.Length];
         for (var i = 0; i < feature.Length; i++)
         {
             _nodes[i] = new Node(feature[i], threshold[i], left[i]);
-            _steps[i] = feature[i] < 0 ? new Node(0, float.PositiveInfinity, i) : _nodes[i];
-            if (feature[i] >= 0 && (!float.IsFinite(threshold[i]) || float.IsNegative(threshold[i]) && threshold[i] == 0))
-            {
-                _branchFree = false; // the sign-bit step is exact only for finite thresholds other than −0
-            }
         }
 
-        _depth = new int[roots.Length];
         var stack = new Stack<(int Node, int Depth)>();
-        for (var t = 0; t < roots.Length; t++)
+        foreach (var root in roots)
         {
-            stack.Push((roots[t], 0));
+            stack.Push((root, 0));
             while (stack.TryPop(out var top))
             {
                 if (feature[top.Node] < 0)
                 {
-                    _depth[t] = Math.Max(_depth[t], top.Depth);
+                    _maxDepth = Math.Max(_maxDepth, top.Depth);
                     continue;
                 }
 
@@ -140,12 +131,23 @@ public sealed class GbtModel
         return sum;
     }
 
+    /// <summary>Rows evaluated together by <see cref="PredictMany"/>: one bit each in a 64-bit row set.</summary>
+    private const int BlockRows = 64;
+
     /// <summary>
-    /// Predicts <paramref name="rows"/> rows of a row-major table into <paramref name="output"/>, tree by tree and
-    /// level by level (each tree stays in cache for all rows; every row steps down one level before any steps
-    /// further, so the steps are independent loads without an exit branch to mispredict). Results equal <see cref="Predict"/>
-    /// bit for bit: every row sums the same terms in the same order.
+    /// Predicts <paramref name="rows"/> rows of a row-major table into <paramref name="output"/>. Results equal
+    /// <see cref="Predict"/> bit for bit: every row sums the base score and one leaf value per tree, in tree order.
     /// </summary>
+    /// <remarks>
+    /// <para>Tree by tree, the rows descend together as a set (a 64-bit mask): at an internal node one vector compare
+    /// of the node's feature column against its threshold splits the set into the rows going right and the rest, and
+    /// only non-empty halves are visited. Rows of one vehicle share most features (delay, time of day, route...), so a
+    /// tree is mostly walked once for all of them; a node costs ⌈rows/8⌉ compares however many rows reach it, and no
+    /// row takes a dependent load per level.</para>
+    /// <para>The comparison is the scalar walk's <c>x &gt; threshold</c> (ordered: NaN goes left), and each row gets
+    /// exactly one addition per tree, trees in order, so the sums are the scalar walk's to the last bit.</para>
+    /// <para>Allocation-free for up to 4,096 floats per block (64 rows × 64 features); beyond that a pooled buffer.</para>
+    /// </remarks>
     public void PredictMany(ReadOnlySpan<float> features, int rows, Span<double> output)
     {
         var columns = FeatureNames.Count;
@@ -155,74 +157,146 @@ public sealed class GbtModel
         }
 
         output[..rows].Fill(BaseScore);
-        if (!_branchFree)
+        if (rows == 0)
         {
-            for (var r = 0; r < rows; r++)
-            {
-                output[r] = Predict(features.Slice(r * columns, columns));
-            }
-
             return;
         }
 
-        ref var steps = ref MemoryMarshal.GetArrayDataReference(_steps);
-        ref var x0 = ref MemoryMarshal.GetReference(features);
-        ref var values = ref MemoryMarshal.GetArrayDataReference(_value);
-        var roots = _roots;
-        var depths = _depth;
-        Span<int> at = rows <= 256 ? stackalloc int[rows] : new int[rows];
-        ref var a0 = ref MemoryMarshal.GetReference(at);
-
-        // NaN goes left; so does −∞, and −∞ makes the step below branch-free: x > t exactly when t − x is negative
-        // (two distinct finite floats never subtract to zero; t − (−∞) = +∞, t − (+∞) = −∞), so the sign bit of
-        // t − x is the step. The rows are copied with NaN replaced; the leaves (and sums) equal Predict's.
-        var n = rows * columns;
+        // Column-major copy of one block: column c of the block is [c × stride, c × stride + stride), padded with
+        // zeros to whole vectors (the padding lanes are masked off by the row set).
+        var size = columns * BlockRows;
         float[]? rented = null;
-        Span<float> clean = n <= 4096 ? stackalloc float[n] : (rented = System.Buffers.ArrayPool<float>.Shared.Rent(n));
-        for (var i = 0; i < n; i++)
+        var block = size <= 4096 ? stackalloc float[size] : (rented = System.Buffers.ArrayPool<float>.Shared.Rent(size));
+        var shallow = _maxDepth < 256; // a model file may hold a degenerate deep tree: no large stackalloc then
+        var pendingNode = shallow ? stackalloc int[_maxDepth + 1] : new int[_maxDepth + 1];
+        var pendingRows = shallow ? stackalloc ulong[_maxDepth + 1] : new ulong[_maxDepth + 1];
+        for (var start = 0; start < rows; start += BlockRows)
         {
-            var v = Unsafe.Add(ref x0, i);
-            clean[i] = float.IsNaN(v) ? float.NegativeInfinity : v;
+            var count = Math.Min(BlockRows, rows - start);
+            var stride = (count + 7) & ~7;
+            for (var c = 0; c < columns; c++)
+            {
+                var column = block.Slice(c * stride, stride);
+                for (var r = 0; r < count; r++)
+                {
+                    column[r] = features[((start + r) * columns) + c];
+                }
+
+                column[count..].Clear();
+            }
+
+            Descend(block, stride, count, output.Slice(start, count), pendingNode, pendingRows);
         }
 
-        ref var c0 = ref MemoryMarshal.GetReference(clean);
-        Walk(roots, depths, ref steps, ref values, ref c0, columns, rows, ref a0, output);
         if (rented is not null)
         {
             System.Buffers.ArrayPool<float>.Shared.Return(rented);
         }
     }
 
-    // Index arithmetic here cannot overflow (rows × columns fits the caller's span); the project checks overflow by
-    // default, which would put a test and branch on every step.
-    private static void Walk(int[] roots, int[] depths, ref Node steps, ref double values, ref float c0, int columns, int rows, ref int a0, Span<double> output)
+    // Index arithmetic here cannot overflow (a block is at most 64 rows of the model's columns); the project checks
+    // overflow by default, which would put a test and branch on every node.
+    private void Descend(Span<float> block, int stride, int count, Span<double> output, Span<int> pendingNode, Span<ulong> pendingRows)
     {
         unchecked
         {
-        for (var t = 0; t < roots.Length; t++)
-        {
-            for (var r = 0; r < rows; r++)
+            var all = count == BlockRows ? ulong.MaxValue : (1UL << count) - 1;
+            var vectors = stride / 8;
+            ref var nodes = ref MemoryMarshal.GetArrayDataReference(_nodes);
+            ref var values = ref MemoryMarshal.GetArrayDataReference(_value);
+            ref var x0 = ref MemoryMarshal.GetReference(block);
+            ref var out0 = ref MemoryMarshal.GetReference(output);
+            ref var stackNode = ref MemoryMarshal.GetReference(pendingNode);
+            ref var stackRows = ref MemoryMarshal.GetReference(pendingRows);
+            foreach (var root in _roots)
             {
-                Unsafe.Add(ref a0, r) = roots[t];
-            }
-
-            for (var d = depths[t]; d > 0; d--)
-            {
-                // One level of every row: independent loads, no branch on the way down (leaves step to themselves).
-                for (var r = 0; r < rows; r++)
+                var n = root;
+                var set = all;
+                var depth = 0;
+                while (true)
                 {
-                    ref var slot = ref Unsafe.Add(ref a0, r);
-                    ref readonly var node = ref Unsafe.Add(ref steps, slot);
-                    var diff = node.Threshold - Unsafe.Add(ref c0, (r * columns) + node.Feature);
-                    slot = node.Left + unchecked((int)((uint)BitConverter.SingleToInt32Bits(diff) >> 31));
+                    ref readonly var node = ref Unsafe.Add(ref nodes, n);
+                    if (node.Feature >= 0)
+                    {
+                        var right = Greater(ref Unsafe.Add(ref x0, node.Feature * stride), node.Threshold, vectors) & set;
+                        var left = set & ~right;
+                        if (left == 0)
+                        {
+                            n = node.Left + 1;
+                            continue;
+                        }
+
+                        if (right != 0)
+                        {
+                            // Both halves are non-empty: the right one waits (at most one per level on the path).
+                            Unsafe.Add(ref stackNode, depth) = node.Left + 1;
+                            Unsafe.Add(ref stackRows, depth) = right;
+                            depth++;
+                        }
+
+                        n = node.Left;
+                        set = left;
+                        continue;
+                    }
+
+                    var value = Unsafe.Add(ref values, n);
+                    do
+                    {
+                        Unsafe.Add(ref out0, BitOperations.TrailingZeroCount(set)) += value;
+                        set &= set - 1;
+                    }
+                    while (set != 0);
+
+                    if (depth == 0)
+                    {
+                        break;
+                    }
+
+                    depth--;
+                    n = Unsafe.Add(ref stackNode, depth);
+                    set = Unsafe.Add(ref stackRows, depth);
+                }
+            }
+        }
+    }
+
+    /// <summary>Bit r set when <c>column[r] &gt; threshold</c>, for the first <paramref name="vectors"/> × 8 rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Greater(ref float column, float threshold, int vectors)
+    {
+        unchecked
+        {
+            ulong mask = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var t = Vector256.Create(threshold);
+                for (var v = 0; v < vectors; v++)
+                {
+                    var x = Vector256.LoadUnsafe(ref column, (nuint)(v * 8));
+                    mask |= (ulong)Vector256.GreaterThan(x, t).ExtractMostSignificantBits() << (v * 8);
+                }
+            }
+            else if (Vector128.IsHardwareAccelerated)
+            {
+                var t = Vector128.Create(threshold);
+                for (var v = 0; v < vectors * 2; v++)
+                {
+                    var x = Vector128.LoadUnsafe(ref column, (nuint)(v * 4));
+                    mask |= (ulong)Vector128.GreaterThan(x, t).ExtractMostSignificantBits() << (v * 4);
+                }
+            }
+            else
+            {
+                for (var r = 0; r < vectors * 8; r++)
+                {
+                    if (Unsafe.Add(ref column, r) > threshold)
+                    {
+                        mask |= 1UL << r;
+                    }
                 }
             }
 
-            for (var r = 0; r < rows; r++)
-            {
-                output[r] += Unsafe.Add(ref values, Unsafe.Add(ref a0, r));
-            }
-        }
+            return mask;
         }
     }
 
