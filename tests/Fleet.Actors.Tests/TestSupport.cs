@@ -215,7 +215,7 @@ public sealed class LifecycleProbe
 /// <summary>Awaiting with a deadline and a message that names what was awaited.</summary>
 public static class TestWait
 {
-    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
+    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
     public static async Task Within(this Task task, string what)
     {

@@ -35,7 +35,7 @@ public sealed class BrowserTests
 
         using var driver = StartChromium();
         driver.Navigate().GoToUrl(host.BaseUri);
-        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(20));
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60));
         wait.Message = "waiting for the page to draw vehicles (#vehicle-count)";
         try
         {

@@ -27,7 +27,7 @@ public sealed class HubTests
     private static async Task<HubMessage> NextAsync(SignalRJsonClient client, string what)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
         try
         {
             return await client.Messages.ReadAsync(timeout.Token);
@@ -91,7 +91,7 @@ public sealed class HubTests
 
         var times = new List<DateTime>();
         var items = 0;
-        while (times.Count < 7)
+        while (times.Count < 21)
         {
             var m = await NextAsync(client, $"vehicle batch {times.Count + 1}");
             Assert.Equal("vehicles", m.Target);
@@ -104,14 +104,15 @@ public sealed class HubTests
         // The first batch is left out: its send includes first-use costs (serializer warm-up) that delay its arrival
         // and so shorten the first gap. The server spaces sends by >= 250 ms. Receive times add a delay to each batch,
         // which can shorten one gap as much as it lengthens the one before (seen on a loaded machine: 170 then 254
-        // ms), so the bound is on the span: n gaps take at least n x 250 ms, less the delay of the first received batch.
+        // ms, and a single gap can shrink further on a machine at load 30), so the bound is on the span: n gaps take
+        // at least n x 250 ms, less the receive delay of the first counted batch (allowed up to 500 ms). With 19 gaps
+        // a server sending every 200 ms (span 3,800 ms) fails the bound of 4,250 ms.
         times.RemoveAt(0);
         var gaps = times.Zip(times.Skip(1), (a, b) => (b - a).TotalMilliseconds).ToList();
         var span = (times[^1] - times[0]).TotalMilliseconds;
-        Assert.True(span >= (gaps.Count * 250) - 100, $"{gaps.Count} gaps in {span:F0} ms: {string.Join(", ", gaps.Select(x => x.ToString("F0")))}");
-        Assert.All(gaps, g => Assert.True(g >= 100, $"two batches {g:F0} ms apart: {string.Join(", ", gaps.Select(x => x.ToString("F0")))}"));
+        Assert.True(span >= (gaps.Count * 250) - 500, $"{gaps.Count} gaps in {span:F0} ms: {string.Join(", ", gaps.Select(x => x.ToString("F0")))}");
         // 20 vehicles change every 10 ms, so each batch carries the coalesced latest state of (nearly) all 20.
-        Assert.True(items >= 6 * 15, $"{items} items in 6 batches");
+        Assert.True(items >= 20 * 15, $"{items} items in 20 batches");
     }
 
     [Fact]
@@ -127,7 +128,7 @@ public sealed class HubTests
         // 3,000 vehicles changing every 50 ms: ~0.7 MB a batch, so the slow client's socket fills within seconds.
         var producer = ProduceAsync(host.Live, 3000, TimeSpan.FromMilliseconds(50), stop.Token);
 
-        var deadline = DateTime.UtcNow.AddSeconds(20);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         var afterMiss = new List<DateTime>();
         while (afterMiss.Count < 6)
         {
@@ -156,7 +157,7 @@ public sealed class HubTests
         using var output = new StringWriter();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         var run = SubscribeCommand.RunAsync(host.BaseUri, [("stop", "S7")], null, 2, output, stop.Token);
-        stop.CancelAfter(TimeSpan.FromSeconds(15));
+        stop.CancelAfter(TimeSpan.FromSeconds(60));
         // A workload until the command has printed its two items: predictions for S8 (not subscribed) and S7.
         using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(50));
         var n = 0;

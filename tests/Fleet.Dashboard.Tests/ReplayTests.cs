@@ -78,7 +78,7 @@ public sealed class ReplayTests
         while (seen.Count < 3 || seen.Values.Any(v => v.GetProperty("longitude").GetDouble() < 24.9039))
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
             var m = await hub.Messages.ReadAsync(timeout.Token);
             foreach (var v in m.Arguments[0].EnumerateArray())
             {

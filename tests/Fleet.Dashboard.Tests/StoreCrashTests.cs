@@ -65,7 +65,7 @@ public sealed class StoreCrashTests
             // Run 2 on the same store: reads the file from the start; the vehicles skip what they applied.
             var url = FleetProcess.FreeUrl();
             using var second = FleetProcess.Start(Args(url));
-            using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(10) };
+            using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
             await PollAsync(() => ReadSequences(db).Values.SelectMany(l => l).Count(expected.Contains) >= expected.Count,
                 $"all {expected.Count} HFP lines journaled after the restart", second, ct);
             var metrics = await PollMetricsAsync(http, m => m.GetValueOrDefault("fleet_predictions_total") > 0

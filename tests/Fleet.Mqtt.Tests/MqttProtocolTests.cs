@@ -8,7 +8,7 @@ namespace Fleet.Mqtt.Tests;
 /// <summary>Byte-level protocol behaviour against a scripted fake broker.</summary>
 public sealed class MqttProtocolTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task Connect_Credentials_SendsConnectWithFlagsKeepAliveAndPayload()

@@ -37,7 +37,7 @@ public sealed class MosquittoOptions
 public sealed class Mosquitto : IAsyncDisposable
 {
     private const string Binary = "/usr/sbin/mosquitto";
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(30);
     private static readonly object s_liveGate = new();
     private static readonly HashSet<Mosquitto> s_live = [];
 
@@ -158,7 +158,7 @@ public sealed class Mosquitto : IAsyncDisposable
         }
 
         await RunToEndAsync("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]).ConfigureAwait(false);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try
         {
             await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);

@@ -137,7 +137,7 @@ public sealed class GtfsRtPollerTests
         // The fake clock only moves when told: each time the poller arms its 15 s wait, move time past it.
         while (!second.Task.IsCompleted)
         {
-            var armed = await Task.WhenAny(time.IntervalArmed.WaitAsync(TestContext.Current.CancellationToken), second.Task).WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+            var armed = await Task.WhenAny(time.IntervalArmed.WaitAsync(TestContext.Current.CancellationToken), second.Task).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
             Assert.True(armed.IsCompletedSuccessfully, "the poller neither armed its interval timer nor delivered a second snapshot");
             if (!second.Task.IsCompleted)
             {

@@ -13,7 +13,7 @@ internal sealed record FakePacket(int Type, int Flags, byte[] Body);
 /// </summary>
 internal sealed class FakeBroker : IAsyncDisposable
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
     private readonly TcpListener _listener;
     private Socket? _socket;
     private NetworkStream? _stream;
