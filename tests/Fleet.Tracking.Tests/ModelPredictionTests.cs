@@ -133,6 +133,21 @@ public sealed class ModelPredictionTests(SampleCityModelFixture city, ITestOutpu
     }
 
     [Fact]
+    public void ModelPredictions_BlockNextTrip_PublishedWithItsTripIdNeverBeforeItsDeparture()
+    {
+        // Predictions for a vehicle's own trip start after the stop it last reached, so they never name a trip's first
+        // stop; predictions there come from the block's next trip (the sample GTFS writes the generator's blocks).
+        var schedule = city.Schedule;
+        var atFirstStop = city.ModelPredictions
+            .Where(p => schedule.TryGetTrip(p.TripId!, out var t) && schedule.GetStopTimes(t)[0].Sequence == p.StopSequence)
+            .ToList();
+
+        Assert.True(atFirstStop.Count > 100, $"only {atFirstStop.Count} next-trip predictions at first stops");
+        Assert.All(atFirstStop, p => Assert.True(p.Predicted >= p.Scheduled && p.PredictedLow >= p.Scheduled,
+            $"{p.VehicleId} {p.TripId}#{p.StopSequence} at {p.Time:O}: predicted {p.Predicted:O} (low {p.PredictedLow:O}) before the scheduled {p.Scheduled:O}"));
+    }
+
+    [Fact]
     public void Replay_WithModel_TwoRunsByteIdentical()
     {
         // The first 40,000 lines (about 17 minutes of the sample day) are enough for arrivals to feed the statistics.

@@ -57,6 +57,7 @@ public static class GtfsLoader
         private readonly List<string> _shapes = [];
         private readonly Dictionary<string, int> _shapeIndex = new(StringComparer.Ordinal);
         private readonly List<Trip> _trips = [];
+        private readonly List<string> _tripBlocks = []; // block_id per trip, empty when absent
         private readonly Dictionary<string, int> _tripIndex = new(StringComparer.Ordinal);
         private TimeZoneInfo? _timeZone;
         private LocalProjection _projection = new(0, 0);
@@ -109,6 +110,7 @@ public static class GtfsLoader
                 Stops = [.. _stops],
                 Routes = [.. _routes],
                 Trips = trips,
+                TripBlockIds = [.. _tripBlocks],
                 ServiceIds = [.. _services],
                 ShapeIds = [.. _shapes],
                 StopTimes = stopTimes,
@@ -526,6 +528,7 @@ public static class GtfsLoader
             var cShort = csv.IndexOf("trip_short_name");
             var cDir = csv.IndexOf("direction_id");
             var cShape = csv.IndexOf("shape_id");
+            var cBlock = csv.IndexOf("block_id");
             while (csv.Read())
             {
                 var id = csv[cId].Trim().ToString();
@@ -579,6 +582,7 @@ public static class GtfsLoader
                 }
 
                 _tripIndex[id] = _trips.Count;
+                _tripBlocks.Add(csv[cBlock].Trim().ToString());
                 _trips.Add(new Trip(id, route, service, dir, shape, csv[cHeadsign].Trim().ToString(), csv[cShort].Trim().ToString(), 0, 0, 0, 0));
             }
         }

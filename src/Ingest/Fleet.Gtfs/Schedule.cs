@@ -41,6 +41,9 @@ public sealed class Schedule
     private readonly double[] _shapeY;
     private readonly ShapePath?[] _shapePaths;
     private readonly ShapePath?[] _stopPaths;
+    private readonly string[] _tripBlockIds;
+    private readonly int[] _blockOfTrip; // index into _blockTrips, -1 without a block
+    private readonly int[][] _blockTrips; // per block: its scheduled (non-frequency) trips by start time
 
     internal Schedule(ScheduleParts parts)
     {
@@ -89,6 +92,7 @@ public sealed class Schedule
         }
 
         _byStart = byStart.ToDictionary(p => p.Key, p => p.Value.ToArray());
+        (_tripBlockIds, _blockOfTrip, _blockTrips) = IndexBlocks(parts.TripBlockIds);
         _frequencyTripsByRoute = [.. frequencyTrips.Select(l => l?.ToArray() ?? [])];
         StopTimeCount = _stopTimes.Length;
     }
@@ -211,6 +215,80 @@ public sealed class Schedule
         }
 
         return [.. result];
+    }
+
+    /// <summary>The trip's block_id, or null when the feed does not say which block (vehicle run) it belongs to.</summary>
+    public string? GetBlockId(int tripIndex) => _tripBlockIds.Length > tripIndex && _tripBlockIds[tripIndex].Length > 0 ? _tripBlockIds[tripIndex] : null;
+
+    /// <summary>
+    /// The trip the same vehicle runs after <paramref name="tripIndex"/> on <paramref name="serviceDate"/>: the next
+    /// trip of its block (by scheduled start) whose service runs that date. False without a block, for the block's
+    /// last trip of the day, and for frequency-based trips (whose runs a block cannot order).
+    /// </summary>
+    public bool TryGetNextTripOfBlock(int tripIndex, DateOnly serviceDate, out int nextTripIndex)
+    {
+        nextTripIndex = -1;
+        if ((uint)tripIndex >= (uint)_blockOfTrip.Length || _blockOfTrip[tripIndex] < 0)
+        {
+            return false;
+        }
+
+        var trips = _blockTrips[_blockOfTrip[tripIndex]];
+        var at = Array.IndexOf(trips, tripIndex);
+        var end = _stopTimes[_trips[tripIndex].FirstStopTime + _trips[tripIndex].StopTimeCount - 1].Arrival;
+        for (var i = at + 1; i < trips.Length; i++)
+        {
+            var t = trips[i];
+            if (_calendar.IsActive(_trips[t].ServiceIndex, serviceDate) && GetStartTime(t) >= end)
+            {
+                nextTripIndex = t;
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private (string[] Ids, int[] BlockOfTrip, int[][] BlockTrips) IndexBlocks(string[] ids)
+    {
+        var blockOfTrip = new int[_trips.Length];
+        Array.Fill(blockOfTrip, -1);
+        if (ids.Length != _trips.Length)
+        {
+            return ([], blockOfTrip, []);
+        }
+
+        var byId = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        for (var t = 0; t < _trips.Length; t++)
+        {
+            if (ids[t].Length == 0 || _trips[t].IsFrequencyBased || _trips[t].StopTimeCount == 0)
+            {
+                continue;
+            }
+
+            if (!byId.TryGetValue(ids[t], out var list))
+            {
+                byId[ids[t]] = list = [];
+            }
+
+            list.Add(t);
+        }
+
+        var blocks = new int[byId.Count][];
+        var b = 0;
+        foreach (var list in byId.Values)
+        {
+            // Ties (two trips of a block starting together, a feed error) keep trips.txt order.
+            var sorted = list.OrderBy(t => GetStartTime(t).TotalSeconds).ThenBy(t => t).ToArray();
+            foreach (var t in sorted)
+            {
+                blockOfTrip[t] = b;
+            }
+
+            blocks[b++] = sorted;
+        }
+
+        return (ids, blockOfTrip, blocks);
     }
 
     /// <summary>The scheduled start of a trip: the departure from its first stop (00:00:00 when it has no stop times).</summary>
@@ -427,6 +505,9 @@ internal sealed class ScheduleParts
     public required Route[] Routes { get; init; }
 
     public required Trip[] Trips { get; init; }
+
+    /// <summary>block_id per trip (same order as <see cref="Trips"/>), empty when the feed gives none.</summary>
+    public string[] TripBlockIds { get; init; } = [];
 
     public required string[] ServiceIds { get; init; }
 

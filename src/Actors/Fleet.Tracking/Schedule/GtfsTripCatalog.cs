@@ -110,7 +110,10 @@ public sealed class GtfsTripCatalog : ITripCatalog
         TripPlan? plan = null;
         plan = new TripPlan(trip.Id, route.Id, trip.DirectionId, date, ModeOf(route.RouteType), stops, path,
             k => Headway(tripIndex, date, offset, k));
-        return plan;
+
+        // The block's next trip on the same service date (plain scheduled trips only: offset 0).
+        return offset != 0 ? plan : plan.WithNextInBlock(
+            () => _schedule.TryGetNextTripOfBlock(tripIndex, date, out var next) ? Plan(next, date, 0) : null);
     }
 
     private int Headway(int tripIndex, DateOnly date, int offset, int stopIndex)

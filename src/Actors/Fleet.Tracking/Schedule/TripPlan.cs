@@ -19,6 +19,9 @@ public sealed class TripPlan
 {
     private readonly Func<int, int>? _headway;
     private int[]? _headways;
+    private Func<TripPlan?>? _nextInBlock;
+    private TripPlan? _next;
+    private int _nextResolved;
 
     /// <summary>Creates a plan. <paramref name="stops"/> must be ordered by sequence and distance.</summary>
     /// <param name="tripId">GTFS trip_id.</param>
@@ -98,6 +101,34 @@ public sealed class TripPlan
         }
 
         return h;
+    }
+
+    /// <summary>
+    /// The trip the same vehicle runs next (the next trip of the GTFS block on this service date), or null when the
+    /// block is unknown or this is its last trip. Resolved once, on first use.
+    /// </summary>
+    public TripPlan? NextInBlock
+    {
+        get
+        {
+            if (Volatile.Read(ref _nextResolved) == 0)
+            {
+                // Two threads may both resolve; the catalog caches plans, so both get the same instance.
+                var next = _nextInBlock?.Invoke();
+                Volatile.Write(ref _next, next);
+                Volatile.Write(ref _nextResolved, 1);
+            }
+
+            return Volatile.Read(ref _next);
+        }
+    }
+
+    /// <summary>Sets how <see cref="NextInBlock"/> is found (the catalog's block lookup); before first use only.</summary>
+    public TripPlan WithNextInBlock(Func<TripPlan?> nextInBlock)
+    {
+        ArgumentNullException.ThrowIfNull(nextInBlock);
+        _nextInBlock = nextInBlock;
+        return this;
     }
 
     /// <summary>Index of the stop with <paramref name="stopId"/> at or after <paramref name="from"/>, else anywhere; -1 when absent.</summary>

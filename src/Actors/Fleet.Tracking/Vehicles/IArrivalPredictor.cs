@@ -25,11 +25,15 @@ public readonly record struct VehicleProgress(
 }
 
 /// <summary>A predicted arrival at one downstream stop, with an optional range.</summary>
-/// <param name="StopIndex">Index in <see cref="TripPlan.Stops"/>.</param>
+/// <param name="StopIndex">Index in <see cref="TripPlan.Stops"/> of the vehicle's trip, or of <see cref="Trip"/> when set.</param>
 /// <param name="Arrival">Predicted arrival, UTC.</param>
 /// <param name="Low">Lower end of the range (10th percentile), UTC; null when the predictor gives no range.</param>
 /// <param name="High">Upper end of the range (90th percentile), UTC; null when the predictor gives no range.</param>
-public readonly record struct StopPrediction(int StopIndex, DateTime Arrival, DateTime? Low = null, DateTime? High = null);
+public readonly record struct StopPrediction(int StopIndex, DateTime Arrival, DateTime? Low = null, DateTime? High = null)
+{
+    /// <summary>The trip of the stop when it is not the vehicle's current one (its block's next trip); null otherwise.</summary>
+    public TripPlan? Trip { get; init; }
+}
 
 /// <summary>
 /// Implemented by predictors that learn from what vehicles do (segment running times, dwells, headways): the

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Fleet.Predict;
 using Fleet.Predict.Online;
+using Fleet.Predict.Predictors;
 using Fleet.Tracking.Output;
 using Fleet.Tracking.Schedule;
 using GtfsSchedule = Fleet.Gtfs.Schedule;
@@ -38,6 +39,7 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
     private readonly BoundProfile _profile;
     private readonly LiveStatistics _live;
     private readonly DelayCarriedForwardPredictor _fallback = new();
+    private readonly BlockContinuation _continuation;
     private readonly ConcurrentDictionary<string, VehicleContext> _vehicles = new(StringComparer.Ordinal);
     private readonly ConditionalWeakTable<TripPlan, PlanInfo> _plans = [];
     private readonly Dictionary<(string Trip, DateOnly Date, string? Vehicle), TripObservations> _trips = [];
@@ -57,6 +59,7 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
         _predictor = predictor ?? predictors.Best;
         _profile = predictors.Profile;
         _live = live ?? new LiveStatistics();
+        _continuation = new BlockContinuation(schedule, predictors.Profile, (_predictor as PlanPredictor)?.Bands);
     }
 
     /// <summary>Name of the Fleet.Predict predictor in use (<c>model</c>, <c>kalman</c>, ...).</summary>
@@ -108,6 +111,36 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
             var low = Math.Max(now, Math.Min(p.P10Unix, p.ArrivalUnix));
             var high = Math.Max(p.P90Unix, p.ArrivalUnix);
             into.Add(new StopPrediction(p.StopTimeIndex, p.Arrival, PredictionContext.FromUnix(low), PredictionContext.FromUnix(high)));
+            if (p.StopTimeIndex == plan.Stops.Count - 1)
+            {
+                PredictNextTrip(vehicle, plan, now, p.ArrivalUnix, low, high, into);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The stops of the block's next trip, from the predicted end of this one (see <see cref="BlockContinuation"/>);
+    /// nothing when the block is unknown, this is its last trip, or the next trip does not map onto the schedule.
+    /// </summary>
+    private void PredictNextTrip(VehicleContext vehicle, TripPlan plan, double now, double end, double endLow, double endHigh, List<StopPrediction> into)
+    {
+        if (plan.NextInBlock is not { } next)
+        {
+            return;
+        }
+
+        var info = _plans.GetValue(next, p => PlanInfo.Resolve(_schedule, p));
+        if (!info.Valid || info.OffsetSeconds != 0)
+        {
+            return;
+        }
+
+        var output = vehicle.NextTripOutput;
+        var n = _continuation.Predict(info.TripIndex, next.ServiceDate, now, end, endLow, endHigh, output);
+        for (var i = 0; i < n; i++)
+        {
+            var p = output[i];
+            into.Add(new StopPrediction(p.StopTimeIndex, p.Arrival, PredictionContext.FromUnix(p.P10Unix), PredictionContext.FromUnix(p.P90Unix)) { Trip = next });
         }
     }
 
@@ -315,6 +348,8 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
         public PredictionContext Context { get; } = new(schedule, live);
 
         public ArrivalPrediction[] Output { get; } = new ArrivalPrediction[PredictionContext.MaxDownstreamStops];
+
+        public ArrivalPrediction[] NextTripOutput { get; } = new ArrivalPrediction[PredictionContext.MaxDownstreamStops];
 
         public TripPlan? Plan { get; set; }
 

@@ -898,16 +898,17 @@ public sealed class VehicleTracker
         _predictor!.Predict(progress, _predictions);
         foreach (var p in _predictions)
         {
-            var stop = plan.Stops[p.StopIndex];
+            var trip = p.Trip ?? plan; // the block's next trip carries its own plan
+            var stop = trip.Stops[p.StopIndex];
             output.Publish(new DerivedEvent
             {
                 Type = DerivedEventType.Prediction,
                 Time = t,
                 VehicleId = _s.VehicleId,
-                TripId = plan.TripId,
-                RouteId = plan.RouteId,
-                DirectionId = plan.DirectionId,
-                ServiceDate = plan.ServiceDate,
+                TripId = trip.TripId,
+                RouteId = trip.RouteId,
+                DirectionId = trip.DirectionId,
+                ServiceDate = trip.ServiceDate,
                 StopId = stop.StopId,
                 StopSequence = stop.Sequence,
                 Scheduled = stop.Arrival,
