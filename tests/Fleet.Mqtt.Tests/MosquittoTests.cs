@@ -131,6 +131,60 @@ public sealed class MosquittoTests(MosquittoFixture fixture) : IClassFixture<Mos
     }
 
     [Fact]
+    public async Task Disconnect_RightAfterReadingEveryQueuedMessage_BrokerRedeliversNone()
+    {
+        // A persistent session drained in one go and then disconnected at once, as `fleet bench mqtt` does each round:
+        // every message the application read must have been acknowledged before DISCONNECT. The client used to drop
+        // DISCONNECT (and close the socket) when its outbox was full of PUBACKs, so the broker kept thousands of
+        // read messages and redelivered them on the next connection.
+        const int Count = 20_000;
+        await using (var first = new MqttClient(Options("ack-sub", cleanSession: false)))
+        {
+            await first.ConnectAsync(Ct);
+            await first.SubscribeAsync("ack/#", MqttQos.AtLeastOnce, Ct);
+            await first.DisconnectAsync();
+        }
+
+        await using var publisher = new MqttClient(new MqttClientOptions { Server = fixture.Broker.Url, MaxInflight = 1000 });
+        await publisher.ConnectAsync(Ct);
+        var payload = new byte[200];
+        for (var i = 0; i < Count; i++)
+        {
+            await publisher.EnqueuePublishAsync("ack/m", payload, MqttQos.AtLeastOnce, cancellationToken: Ct);
+        }
+
+        await publisher.WhenAllAcknowledgedAsync(Ct).WaitAsync(Timeout, Ct);
+
+        await using (var drain = new MqttClient(Options("ack-sub", cleanSession: false)))
+        {
+            Assert.True(await drain.ConnectAsync(Ct), "mosquitto should have kept the persistent session");
+            Assert.Equal(Count, (await ReadTopicsAsync(drain, Count)).Count);
+            await drain.DisconnectAsync();
+        }
+
+        // Whatever the broker still holds for the session arrives on reconnect before a message published afterwards.
+        await using var again = new MqttClient(Options("ack-sub", cleanSession: false));
+        await again.ConnectAsync(Ct);
+        await publisher.PublishAsync("ack/marker", "end"u8.ToArray(), MqttQos.AtLeastOnce, cancellationToken: Ct);
+        var redelivered = 0;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        deadline.CancelAfter(Timeout);
+        try
+        {
+            while ((await again.Messages.ReadAsync(deadline.Token)).Topic != "ack/marker")
+            {
+                redelivered++;
+            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !Ct.IsCancellationRequested)
+        {
+            Assert.Fail($"the marker did not arrive within {Timeout.TotalSeconds} s ({redelivered} messages before it)");
+        }
+
+        Assert.True(redelivered == 0, $"the broker redelivered {redelivered} of the {Count} messages that were read before DisconnectAsync");
+    }
+
+    [Fact]
     public async Task Receive_MessageOverMaxPacketSize_FaultsWithClearError()
     {
         await using var subscriber = new MqttClient(new MqttClientOptions { Server = fixture.Broker.Url, ClientId = "big-sub", MaxPacketSize = 64 * 1024 });

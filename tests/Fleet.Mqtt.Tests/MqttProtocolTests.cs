@@ -97,7 +97,8 @@ public sealed class MqttProtocolTests
     public async Task Receive_Qos1_PubAckOnlyAfterConsumerChannelAcceptedMessage()
     {
         await using var broker = FakeBroker.Start();
-        await using var client = new MqttClient(new MqttClientOptions { Server = broker.Url, ReceiveCapacity = 1 });
+        // The fake broker does not close the connection after DISCONNECT: do not wait 10 s for it at dispose.
+        await using var client = new MqttClient(new MqttClientOptions { Server = broker.Url, ReceiveCapacity = 1, DisconnectTimeout = TimeSpan.FromMilliseconds(500) });
         await ConnectAsync(client, broker);
 
         for (ushort id = 1; id <= 3; id++)

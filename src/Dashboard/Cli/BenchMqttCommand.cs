@@ -18,12 +18,13 @@ namespace Fleet.Dashboard.Cli;
 /// to <c>/hfp/#</c> with QoS 1) and goes offline; the load (N QoS 1 messages) is then published once, so the broker
 /// queues the same N messages for both. Each contender in turn connects and drains its queue; the time runs from
 /// process start (mosquitto_sub) or connect (ours) to the N-th message. Rounds alternate the order. The ratio is
-/// our rate divided by mosquitto_sub's (above 1: faster), from the best round of each.
+/// our rate divided by mosquitto_sub's (above 1: faster), from the best round of each. Every round uses new client ids
+/// and removes its sessions at the end, so no broker state (a session, unacknowledged messages) carries over.
 /// </remarks>
 internal static class BenchMqttCommand
 {
-    private const string SubClient = "bench-mosquitto_sub";
-    private const string FleetClient = "bench-fleet";
+    private const string SubClientPrefix = "bench-mosquitto_sub-";
+    private const string FleetClientPrefix = "bench-fleet-";
 
     /// <summary>The load's topics are HFP topics (from the recording, or synthetic ones), all under this filter.</summary>
     private const string Filter = "/hfp/#";
@@ -79,8 +80,10 @@ internal static class BenchMqttCommand
         long parsed = 0, rejected = 0;
         for (var round = 0; round < rounds; round++)
         {
-            await CreateSessionAsync(broker.Url, SubClient, ct).ConfigureAwait(false);
-            await CreateSessionAsync(broker.Url, FleetClient, ct).ConfigureAwait(false);
+            var subClient = SubClientPrefix + (round + 1).ToString(CultureInfo.InvariantCulture);
+            var fleetClient = FleetClientPrefix + (round + 1).ToString(CultureInfo.InvariantCulture);
+            await CreateSessionAsync(broker.Url, subClient, ct).ConfigureAwait(false);
+            await CreateSessionAsync(broker.Url, fleetClient, ct).ConfigureAwait(false);
             var publishSeconds = await PublishLoadAsync(broker.Url, load, count, ct).ConfigureAwait(false);
             Progress(json, $"round {round + 1}: published {count:N0} QoS 1 messages ({payloadBytes} bytes on average) in {publishSeconds:0.00} s");
 
@@ -89,19 +92,22 @@ internal static class BenchMqttCommand
             {
                 if ((turn == 0) == (round % 2 == 0))
                 {
-                    var s = await RunMosquittoSubAsync(broker.Port, count, ct).ConfigureAwait(false);
+                    var s = await RunMosquittoSubAsync(broker.Port, subClient, count, ct).ConfigureAwait(false);
                     subResults.Add(s);
                     Progress(json, $"round {round + 1}: mosquitto_sub received {count:N0} in {s:0.000} s ({count / s:N0} msg/s)");
                 }
                 else
                 {
-                    var (s, p, r) = await RunFleetAsync(broker.Url, count, parse, ct).ConfigureAwait(false);
+                    var (s, p, r) = await RunFleetAsync(broker.Url, fleetClient, count, parse, ct).ConfigureAwait(false);
                     fleetResults.Add(s);
                     parsed = p;
                     rejected = r;
                     Progress(json, $"round {round + 1}: fleet received{(parse ? " and parsed" : "")} {count:N0} in {s:0.000} s ({count / s:N0} msg/s)");
                 }
             }
+
+            await RemoveSessionAsync(broker.Url, subClient, ct).ConfigureAwait(false);
+            await RemoveSessionAsync(broker.Url, fleetClient, ct).ConfigureAwait(false);
         }
 
         var subBest = subResults.Min();
@@ -158,6 +164,14 @@ internal static class BenchMqttCommand
         await client.DisconnectAsync().ConfigureAwait(false);
     }
 
+    /// <summary>A clean-session connection with the same id ends the persistent session and drops what it still holds.</summary>
+    private static async Task RemoveSessionAsync(Uri broker, string clientId, CancellationToken ct)
+    {
+        await using var client = new MqttClient(new MqttClientOptions { Server = broker, ClientId = clientId, CleanSession = true });
+        await client.ConnectAsync(ct).ConfigureAwait(false);
+        await client.DisconnectAsync().ConfigureAwait(false);
+    }
+
     private static async Task<double> PublishLoadAsync(Uri broker, List<(string Topic, byte[] Payload)> load, int count, CancellationToken ct)
     {
         await using var client = new MqttClient(new MqttClientOptions { Server = broker, MaxInflight = 1000 });
@@ -180,13 +194,13 @@ internal static class BenchMqttCommand
         return sw.Elapsed.TotalSeconds;
     }
 
-    private static async Task<double> RunMosquittoSubAsync(int port, int count, CancellationToken ct)
+    private static async Task<double> RunMosquittoSubAsync(int port, string clientId, int count, CancellationToken ct)
     {
         // -c: the persistent session made above; -C: exit after count messages; output to /dev/null by the shell.
         var start = new ProcessStartInfo("sh") { UseShellExecute = false, RedirectStandardError = true };
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add(string.Create(CultureInfo.InvariantCulture,
-            $"exec mosquitto_sub -h 127.0.0.1 -p {port} -i {SubClient} -c -q 1 -t '{Filter}' -C {count} > /dev/null"));
+            $"exec mosquitto_sub -h 127.0.0.1 -p {port} -i {clientId} -c -q 1 -t '{Filter}' -C {count} > /dev/null"));
         var sw = Stopwatch.StartNew();
         using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start mosquitto_sub");
         var stderr = process.StandardError.ReadToEndAsync(ct);
@@ -200,11 +214,11 @@ internal static class BenchMqttCommand
         return seconds;
     }
 
-    private static async Task<(double Seconds, long Parsed, long Rejected)> RunFleetAsync(Uri broker, int count, bool parse, CancellationToken ct)
+    private static async Task<(double Seconds, long Parsed, long Rejected)> RunFleetAsync(Uri broker, string clientId, int count, bool parse, CancellationToken ct)
     {
         var parser = new HfpParser();
         var sw = Stopwatch.StartNew();
-        await using var client = new MqttClient(new MqttClientOptions { Server = broker, ClientId = FleetClient, CleanSession = false });
+        await using var client = new MqttClient(new MqttClientOptions { Server = broker, ClientId = clientId, CleanSession = false });
         await client.ConnectAsync(ct).ConfigureAwait(false);
         var reader = client.Messages;
         var received = 0;

@@ -66,8 +66,6 @@ public readonly record struct MqttClientStatistics(
 [DebuggerDisplay("MqttClient {_options.Server} {State}, {_inflightOrder.Count} in flight")]
 public sealed partial class MqttClient : IAsyncDisposable
 {
-    private static readonly TimeSpan DisconnectTimeout = TimeSpan.FromSeconds(2);
-
     private readonly MqttClientOptions _options;
     private readonly ILogger _logger;
     private readonly string _clientId;
@@ -368,7 +366,11 @@ public sealed partial class MqttClient : IAsyncDisposable
     }
 
     /// <summary>Sends DISCONNECT after everything queued so far, closes the connection and completes <see cref="Messages"/>.</summary>
-    /// <remarks>QoS 1 publishes still awaiting PUBACK fail. Messages already in <see cref="Messages"/> can still be read.</remarks>
+    /// <remarks>
+    /// Every message already handed to <see cref="Messages"/> is acknowledged to the broker before DISCONNECT, and
+    /// the client waits (up to <see cref="MqttClientOptions.DisconnectTimeout"/>) for the broker to close the connection, so a persistent session does not deliver
+    /// them again. QoS 1 publishes still awaiting PUBACK fail. Messages already in <see cref="Messages"/> can still be read.
+    /// </remarks>
     public async Task DisconnectAsync()
     {
         MqttConnection? connection;
@@ -386,7 +388,7 @@ public sealed partial class MqttClient : IAsyncDisposable
         _lifetime.Cancel();
         if (connection is not null)
         {
-            await connection.DisconnectAsync(DisconnectTimeout).ConfigureAwait(false);
+            await connection.DisconnectAsync(_options.DisconnectTimeout).ConfigureAwait(false);
         }
 
         if (_supervisor is { } supervisor)

@@ -37,6 +37,12 @@ public sealed class MqttClientOptions
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// How long <see cref="MqttClient.DisconnectAsync"/> waits (real time) for the packets queued before DISCONNECT to
+    /// go out and, after messages were acknowledged, for the broker to close the connection. Default 10 s.
+    /// </summary>
+    public TimeSpan DisconnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// Largest packet accepted from the broker or sent to it, fixed header included. A larger incoming packet breaks
     /// the connection with <see cref="MqttPacketTooLargeException"/>; a larger outgoing one is rejected by
     /// <see cref="MqttClient.PublishAsync(string, ReadOnlyMemory{byte}, MqttQos, bool, CancellationToken)"/>. Default 1 MiB.
@@ -102,6 +108,7 @@ public sealed class MqttClientOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(KeepAlive, TimeSpan.Zero, nameof(KeepAlive));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(KeepAlive, TimeSpan.FromSeconds(ushort.MaxValue), nameof(KeepAlive));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(ConnectTimeout, TimeSpan.Zero, nameof(ConnectTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(DisconnectTimeout, TimeSpan.Zero, nameof(DisconnectTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(ReconnectMinDelay, TimeSpan.Zero, nameof(ReconnectMinDelay));
         ArgumentOutOfRangeException.ThrowIfLessThan(ReconnectMaxDelay, ReconnectMinDelay, nameof(ReconnectMaxDelay));
         ArgumentNullException.ThrowIfNull(TimeProvider);

@@ -23,7 +23,7 @@ namespace Fleet.Mqtt.Internal;
 /// with that reason. Thread-safe: the reader loop, the writer loop, the timer and the client all call into it.
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable",
-    Justification = "Break is the one way to end a connection: it closes the stream; the reader loop returns the pooled buffer; the CTS has no timer.")]
+    Justification = "Break is the one way to end a connection: it closes the stream; the reader loop returns the pooled buffer; the CTSs have no timer; the SemaphoreSlim's wait handle is never created.")]
 internal sealed class MqttConnection
 {
     private const int WriteBatchBytes = 64 * 1024;
@@ -34,6 +34,20 @@ internal sealed class MqttConnection
     private readonly MqttReadBuffer _readBuffer;
     private readonly TimeProvider _timeProvider;
     private readonly CancellationTokenSource _cts = new();
+
+    /// <summary>Cancelled by <see cref="DisconnectAsync"/> (and by <see cref="Break"/>): stops a delivery waiting for room.</summary>
+    private readonly CancellationTokenSource _deliveryCts;
+
+    /// <summary>
+    /// Held by the reader loop from handing a message to the client until its PUBACK is queued, and taken for good by
+    /// <see cref="DisconnectAsync"/> before it queues DISCONNECT: every message the application can have read is
+    /// acknowledged before DISCONNECT, never after it.
+    /// </summary>
+    private readonly SemaphoreSlim _deliveryLock = new(1, 1);
+    private bool _deliveryStopped;
+
+    /// <summary>Whether a PUBACK was queued on this connection (then DisconnectAsync waits for the broker to close).</summary>
+    private bool _acknowledgedAny;
     private readonly Channel<OutboxItem> _outbox;
     private readonly Dictionary<ushort, TaskCompletionSource<byte[]>> _pendingAcks = [];
     private readonly TaskCompletionSource<MqttException> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -49,6 +63,7 @@ internal sealed class MqttConnection
         _stream = stream;
         _timeProvider = options.TimeProvider;
         _readBuffer = new MqttReadBuffer(stream, options.MaxPacketSize, options.TimeProvider);
+        _deliveryCts = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
 
         // Bounded: PUBACKs are limited by the broker's in-flight window, publishes by the client's window and the
         // senders wait here when the socket is slow.
@@ -164,21 +179,54 @@ internal sealed class MqttConnection
         }
     }
 
-    /// <summary>Sends DISCONNECT (after everything queued before it) and breaks the connection.</summary>
+    /// <summary>
+    /// Sends DISCONNECT after everything queued before it, waits until the broker closes the connection, and breaks it.
+    /// </summary>
+    /// <remarks>
+    /// <para>The PUBACKs queued before DISCONNECT are for messages already handed to the application; they must reach
+    /// the broker, or a persistent session delivers the same messages again on the next connection. So: no more
+    /// messages are handed over (one waiting for room in a full channel is dropped unacknowledged, and the broker keeps
+    /// it), DISCONNECT waits for room in the outbox behind the PUBACKs instead of being dropped when it is full, and
+    /// the socket stays open until the broker closes it, which it does once it has read DISCONNECT and so every PUBACK
+    /// before it. Closing at once is not enough: mosquitto 2.0 reads one packet per client per turn of its event loop,
+    /// so right after a large drain thousands of PUBACKs are still unread in its socket buffer, and a new connection
+    /// with the same client id (the next run of a benchmark, a restart) takes the session over and discards them.</para>
+    /// <para>Bounded by <paramref name="timeout"/> (real time); after it the connection is closed anyway. Without any
+    /// PUBACK sent on this connection it does not wait for the broker to close.</para>
+    /// </remarks>
     public async Task DisconnectAsync(TimeSpan timeout)
     {
         var written = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The real clock: this bounds a wait on the broker, not protocol timing (a fake clock would never fire).
+        using var timeoutCts = new CancellationTokenSource(timeout);
         try
         {
+            // Stop the reader handing over more messages (a delivery waiting for room in a full channel gives up:
+            // that message was not acknowledged, so the broker keeps it), then wait until the message it is handing
+            // over, if any, has its PUBACK queued.
+            _deliveryCts.Cancel();
+            await _deliveryLock.WaitAsync(timeoutCts.Token).ConfigureAwait(false);
+            _deliveryStopped = true;
+            _deliveryLock.Release();
+
             var packet = MqttCodec.DisconnectPacket.ToArray();
-            if (_outbox.Writer.TryWrite(OutboxItem.Raw(packet, packet.Length, written: written)))
+            await _outbox.Writer.WriteAsync(OutboxItem.Raw(packet, packet.Length, written: written), timeoutCts.Token).ConfigureAwait(false);
+            await Task.WhenAny(written.Task, Completion).WaitAsync(timeoutCts.Token).ConfigureAwait(false);
+
+            // The reader loop sees the broker close the connection (end of stream) and breaks it. Only needed when
+            // there are acknowledgements to protect.
+            if (_acknowledgedAny)
             {
-                await Task.WhenAny(written.Task, Completion).WaitAsync(timeout, _timeProvider).ConfigureAwait(false);
+                await Completion.WaitAsync(timeoutCts.Token).ConfigureAwait(false);
             }
         }
-        catch (TimeoutException)
+        catch (OperationCanceledException) when (timeoutCts.IsCancellationRequested)
         {
             // The socket did not take DISCONNECT in time; closing it below is all that is left to do.
+        }
+        catch (ChannelClosedException)
+        {
+            // Broken meanwhile: nothing more can be sent.
         }
         finally
         {
@@ -366,15 +414,9 @@ internal sealed class MqttConnection
                     case PacketType.Publish:
                         var message = DecodePublish(header, out var packetId);
                         buffer.Consume(header.TotalLength);
-                        await _client.DeliverAsync(message, token).ConfigureAwait(false);
-
-                        // PUBACK only now: the message is in the consumer's channel. If we break before this line
-                        // the broker redelivers it (at least once), which is the point of QoS 1.
-                        if (message.Qos == MqttQos.AtLeastOnce)
-                        {
-                            await EnqueueAsync(OutboxItem.PubAck(packetId), token).ConfigureAwait(false);
-                        }
-
+                        // False once disconnecting: the message is dropped unacknowledged (the broker keeps it) and the
+                        // loop reads on until the broker closes the connection after DISCONNECT.
+                        await DeliverAsync(message, packetId, token).ConfigureAwait(false);
                         break;
 
                     case PacketType.PubAck:
@@ -410,6 +452,45 @@ internal sealed class MqttConnection
         finally
         {
             buffer.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Hands a message to the client, then queues its PUBACK; false (nothing handed over, nothing acknowledged) once
+    /// <see cref="DisconnectAsync"/> began.
+    /// </summary>
+    private async ValueTask<bool> DeliverAsync(MqttMessage message, ushort packetId, CancellationToken token)
+    {
+        await _deliveryLock.WaitAsync(token).ConfigureAwait(false);
+        try
+        {
+            if (_deliveryStopped)
+            {
+                return false;
+            }
+
+            try
+            {
+                await _client.DeliverAsync(message, _deliveryCts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (_deliveryCts.IsCancellationRequested && !token.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            // PUBACK only now: the message is in the consumer's channel. If we break before this line the broker
+            // redelivers it (at least once), which is the point of QoS 1.
+            if (message.Qos == MqttQos.AtLeastOnce)
+            {
+                _acknowledgedAny = true;
+                await EnqueueAsync(OutboxItem.PubAck(packetId), token).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        finally
+        {
+            _deliveryLock.Release();
         }
     }
 
