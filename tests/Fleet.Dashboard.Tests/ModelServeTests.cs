@@ -58,6 +58,45 @@ public sealed class ModelServeTests
     }
 
     [Fact]
+    public void ArrivalPredictors_RetrainEvery_EachRunLearnsAndMetricsShowIt()
+    {
+        var network = GtfsNetwork.Load(Sample("gtfs.zip"));
+        var learning = new ArrivalPredictors(new ServeOptions { ModelPath = Sample("model.bin") }, NullLogger<ArrivalPredictors>.Instance, network);
+        var off = new ArrivalPredictors(new ServeOptions { ModelPath = Sample("model.bin"), RetrainEvery = TimeSpan.Zero }, NullLogger<ArrivalPredictors>.Instance, network);
+
+        var predictor = Assert.IsType<ModelArrivalPredictor>(learning.Create());
+        var offPredictor = Assert.IsType<ModelArrivalPredictor>(off.Create());
+
+        Assert.Equal(TimeSpan.FromHours(1), Assert.IsType<Fleet.Predict.Online.ModelRetrainer>(predictor.Retrainer).Options.Every);
+        Assert.Null(offPredictor.Retrainer);
+        var metrics = new System.Text.StringBuilder();
+        learning.WriteMetrics(metrics);
+        Assert.Contains("fleet_predict_retrains_total 0\n", metrics.ToString(), StringComparison.Ordinal);
+        Assert.Contains("# TYPE fleet_predict_model_swaps_total counter\n", metrics.ToString(), StringComparison.Ordinal);
+        var none = new System.Text.StringBuilder();
+        off.WriteMetrics(none);
+        Assert.Equal(string.Empty, none.ToString());
+    }
+
+    [Theory]
+    [InlineData("1h", 3600)]
+    [InlineData("90m", 5400)]
+    [InlineData("900s", 900)]
+    [InlineData("0.5h", 1800)]
+    [InlineData("0", 0)]
+    public void ParseDuration_Valid_Seconds(string text, double seconds) =>
+        Assert.Equal(TimeSpan.FromSeconds(seconds), Fleet.Dashboard.Cli.ServeCommand.ParseDuration(text));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("1")]
+    [InlineData("h")]
+    [InlineData("-1h")]
+    [InlineData("1d")]
+    [InlineData("NaNh")]
+    public void ParseDuration_Malformed_Null(string text) => Assert.Null(Fleet.Dashboard.Cli.ServeCommand.ParseDuration(text));
+
+    [Fact]
     [Trait("Category", "Integration")]
     public async Task Serve_SampleCityWithModel_HubAndRestShowRanges()
     {

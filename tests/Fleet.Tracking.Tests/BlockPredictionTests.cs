@@ -83,9 +83,56 @@ public sealed class BlockPredictionTests : IDisposable
         Assert.False(schedule.TryGetNextTripOfBlock(a, s_day.AddDays(5), out _)); // Saturday: B's weekday service is off
     }
 
-    private static List<StopPrediction> Predict(Fleet.Gtfs.Schedule schedule, TripPlan a, int delaySeconds)
+    [Fact]
+    public void Observe_WithRetrainer_LabelsTheCapturedRowsWithTheObservedArrivals()
     {
-        var predictor = new ModelArrivalPredictor(schedule, new PredictorSet(ArrivalModel.BindProfile(new HistoricalProfile(), schedule)));
+        // Continuous learning's intake: a prediction round keeps the model's rows of the stops ahead, and each observed
+        // arrival at one of them becomes one labelled row for the retrainer.
+        var schedule = Load(withBlocks: false);
+        var (a, _) = Plans(schedule);
+        var data = new Fleet.Predict.Learning.Dataset(ArrivalFeatures.Names, 200);
+        var rng = new Fleet.Predict.Learning.Pcg32(3);
+        var row = new float[ArrivalFeatures.Count];
+        for (var i = 0; i < 200; i++)
+        {
+            for (var c = 0; c < row.Length; c++)
+            {
+                row[c] = (float)rng.NextDouble();
+            }
+
+            data.Add(row, row[0], i);
+        }
+
+        var gbt = new Fleet.Predict.Learning.GbtTrainer(new Fleet.Predict.Learning.GbtOptions { MaxTrees = 3, MinSamplesLeaf = 5 }).Fit(data, cancellationToken: TestContext.Current.CancellationToken).Model;
+        var set = new PredictorSet(ArrivalModel.BindProfile(new HistoricalProfile(), schedule), null, gbt);
+        var retrainer = new Fleet.Predict.Online.ModelRetrainer((Fleet.Predict.Predictors.ModelPredictor)set.Model!,
+            new Fleet.Predict.Online.RetrainingOptions { Every = TimeSpan.Zero }, null, job => job());
+        var predictor = new ModelArrivalPredictor(schedule, set, retrainer: retrainer);
+
+        var predictions = Predict(schedule, a, delaySeconds: 30, predictor);
+        Assert.Equal(3, predictions.Count); // stops 2, 3 and 4 of A
+        Assert.Equal(0, retrainer.AddedRows);
+        for (var k = 2; k < a.Stops.Count; k++)
+        {
+            predictor.Observe(new Fleet.Tracking.Output.DerivedEvent
+            {
+                Type = Fleet.Tracking.Output.DerivedEventType.Arrival,
+                Time = a.Stops[k].Arrival.AddSeconds(45),
+                VehicleId = "v1",
+                TripId = "A",
+                ServiceDate = s_day,
+                StopId = a.Stops[k].StopId,
+                StopSequence = a.Stops[k].Sequence,
+            });
+            Assert.Equal(k - 1, retrainer.AddedRows);
+        }
+
+        Assert.Equal(3, retrainer.WindowRows);
+    }
+
+    private static List<StopPrediction> Predict(Fleet.Gtfs.Schedule schedule, TripPlan a, int delaySeconds, ModelArrivalPredictor? predictor = null)
+    {
+        predictor ??= new ModelArrivalPredictor(schedule, new PredictorSet(ArrivalModel.BindProfile(new HistoricalProfile(), schedule)));
         var arrivals = new long[a.Stops.Count];
         var departures = new long[a.Stops.Count];
         for (var k = 0; k < 2; k++)

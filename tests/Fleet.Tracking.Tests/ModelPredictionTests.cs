@@ -177,3 +177,51 @@ public sealed class ModelPredictionTests(SampleCityModelFixture city, ITestOutpu
         Assert.Equal(Run(city, 1), Run(city, 3));
     }
 }
+
+/// <summary>Continuous learning on the sample city's stream: rows are collected, labelled and retrained on.</summary>
+public sealed class ModelRetrainingTests(ITestOutputHelper log)
+{
+    [Fact]
+    public void Replay_WithRetrainer_RetrainsOnTheStreamScoringBothModels()
+    {
+        var dir = RepoPaths.SampleData;
+        var schedule = GtfsLoader.Load(Path.Combine(dir, "gtfs.zip"));
+        var set = ArrivalModel.Load(Path.Combine(dir, "model.bin")).Bind(schedule);
+        var outcomes = new List<Fleet.Predict.Online.RetrainOutcome>();
+        Fleet.Predict.Online.ModelRetrainer? retrainer = null;
+
+        // Retrains run inline on the publishing thread here (the test's starter), so the run is repeatable; serve runs
+        // them on a background thread (ModelRetrainerTests prove ingest does not wait for them).
+        retrainer = new Fleet.Predict.Online.ModelRetrainer((Fleet.Predict.Predictors.ModelPredictor)set.Model!,
+            new Fleet.Predict.Online.RetrainingOptions
+            {
+                Every = TimeSpan.FromMinutes(45),
+                Trees = new Fleet.Predict.Learning.GbtOptions { Loss = Fleet.Predict.Learning.GbtLoss.Absolute, MaxTrees = 40, LearningRate = 0.2, MinSamplesLeaf = 50, EarlyStoppingRounds = 10 },
+            },
+            null,
+            job =>
+            {
+                job();
+                outcomes.Add(retrainer!.Last!);
+            });
+        var adapter = new ModelArrivalPredictor(schedule, set, retrainer: retrainer);
+        var engine = new TrackingEngine(new GtfsTripCatalog(schedule), new TrackingOptions(), new ListOutput(), partitions: 1, batchSize: 1024, predictor: adapter);
+        var replay = new TrackingReplay(engine, schedule);
+        replay.ReadFile(Path.Combine(dir, "recording.hfp.gz"), TestContext.Current.CancellationToken);
+        replay.Complete();
+
+        foreach (var o in outcomes)
+        {
+            log.WriteLine($"retrain at {PredictionContextTime(o.EventTimeUnix)}: {o.TrainRows} training rows, {o.ValidationRows} held out, MAE current {o.OldMae:F1} s, new {o.NewMae:F1} s, {o.Reason}");
+        }
+
+        log.WriteLine($"rows collected {retrainer.AddedRows}, dropped {retrainer.DroppedRows}, pending dropped {adapter.PendingSamplesDropped}, swaps {retrainer.Swaps}");
+        Assert.NotEmpty(outcomes);
+        Assert.All(outcomes, o => Assert.True(o.TrainRows > 1000 && o.ValidationRows > 100 && double.IsFinite(o.OldMae) && double.IsFinite(o.NewMae),
+            $"retrain at {o.EventTimeUnix}: {o.TrainRows} rows, {o.ValidationRows} held out, MAE {o.OldMae} -> {o.NewMae}"));
+        Assert.All(outcomes, o => Assert.Equal(o.NewMae < o.OldMae, o.Swapped));
+        Assert.Equal(outcomes.Count(o => o.Swapped), retrainer.Swaps);
+    }
+
+    private static string PredictionContextTime(double unix) => Fleet.Predict.PredictionContext.FromUnix(unix).ToString("HH:mm", System.Globalization.CultureInfo.InvariantCulture);
+}

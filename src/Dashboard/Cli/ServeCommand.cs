@@ -32,6 +32,7 @@ internal static class ServeCommand
         var gtfsRt = new Option<string[]>("--gtfs-rt") { Description = "Poll a GTFS-Realtime feed URL (TripUpdates and/or VehiclePositions, protobuf or JSON); repeatable." };
         var gtfsRtInterval = new Option<double>("--gtfs-rt-interval") { Description = "Seconds between two polls of each --gtfs-rt feed.", DefaultValueFactory = _ => GtfsRtSourceOptions.DefaultInterval.TotalSeconds };
         var model = new Option<string?>("--model") { Description = "Arrival model (fleet train) for predictions; default with the sample city: sample-data/model.bin." };
+        var retrainEvery = new Option<string>("--retrain-every") { Description = "With a model: retrain it in the background every this much event time (e.g. 1h, 30m, 900s; 0 disables); a new model is swapped in only when it scores better.", DefaultValueFactory = _ => "1h" };
 
         var cmd = new Command(
             "serve",
@@ -47,7 +48,7 @@ internal static class ServeCommand
             urls, apiKey, tileUrl, replay, speed, loop, replayStart, gtfs,
             store,
             mqtt, topic, gtfsRt, gtfsRtInterval,
-            model,
+            model, retrainEvery,
         };
         cmd.Validators.Add(r =>
         {
@@ -65,6 +66,11 @@ internal static class ServeCommand
             {
                 r.AddError($"--store: {storeError}");
             }
+
+            if (r.GetValue(retrainEvery) is { } every && ParseDuration(every) is null)
+            {
+                r.AddError($"--retrain-every: '{every}' is not a duration (a number with s, m or h, e.g. 1h or 90m; 0 disables)");
+            }
         });
         cmd.SetAction((parse, ct) =>
         {
@@ -75,6 +81,7 @@ internal static class ServeCommand
                 TileUrl = parse.GetValue(tileUrl),
                 Store = parse.GetValue(store) is { } storeSpec ? StoreSpec.TryParse(storeSpec, out _) : null,
                 ModelPath = parse.GetValue(model),
+                RetrainEvery = ParseDuration(parse.GetValue(retrainEvery) ?? "1h") ?? TimeSpan.FromHours(1),
             };
             // Checked here, not in a validator: a validator sees 0 for an option left at its default.
             var replaySpeed = parse.GetValue(speed);
@@ -173,6 +180,31 @@ internal static class ServeCommand
     // The sample city's recording starts at 07:00 with the first buses leaving their terminals; 30% in (about 07:27)
     // the whole fleet is on the road, so the default run shows a busy map and predictions at once.
     private const double SampleStartAt = 0.3;
+
+    /// <summary>A duration written as a number and a unit (<c>s</c>, <c>m</c> or <c>h</c>), or <c>0</c>; null when malformed.</summary>
+    internal static TimeSpan? ParseDuration(string text)
+    {
+        text = text.Trim();
+        if (text == "0")
+        {
+            return TimeSpan.Zero;
+        }
+
+        if (text.Length < 2)
+        {
+            return null;
+        }
+
+        var unit = text[^1] switch { 's' => 1.0, 'm' => 60.0, 'h' => 3600.0, _ => double.NaN };
+        if (double.IsNaN(unit) ||
+            !double.TryParse(text.AsSpan(0, text.Length - 1), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) ||
+            !double.IsFinite(value) || value < 0 || value * unit > TimeSpan.MaxValue.TotalSeconds / 2)
+        {
+            return null;
+        }
+
+        return TimeSpan.FromSeconds(value * unit);
+    }
 
     /// <summary>The sample city's arrival model beside its recording (a missing file is reported when serve loads it).</summary>
     private static string SampleModel(string recording) => Path.Combine(Path.GetDirectoryName(recording)!, "model.bin");

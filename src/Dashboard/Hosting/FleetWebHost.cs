@@ -57,6 +57,7 @@ public static class FleetWebHost
         services.AddSingleton<LiveEvents>();
         services.AddSingleton<SourceRegistry>();
         services.AddSingleton<ArrivalPredictors>();
+        services.AddSingleton<IMetricsContributor>(sp => sp.GetRequiredService<ArrivalPredictors>());
         services.AddHostedService<LiveEventsService>();
         services.ConfigureHttpJsonOptions(o => Configure(o.SerializerOptions));
         services.AddSignalR(o =>

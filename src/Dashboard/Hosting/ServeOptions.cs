@@ -24,6 +24,12 @@ public sealed record ServeOptions
     /// <summary>The arrival model file (<c>fleet train</c>); null predicts with the delay carried forward.</summary>
     public string? ModelPath { get; init; }
 
+    /// <summary>
+    /// With a model: retrain it in the background every this much event time on a sliding window of what the stream
+    /// observed, swapping the new one in only when it scores better (<c>--retrain-every</c>, default 1 hour); zero disables.
+    /// </summary>
+    public TimeSpan RetrainEvery { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>An optional tile URL template for the page (<c>https://.../{z}/{x}/{y}.png</c>); none by default.</summary>
     public string? TileUrl { get; init; }
 }

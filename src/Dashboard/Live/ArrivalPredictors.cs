@@ -1,4 +1,8 @@
+using System.Globalization;
+using System.Text;
 using Fleet.Dashboard.Hosting;
+using Fleet.Predict.Online;
+using Fleet.Predict.Predictors;
 using ArrivalModel = Fleet.Predict.ArrivalModel;
 using PredictorSet = Fleet.Predict.PredictorSet;
 using Fleet.Tracking.Vehicles;
@@ -13,18 +17,24 @@ namespace Fleet.Dashboard.Live;
 /// <remarks>
 /// The model file is read and bound once, on first use. <see cref="Create"/> returns a fresh predictor (with fresh
 /// online statistics) for each tracking run: a looping replay starts event time over and must not see the
-/// previous pass's observations as the future. Thread-safe.
+/// previous pass's observations as the future. With <see cref="ServeOptions.RetrainEvery"/> above zero each run's
+/// predictor gets a <see cref="ModelRetrainer"/> (continuous learning, starting from the file's model); /metrics shows
+/// their counts and the last scores. Thread-safe.
 /// </remarks>
-public sealed partial class ArrivalPredictors
+public sealed partial class ArrivalPredictors : IMetricsContributor
 {
     private readonly ServeOptions _options;
     private readonly ITransitNetwork? _network;
     private readonly ILogger _logger;
     private readonly Lazy<PredictorSet?> _set;
+    private readonly ILoggerFactory? _loggerFactory;
+    private readonly Lock _gate = new();
+    private readonly List<ModelRetrainer> _retrainers = [];
 
     /// <summary>Creates the provider; nothing is loaded until <see cref="Create"/>.</summary>
-    public ArrivalPredictors(ServeOptions options, ILogger<ArrivalPredictors> logger, ITransitNetwork? network = null)
+    public ArrivalPredictors(ServeOptions options, ILogger<ArrivalPredictors> logger, ITransitNetwork? network = null, ILoggerFactory? loggerFactory = null)
     {
+        _loggerFactory = loggerFactory;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(logger);
         _options = options;
@@ -37,10 +47,66 @@ public sealed partial class ArrivalPredictors
     public string Kind => _set.Value is not null ? "model" : "delay";
 
     /// <summary>A new predictor for one tracking run.</summary>
-    public IArrivalPredictor Create() =>
-        _set.Value is { } set && _network is GtfsNetwork gtfs
-            ? new ModelArrivalPredictor(gtfs.Schedule, set)
-            : new DelayCarriedForwardPredictor();
+    public IArrivalPredictor Create()
+    {
+        if (_set.Value is not { } set || _network is not GtfsNetwork gtfs)
+        {
+            return new DelayCarriedForwardPredictor();
+        }
+
+        ModelRetrainer? retrainer = null;
+        if (_options.RetrainEvery > TimeSpan.Zero && set.Model is ModelPredictor model)
+        {
+            retrainer = new ModelRetrainer(model, new RetrainingOptions { Every = _options.RetrainEvery }, _loggerFactory?.CreateLogger<ModelRetrainer>());
+            lock (_gate)
+            {
+                _retrainers.Add(retrainer);
+            }
+        }
+
+        return new ModelArrivalPredictor(gtfs.Schedule, set, retrainer: retrainer);
+    }
+
+    /// <summary>The retrainers of every tracking run so far (one per replay pass), oldest first.</summary>
+    public IReadOnlyList<ModelRetrainer> Retrainers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _retrainers];
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void WriteMetrics(StringBuilder output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var all = Retrainers;
+        if (all.Count == 0)
+        {
+            return;
+        }
+
+        var inv = CultureInfo.InvariantCulture;
+        void Family(string name, string type, string help, double value) =>
+            output.Append(inv, $"# HELP {name} {help}\n# TYPE {name} {type}\n{name} {value.ToString("R", inv)}\n");
+
+        Family("fleet_predict_retrains_total", "counter", "Background retrains of the arrival model that finished.", all.Sum(r => r.Retrains));
+        Family("fleet_predict_model_swaps_total", "counter", "Retrained arrival models swapped in (they scored better).", all.Sum(r => r.Swaps));
+        Family("fleet_predict_retrains_skipped_total", "counter", "Due retrains skipped (too few rows, or one still running).", all.Sum(r => r.Skipped));
+        Family("fleet_predict_retrain_rows_total", "counter", "Labelled rows collected for retraining.", all.Sum(r => r.AddedRows));
+        Family("fleet_predict_retrain_rows_dropped_total", "counter", "Labelled rows dropped because the retraining window was full.", all.Sum(r => r.DroppedRows));
+        Family("fleet_predict_retrain_window_rows", "gauge", "Labelled rows in the current retraining window.", all[^1].WindowRows);
+        if (all.Select(r => r.Last).LastOrDefault(l => l is not null) is { } last)
+        {
+            output.Append(inv, $"# HELP fleet_predict_retrain_validation_mae_seconds Held-out MAE of the last retrain's current and new model.\n");
+            output.Append(inv, $"# TYPE fleet_predict_retrain_validation_mae_seconds gauge\n");
+            output.Append(inv, $"fleet_predict_retrain_validation_mae_seconds{{model=\"current\"}} {last.OldMae.ToString("R", inv)}\n");
+            output.Append(inv, $"fleet_predict_retrain_validation_mae_seconds{{model=\"new\"}} {last.NewMae.ToString("R", inv)}\n");
+        }
+    }
 
     private PredictorSet? Load()
     {

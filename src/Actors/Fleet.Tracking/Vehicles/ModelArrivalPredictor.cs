@@ -43,15 +43,29 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
     private readonly ConcurrentDictionary<string, VehicleContext> _vehicles = new(StringComparer.Ordinal);
     private readonly ConditionalWeakTable<TripPlan, PlanInfo> _plans = [];
     private readonly Dictionary<(string Trip, DateOnly Date, string? Vehicle), TripObservations> _trips = [];
+    private readonly ModelRetrainer? _retrainer;
+    private readonly ConcurrentQueue<PendingSample> _captured = new();
+    private readonly Dictionary<(string Trip, DateOnly Date, string? Vehicle), List<PendingSample>> _pending = [];
+    private int _pendingCount;
+    private long _pendingDropped;
     private long _fallbacks;
     private long _predictions;
+
+    /// <summary>Prediction moments kept per vehicle for learning: one every this many seconds of event time (as in training).</summary>
+    private const double SampleIntervalSeconds = 30;
+
+    /// <summary>Most prediction moments waiting for their arrivals; beyond it new ones are dropped and counted.</summary>
+    private const int MaxPendingSamples = 20_000;
 
     /// <summary>Creates the adapter over a bound predictor set; <paramref name="predictor"/> defaults to its best (the model).</summary>
     /// <param name="schedule">The schedule the tracked trips come from.</param>
     /// <param name="predictors">The predictors bound to <paramref name="schedule"/> (<c>ArrivalModel.Bind</c>).</param>
     /// <param name="predictor">Which of them to use; null for <see cref="PredictorSet.Best"/>.</param>
     /// <param name="live">The online statistics to read and feed; null for a fresh store.</param>
-    public ModelArrivalPredictor(GtfsSchedule schedule, PredictorSet predictors, PredictArrivalPredictor? predictor = null, LiveStatistics? live = null)
+    /// <param name="retrainer">Continuous learning: when given, predictions use its current model, and every 30 s of event
+    /// time per vehicle the model's rows are kept until the arrivals they predict are observed, then handed to it.</param>
+    public ModelArrivalPredictor(GtfsSchedule schedule, PredictorSet predictors, PredictArrivalPredictor? predictor = null, LiveStatistics? live = null,
+        ModelRetrainer? retrainer = null)
     {
         ArgumentNullException.ThrowIfNull(schedule);
         ArgumentNullException.ThrowIfNull(predictors);
@@ -59,11 +73,21 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
         _predictor = predictor ?? predictors.Best;
         _profile = predictors.Profile;
         _live = live ?? new LiveStatistics();
+        _retrainer = retrainer;
         _continuation = new BlockContinuation(schedule, predictors.Profile, (_predictor as PlanPredictor)?.Bands);
     }
 
     /// <summary>Name of the Fleet.Predict predictor in use (<c>model</c>, <c>kalman</c>, ...).</summary>
-    public string Name => _predictor.Name;
+    public string Name => Active.Name;
+
+    /// <summary>The continuous learner, or null.</summary>
+    public ModelRetrainer? Retrainer => _retrainer;
+
+    /// <summary>Prediction moments not kept for learning because too many were waiting for their arrivals.</summary>
+    public long PendingSamplesDropped => Interlocked.Read(ref _pendingDropped);
+
+    // The retrainer swaps its model with one reference exchange; a round reads it once.
+    private PredictArrivalPredictor Active => _retrainer is { } r ? r.Current : _predictor;
 
     /// <summary>The online statistics this adapter feeds.</summary>
     public LiveStatistics Live => _live;
@@ -96,8 +120,15 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
 
         Interlocked.Increment(ref _predictions);
         var output = vehicle.Output;
-        var n = _predictor.Predict(ctx, output);
+        var active = Active;
+        var n = active.Predict(ctx, output);
         var now = ctx.NowUnix;
+        if (_retrainer is not null && active is ModelPredictor model && !(now - vehicle.LastSampleUnix < SampleIntervalSeconds))
+        {
+            vehicle.LastSampleUnix = now;
+            Capture(model, ctx, progress, info.TripIndex);
+        }
+
         for (var i = 0; i < n; i++)
         {
             var p = output[i];
@@ -117,6 +148,96 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
             }
         }
     }
+
+    /// <summary>Keeps this moment's rows until the arrivals they predict are observed (see <see cref="Observe"/>).</summary>
+    private void Capture(ModelPredictor model, PredictionContext ctx, in VehicleProgress progress, int tripIndex)
+    {
+        var columns = ArrivalFeatures.Count;
+        var features = new float[PredictionContext.MaxDownstreamStops * columns];
+        var baseUnix = new double[PredictionContext.MaxDownstreamStops];
+        var scale = new float[PredictionContext.MaxDownstreamStops];
+        var n = model.CaptureRows(ctx, features, baseUnix, scale, out var first);
+
+        // Only rows whose arrival is expected within the learned horizon (their times only grow along the trip);
+        // kept in arrays of their own size, as they wait up to 30 minutes.
+        var keep = 0;
+        while (keep < n && baseUnix[keep] - ctx.NowUnix <= HorizonLimitSeconds)
+        {
+            keep++;
+        }
+
+        if (keep > 0)
+        {
+            _captured.Enqueue(new PendingSample((progress.Plan.TripId, progress.Plan.ServiceDate, progress.VehicleId), tripIndex, ctx.NowUnix, first, keep,
+                features[..(keep * columns)], baseUnix[..keep], scale[..keep]));
+        }
+    }
+
+    /// <summary>Moves the rows captured by the prediction rounds into the per-trip pending lists (publishing thread).</summary>
+    private void DrainCaptured()
+    {
+        while (_captured.TryDequeue(out var sample))
+        {
+            if (_pendingCount >= MaxPendingSamples)
+            {
+                Interlocked.Increment(ref _pendingDropped);
+                continue;
+            }
+
+            if (!_pending.TryGetValue(sample.Key, out var list))
+            {
+                _pending[sample.Key] = list = [];
+            }
+
+            list.Add(sample);
+            _pendingCount++;
+        }
+    }
+
+    /// <summary>Labels the pending rows of a trip with an observed arrival at stop-time index <paramref name="k"/>.</summary>
+    private void Label((string Trip, DateOnly Date, string? Vehicle) key, int k, double arrivalUnix)
+    {
+        if (!_pending.TryGetValue(key, out var list))
+        {
+            return;
+        }
+
+        var columns = ArrivalFeatures.Count;
+        for (var j = list.Count - 1; j >= 0; j--)
+        {
+            var s = list[j];
+            var i = k - s.First;
+            var horizon = arrivalUnix - s.NowUnix;
+            if (i >= 0 && i < s.Count && horizon is >= 0 and <= HorizonLimitSeconds)
+            {
+                var target = (arrivalUnix - s.BaseUnix[i]) / s.Scale[i];
+                _retrainer!.Add(s.Features.AsSpan(i * columns, columns), (float)target, s.Scale[i], (float)horizon, s.TripIndex, arrivalUnix);
+            }
+
+            // Done when its last stop is reached or its horizon has passed.
+            if (i >= s.Count - 1 || horizon > HorizonLimitSeconds)
+            {
+                list.RemoveAt(j);
+                _pendingCount--;
+            }
+        }
+
+        if (list.Count == 0)
+        {
+            _pending.Remove(key);
+        }
+    }
+
+    private void ForgetPending((string Trip, DateOnly Date, string? Vehicle) key)
+    {
+        if (_pending.Remove(key, out var list))
+        {
+            _pendingCount -= list.Count;
+        }
+    }
+
+    /// <summary>Rows are learned up to this horizon (as in training: 30 minutes).</summary>
+    private const double HorizonLimitSeconds = 1800;
 
     /// <summary>
     /// The stops of the block's next trip, from the predicted end of this one (see <see cref="BlockContinuation"/>);
@@ -154,9 +275,17 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
         }
 
         var key = (derived.TripId, date, derived.VehicleId);
+        if (_retrainer is not null)
+        {
+            // Learning bookkeeping on the publishing thread; the retrainer itself never waits for training.
+            DrainCaptured();
+            _retrainer.OnEventTime(PredictionContext.ToUnix(derived.Time));
+        }
+
         if (derived.Type == DerivedEventType.TripEnded)
         {
             _trips.Remove(key);
+            ForgetPending(key);
             return;
         }
 
@@ -183,6 +312,11 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
         if (derived.Type == DerivedEventType.Arrival)
         {
             trip.Arrival[k] = t;
+            if (_retrainer is not null)
+            {
+                Label(key, k, t);
+            }
+
             _live.ObserveArrival(stop, _schedule.Trips[tripIndex].RouteIndex, t);
             if (k > 0 && !double.IsNaN(trip.Departure[k - 1]))
             {
@@ -353,6 +487,8 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
 
         public TripPlan? Plan { get; set; }
 
+        public double LastSampleUnix { get; set; } = double.NegativeInfinity;
+
         public int TrendCount { get; set; }
 
         /// <summary>Records (now, delay) and returns the change of delay per minute over about the trend window.</summary>
@@ -378,6 +514,11 @@ public sealed class ModelArrivalPredictor : IArrivalPredictor, IStopObserver
             return !double.IsNaN(t0) && now - t0 >= 20 ? (delay - d0) / ((now - t0) / 60.0) : 0;
         }
     }
+
+    /// <summary>One prediction moment's rows, waiting for the arrivals they predict.</summary>
+    private sealed record PendingSample(
+        (string Trip, DateOnly Date, string? Vehicle) Key, int TripIndex, double NowUnix, int First, int Count,
+        float[] Features, double[] BaseUnix, float[] Scale);
 
     /// <summary>Observed arrival and departure per stop of one running trip (Unix seconds, NaN until seen).</summary>
     private sealed class TripObservations

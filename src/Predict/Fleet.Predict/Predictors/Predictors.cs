@@ -19,7 +19,7 @@ public abstract class PlanPredictor : IArrivalPredictor
     public abstract string Name { get; }
 
     /// <summary>The historical profile.</summary>
-    protected BoundProfile Profile { get; }
+    public BoundProfile Profile { get; }
 
     /// <summary>The p10/p90 residual bands.</summary>
     public ResidualBands Bands { get; }
@@ -135,6 +135,34 @@ public sealed class ModelPredictor : PlanPredictor
 
     /// <inheritdoc />
     public override string Name => "model";
+
+    /// <summary>The trees.</summary>
+    public GbtModel Gbt => _model;
+
+    /// <summary>
+    /// The model's rows for the context's downstream stops (what <see cref="PlanPredictor.Predict"/> evaluates), for
+    /// learning online: row i's features go to <paramref name="features"/> (row-major), the Kalman point the trees
+    /// correct to <paramref name="baseUnix"/>, the target scale to <paramref name="scale"/>. Label a row with an
+    /// observed arrival as <c>(actual − baseUnix[i]) / scale[i]</c>. Returns the rows written;
+    /// <paramref name="firstStopTimeIndex"/> is the stop-time index of row 0.
+    /// </summary>
+    public int CaptureRows(PredictionContext context, Span<float> features, Span<double> baseUnix, Span<float> scale, out int firstStopTimeIndex)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var plan = context.Plan;
+        plan.Ensure(context, Profile);
+        var columns = ArrivalFeatures.Count;
+        var n = Math.Min(Math.Min(plan.Count, baseUnix.Length), Math.Min(scale.Length, features.Length / columns));
+        for (var i = 0; i < n; i++)
+        {
+            ArrivalFeatures.Fill(context, plan, i, features.Slice(i * columns, columns));
+            baseUnix[i] = plan.Now + plan.CumKalman[i];
+            scale[i] = (float)Scale(plan, i);
+        }
+
+        firstStopTimeIndex = plan.First;
+        return n;
+    }
 
     private protected override void Points(PredictionContext context, DownstreamPlan plan, int n, Span<ArrivalPrediction> output)
     {
