@@ -7,6 +7,8 @@ using Fleet.Dashboard.Cli;
 using Fleet.Dashboard.HubClient;
 using Fleet.Dashboard.Live;
 using Fleet.Ingest.Events;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Fleet.Dashboard.Tests;
 
@@ -151,6 +153,165 @@ public sealed class HubTests
     }
 
     [Fact]
+    public async Task StalledClient_NeverReads_ReadersKeepReceivingAndServerMemoryStaysBounded()
+    {
+        var options = new LiveOptions { MaxPendingPerClient = 20_000, SlowClientTimeout = TimeSpan.FromMinutes(10) };
+        // SignalR would drop a client that sends nothing for 30 s (the stalled one); this test drops it itself.
+        await using var host = await TestHost.StartAsync(live: options, configure: s => s.Configure<HubOptions>(o => o.ClientTimeoutInterval = TimeSpan.FromMinutes(10)));
+        using var stalled = await ConnectStalledAsync(host.BaseUri, ["bbox", "-180,-90,180,90"], ["route", "10"], ["vehicle", "stall-marker"]);
+        string? stalledId = null;
+        await AwaitAsync(
+            () => (stalledId = host.Live.ClientIds.FirstOrDefault(id => host.Live.SubscriptionsOf(id).Any(x => x.Id == "stall-marker"))) is not null,
+            () => "the stalled client's subscriptions to reach the hub");
+        var readers = new List<SignalRJsonClient>();
+        for (var i = 0; i < 3; i++)
+        {
+            var r = await host.ConnectAsync();
+            readers.Add(r);
+            await r.InvokeAsync("Subscribe", ["bbox", "-180,-90,180,90"], Ct);
+            await r.InvokeAsync("Subscribe", ["route", "10"], Ct);
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        // 4,000 vehicles (about 1 MB a batch) and 200 predictions every 50 ms.
+        var producer = ProduceAsync(host.Live, 4000, TimeSpan.FromMilliseconds(50), stop.Token, predictions: 200);
+        var counts = new ReaderCounts[readers.Count];
+        var reading = readers.Select((r, i) => CountAsync(r, counts[i] = new ReaderCounts(), stop.Token)).ToList();
+        try
+        {
+            // 1. The stalled client falls behind: a push stuck in flight, pushes missed.
+            var behind = default(LiveClientStats);
+            await AwaitAsync(
+                () => host.Live.ClientStats(stalledId!) is { SendsInFlight: > 0, MissedBatches: > 0 } s && (behind = s) == s,
+                () => $"the stalled client to miss a push ({host.Live.ClientStats(stalledId!)})");
+            var before = GC.GetTotalMemory(forceFullCollection: true);
+            var baseline = counts.Select(c => c.Snapshot()).ToArray();
+            List<(long Vehicles, long Predictions)> Progress() =>
+                [.. counts.Select((c, i) => (c.Snapshot().Vehicles - baseline[i].Vehicles, c.Snapshot().Predictions - baseline[i].Predictions))];
+            var maxPending = 0;
+            var maxInFlight = 0;
+
+            // 2. The readers go on receiving vehicle batches and predictions; the stalled client's queue stays bounded.
+            await AwaitAsync(
+                () =>
+                {
+                    var s = host.Live.ClientStats(stalledId!) ?? throw new InvalidOperationException("the stalled client was disconnected too early");
+                    maxPending = Math.Max(maxPending, s.PendingItems);
+                    maxInFlight = Math.Max(maxInFlight, s.SendsInFlight);
+                    return Progress().All(d => d.Vehicles >= 12 && d.Predictions >= 12);
+                },
+                () => $"each reader to receive 12 vehicle batches and 12 prediction pushes after the stall (so far {string.Join(", ", Progress())})",
+                seconds: 120);
+            var after = GC.GetTotalMemory(forceFullCollection: true);
+            var stats = host.Live.ClientStats(stalledId!)!.Value;
+
+            Assert.True(maxPending <= options.MaxPendingPerClient, $"stalled client's queue reached {maxPending} items");
+            Assert.True(maxInFlight <= 2, $"{maxInFlight} pushes in flight to one client");
+            Assert.True(stats.MissedBatches > behind.MissedBatches, $"missed {behind.MissedBatches} then {stats.MissedBatches}");
+            // Each reader got about 24 MB more in those batches; an unbounded queue for the stalled client would hold as
+            // much. The bound is loose: other tests share this process's heap.
+            Assert.True(after - before < 150_000_000, $"managed heap grew {(after - before) / 1e6:F0} MB while the client was stalled");
+            Assert.Contains("fleet_hub_client_pending_items_max", await host.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative), Ct), StringComparison.Ordinal);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await producer;
+            await Task.WhenAll(reading);
+        }
+
+        // 3. Once its push has been stuck for the timeout, the server disconnects it.
+        options.SlowClientTimeout = TimeSpan.FromSeconds(2);
+        await AwaitAsync(() => host.Live.ClientStats(stalledId!) is null, () => "the stalled client to be disconnected");
+        Assert.True(host.Live.Metrics.SlowClientsDisconnected >= 1);
+        foreach (var r in readers)
+        {
+            await r.DisposeAsync();
+        }
+    }
+
+    private sealed class ReaderCounts
+    {
+        private long _vehicles;
+        private long _predictions;
+
+        public void Count(string target)
+        {
+            if (target == LiveMethods.Vehicles)
+            {
+                Interlocked.Increment(ref _vehicles);
+            }
+            else if (target == LiveMethods.Predictions)
+            {
+                Interlocked.Increment(ref _predictions);
+            }
+        }
+
+        public (long Vehicles, long Predictions) Snapshot() => (Interlocked.Read(ref _vehicles), Interlocked.Read(ref _predictions));
+    }
+
+    private static async Task CountAsync(SignalRJsonClient client, ReaderCounts counts, CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var m in client.Messages.ReadAllAsync(ct))
+            {
+                counts.Count(m.Target);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    // Polls a condition of the in-process server (its state changes on its own threads) until it holds.
+    private static async Task AwaitAsync(Func<bool> condition, Func<string> what, int seconds = 60)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+        while (true)
+        {
+            if (condition())
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"timed out after {seconds} s waiting for {what()}");
+            await timer.WaitForNextTickAsync(Ct);
+        }
+    }
+
+    // A raw WebSocket client that completes the SignalR handshake, sends its subscriptions and then never reads
+    // (a 4 KB receive buffer, so the server's sends back up quickly).
+    private static async Task<TcpClient> ConnectStalledAsync(Uri baseUri, params string[][] subscriptions)
+    {
+        var tcp = new TcpClient { ReceiveBufferSize = 4096 };
+        await tcp.ConnectAsync(baseUri.Host, baseUri.Port, Ct);
+        var stream = tcp.GetStream();
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+        var request = $"GET /hubs/live HTTP/1.1\r\nHost: {baseUri.Authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Ct);
+        var head = new StringBuilder();
+        var one = new byte[1];
+        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            Assert.Equal(1, await stream.ReadAsync(one, Ct));
+            head.Append((char)one[0]);
+        }
+
+        Assert.StartsWith("HTTP/1.1 101", head.ToString(), StringComparison.Ordinal);
+        var ws = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false });
+        var messages = new List<string> { "{\"protocol\":\"json\",\"version\":1}" };
+        messages.AddRange(subscriptions.Select(a => JsonSerializer.Serialize(new { type = 1, target = "Subscribe", arguments = a })));
+        foreach (var m in messages)
+        {
+            await ws.SendAsync(Encoding.UTF8.GetBytes(m + "\u001e"), WebSocketMessageType.Text, endOfMessage: true, Ct);
+        }
+
+        return tcp;
+    }
+
+    [Fact]
     public async Task SubscribeCommand_Stop_PrintsPredictionsAsJsonLines()
     {
         await using var host = await TestHost.StartAsync();
@@ -181,7 +342,7 @@ public sealed class HubTests
 
     private static List<string?> Trips(HubMessage m) => [.. m.Arguments[0].EnumerateArray().Select(p => p.GetProperty("tripId").GetString())];
 
-    private static async Task ProduceAsync(LiveEvents live, int vehicles, TimeSpan every, CancellationToken ct)
+    private static async Task ProduceAsync(LiveEvents live, int vehicles, TimeSpan every, CancellationToken ct, int predictions = 0)
     {
         // A workload, not synchronisation: move every vehicle a little each period until stopped.
         using var timer = new PeriodicTimer(every);
@@ -194,6 +355,11 @@ public sealed class HubTests
                 for (var i = 0; i < vehicles; i++)
                 {
                     live.PublishVehicle(Vehicle($"v{i}", 60 + (i * 0.0001) + (step * 0.00001)));
+                }
+
+                for (var i = 0; i < predictions; i++)
+                {
+                    live.PublishPrediction(Prediction($"S{i}", "t"));
                 }
             }
             while (await timer.WaitForNextTickAsync(ct));

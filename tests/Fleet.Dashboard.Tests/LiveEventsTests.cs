@@ -143,6 +143,110 @@ public sealed class LiveEventsTests
     }
 
     [Fact]
+    public void PublishPrediction_VehicleBatchNotDue_IsPushedAtOnce()
+    {
+        _live.Connect("a");
+        _live.Subscribe("a", Sub("route", "10"));
+        _live.PublishVehicle(Vehicle("v1", lat: 60.0));
+        _live.Flush();
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+
+        // 10 ms later the vehicle batch is not due (250 ms), but a prediction does not wait for it.
+        _live.PublishVehicle(Vehicle("v1", lat: 60.1));
+        _live.PublishPrediction(Prediction("S1", "t1"));
+        _live.Flush();
+
+        var sent = _transport.For("a");
+        Assert.Equal([LiveMethods.Vehicles, LiveMethods.Predictions], sent.Select(s => s.Method));
+        _time.Advance(_options.BatchInterval);
+        _live.Flush();
+        Assert.Equal(60.1, Assert.Single((List<VehicleState>)_transport.For("a")[^1].Payload).Latitude);
+    }
+
+    [Fact]
+    public void PublishPrediction_PreviousPredictionPushStillWriting_FollowsCoalescedWhenItCompletes()
+    {
+        _live.Connect("a");
+        _live.Subscribe("a", Sub("stop", "S1"));
+        var stuck = _transport.Block("a");
+        _live.PublishPrediction(Prediction("S1", "t1"));
+        _live.Flush();
+
+        _live.PublishPrediction(Prediction("S1", "t2", minutes: 6));
+        _live.PublishPrediction(Prediction("S1", "t2", minutes: 7));
+        _live.Flush();
+        Assert.Single(_transport.For("a"));
+        Assert.Equal(1, _live.ClientStats("a")!.Value.MissedBatches);
+
+        // Completing the stuck push sends what queued meanwhile (the latest t2 only), without another flush.
+        _transport.Unblock("a");
+        stuck.SetResult();
+
+        var sent = _transport.For("a");
+        Assert.Equal(2, sent.Count);
+        var p = Assert.Single((List<ArrivalPrediction>)sent[1].Payload);
+        Assert.Equal(("t2", T0.AddMinutes(7)), (p.TripId, p.Predicted));
+    }
+
+    [Fact]
+    public void Flush_ClientStopsReading_PendingStaysUnderBoundAndClientIsDisconnectedAfterTimeout()
+    {
+        _options.MaxPendingPerClient = 100;
+        var aborted = 0;
+        _live.Connect("stuck", () => aborted++);
+        _live.Connect("ok");
+        _live.Subscribe("stuck", Sub("route", "10"));
+        _live.Subscribe("ok", Sub("route", "10"));
+        _transport.Block("stuck");
+
+        for (var step = 0; step < 20; step++)
+        {
+            for (var i = 0; i < 50; i++)
+            {
+                _live.PublishVehicle(Vehicle($"v{step}-{i}"));
+            }
+
+            _live.Flush();
+            _time.Advance(_options.BatchInterval);
+        }
+
+        var stats = _live.ClientStats("stuck")!.Value;
+        Assert.True(stats.PendingItems <= 100, $"{stats.PendingItems} pending");
+        Assert.Equal(1, stats.SendsInFlight);
+        Assert.True(stats.MissedBatches >= 1);
+        Assert.True(_live.Metrics.Rejected(RejectReason.ClientPendingLimit) > 0);
+        Assert.Equal(0, aborted);
+        // The reading client got every vehicle: 20 batches of 50.
+        Assert.Equal(1000, _transport.For("ok").Sum(s => ((List<VehicleState>)s.Payload).Count));
+
+        _time.Advance(_options.SlowClientTimeout);
+        _live.Flush();
+        _live.Flush();
+
+        Assert.Equal(1, aborted);
+        Assert.Equal(1, _live.Metrics.SlowClientsDisconnected);
+        Assert.True(_live.ClientStats("stuck")!.Value.Disconnecting);
+        Assert.False(_live.ClientStats("ok")!.Value.Disconnecting);
+    }
+
+    [Fact]
+    public void Unsubscribe_Route_StopsItsPushes()
+    {
+        _live.Connect("a");
+        _live.Subscribe("a", Sub("route", "10"));
+        _live.Subscribe("a", Sub("stop", "S9"));
+        Assert.True(_live.Unsubscribe("a", Sub("route", "10")));
+
+        _live.PublishVehicle(Vehicle("v1"));
+        _live.PublishPrediction(Prediction("S1", "t1"));
+        _live.PublishPrediction(Prediction("S9", "t9"));
+        _live.Flush();
+
+        var sent = Assert.Single(_transport.For("a"));
+        Assert.Equal(["S9"], ((List<ArrivalPrediction>)sent.Payload).Select(p => p.StopId));
+    }
+
+    [Fact]
     public void RemoveVehicle_Subscriber_IsTold()
     {
         _live.Connect("a");
@@ -284,6 +388,9 @@ public sealed class LiveEventsTests
 
         public TaskCompletionSource Block(string clientId) =>
             _blocks.GetOrAdd(clientId, _ => new TaskCompletionSource());
+
+        /// <summary>Later sends to the client complete at once (an already blocked one stays blocked).</summary>
+        public void Unblock(string clientId) => _blocks.TryRemove(clientId, out _);
 
         public List<(string Method, object Payload)> For(string clientId)
         {

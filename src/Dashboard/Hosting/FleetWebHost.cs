@@ -16,6 +16,9 @@ public static class FleetWebHost
     /// <summary>Largest hub message a client may send (subscriptions are tiny).</summary>
     public const long MaxClientMessageBytes = 4 * 1024;
 
+    /// <summary>SignalR's per-connection transport and application buffers (each direction) before backpressure.</summary>
+    public const long HubBufferBytes = 64 * 1024;
+
     /// <summary>JSON settings shared by the API and the hub: camelCase, enums as camelCase strings.</summary>
     public static void Configure(JsonSerializerOptions options)
     {
@@ -86,7 +89,14 @@ public static class FleetWebHost
                 "The page is not built: run `dotnet build src/Dashboard` (needs node and npm).", "text/plain"));
         }
 
-        app.MapHub<LiveHub>(LiveHub.Path);
+        app.MapHub<LiveHub>(LiveHub.Path, o =>
+        {
+            // What SignalR buffers per connection in each direction before it applies backpressure (its defaults,
+            // set here because the slow-client bound depends on them): a client that stops reading holds this much
+            // outgoing data plus the one message per lane LiveEvents has in flight, then its sends wait.
+            o.TransportMaxBufferSize = HubBufferBytes;
+            o.ApplicationMaxBufferSize = HubBufferBytes;
+        });
         LiveApi.Map(app);
         TripUpdatesFeed.Map(app);
         ReplayApi.Map(app);

@@ -190,6 +190,12 @@ public static class LiveApi
         Metric("fleet_hub_items_total", "counter", "Items pushed to hub clients.", null, m.ItemsPushed);
         Metric("fleet_hub_missed_batches_total", "counter", "Batches slow clients missed (coalesced into the next).", null, m.MissedBatches);
         Metric("fleet_hub_send_failures_total", "counter", "Pushes that failed.", null, m.SendFailures);
+        var queues = live.ClientsSummary();
+        Metric("fleet_hub_client_pending_items", "gauge", "Updates waiting to be pushed, all clients.", null, queues.PendingItems);
+        Metric("fleet_hub_client_pending_items_max", "gauge", "Updates waiting for the client with the most.", null, queues.MaxPendingItems);
+        Metric("fleet_hub_sends_in_flight", "gauge", "Pushes being written to clients (at most 2 per client).", null, queues.SendsInFlight);
+        Metric("fleet_hub_clients_stalled", "gauge", "Clients with a push in flight for 1 s or more.", null, queues.Stalled);
+        Metric("fleet_hub_slow_clients_disconnected_total", "counter", "Clients disconnected because a push was stuck too long.", null, m.SlowClientsDisconnected);
         Metric("fleet_vehicles_expired_total", "counter", "Vehicles removed after going quiet.", null, m.Expired);
         sb.Append("# HELP fleet_rejected_total Updates refused by a bound, by reason.\n# TYPE fleet_rejected_total counter\n");
         foreach (var reason in Enum.GetValues<RejectReason>())

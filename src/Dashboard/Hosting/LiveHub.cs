@@ -16,7 +16,7 @@ public sealed class LiveHub(LiveEvents live) : Hub
     /// <inheritdoc />
     public override Task OnConnectedAsync()
     {
-        live.Connect(Context.ConnectionId);
+        live.Connect(Context.ConnectionId, Context.Abort);
         return base.OnConnectedAsync();
     }
 

@@ -14,20 +14,27 @@ public interface ILiveTransport
 
 /// <summary>
 /// The in-process fan-out between the pipeline and the people watching: keeps the latest vehicle states,
-/// predictions and alerts, and pushes what changed to each subscribed client at most once per
-/// <see cref="LiveOptions.BatchInterval"/>.
+/// predictions and alerts, and pushes what changed to each subscribed client: vehicles at most once per
+/// <see cref="LiveOptions.BatchInterval"/>, predictions and alerts as soon as they are published.
 /// </summary>
 /// <remarks>
-/// <para><b>Producers</b> (the replay, the MQTT and GTFS-RT sources today; tracking and the predictors later) call
-/// <see cref="PublishVehicle"/>, <see cref="PublishPrediction"/> and <see cref="PublishAlert"/>. These never block
-/// and never wait for a client: they replace the latest value in a dictionary and add its key to a change set.</para>
-/// <para><b>Consumers</b>: one flush loop (<see cref="RunAsync"/>) wakes every <see cref="LiveOptions.Tick"/>,
-/// takes the change set and adds each changed key to the pending set of every client whose subscriptions match.
-/// A client whose previous push is still being written (a slow client) just keeps accumulating keys; since keys
-/// are coalesced and values are read when the batch is built, it later gets the latest state and has missed the
-/// intermediate ones. Nothing a client does can slow ingest or another client.</para>
+/// <para><b>Producers</b> (the replay, the MQTT and GTFS-RT sources, tracking through <see cref="LiveTrackingOutput"/>)
+/// call <see cref="PublishVehicle"/>, <see cref="PublishPrediction"/> and <see cref="PublishAlert"/>. These never
+/// block and never wait for a client: they replace the latest value in a dictionary and add its key to a change set.</para>
+/// <para><b>Two lanes per client.</b> The vehicle lane (<see cref="RunAsync"/>) wakes every <see cref="LiveOptions.Tick"/>,
+/// adds each changed vehicle to the pending set of the clients whose subscriptions match (found through an index by
+/// stop, route and vehicle id, boxes checked one by one), and sends a client its batch once its interval has passed.
+/// The prediction lane is woken by each published prediction or alert and pushes them at once (coalesced for
+/// <see cref="LiveOptions.UrgentCoalesce"/>), never waiting for the vehicle batch. Each lane has at most one push in
+/// flight per client. A client whose previous push is still being written (a slow client) just keeps accumulating
+/// keys; since keys are coalesced and values are read when the push is built, it later gets the latest state and has
+/// missed the intermediate ones (counted per client and in <see cref="LiveMetrics.MissedBatches"/>). Nothing a client
+/// does can slow ingest or another client.</para>
 /// <para><b>Bounds</b>: vehicles, predictions, alerts, subscriptions per client, pending keys per client and items
-/// per message are all capped by <see cref="LiveOptions"/>; anything refused is counted in <see cref="Metrics"/>.</para>
+/// per message are all capped by <see cref="LiveOptions"/>; anything refused is counted in <see cref="Metrics"/>. So a
+/// client that stops reading holds at most <see cref="LiveOptions.MaxPendingPerClient"/> keys and one message per lane
+/// on the server (SignalR's pipe applies backpressure beyond its buffer), and is disconnected once a push has been
+/// stuck for <see cref="LiveOptions.SlowClientTimeout"/>.</para>
 /// <para>Thread-safety: every public member is thread-safe.</para>
 /// </remarks>
 public sealed partial class LiveEvents
@@ -55,6 +62,14 @@ public sealed partial class LiveEvents
     private HashSet<string> _spareAlerts = new(StringComparer.Ordinal);
 
     private readonly ConcurrentDictionary<string, LiveClient> _clients = new(StringComparer.Ordinal);
+    private readonly Lock _indexGate = new();
+    private volatile SubscriptionIndex _index = SubscriptionIndex.Empty;
+
+    // The prediction lane: woken (at most once per pass) by a published prediction or alert.
+    private TaskCompletionSource _urgentSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _urgentSignaled;
+    private readonly Lock _urgentGate = new();
+    private readonly HashSet<LiveClient> _touched = [];
     private long _latestEventTicks;
     private long _lastExpiry;
 
@@ -186,6 +201,7 @@ public sealed partial class LiveEvents
             _changedPredictions.Add(new PredictionKey(prediction.StopId, prediction.TripId));
         }
 
+        Signal();
         return true;
     }
 
@@ -221,6 +237,8 @@ public sealed partial class LiveEvents
         {
             _changedAlerts.Add(alert.Id);
         }
+
+        Signal();
     }
 
     // ---- queries --------------------------------------------------------------------------------------------
@@ -251,22 +269,29 @@ public sealed partial class LiveEvents
     // ---- clients --------------------------------------------------------------------------------------------
 
     /// <summary>Registers a client (a hub connection). Pushes start after its first subscription.</summary>
-    public void Connect(string clientId)
+    /// <param name="clientId">The connection id.</param>
+    /// <param name="abort">Closes the connection; called once when one of its pushes has not completed within
+    /// <see cref="LiveOptions.SlowClientTimeout"/> (a client that stopped reading). Null: never closed.</param>
+    public void Connect(string clientId, Action? abort = null)
     {
         ArgumentNullException.ThrowIfNull(clientId);
-        _clients.TryAdd(clientId, new LiveClient(clientId));
+        _clients.TryAdd(clientId, new LiveClient(clientId, abort));
         Metrics.Clients = _clients.Count;
     }
 
     /// <summary>Forgets a client.</summary>
     public void Disconnect(string clientId)
     {
-        _clients.TryRemove(clientId, out _);
+        if (_clients.TryRemove(clientId, out _))
+        {
+            RebuildIndex();
+        }
+
         Metrics.Clients = _clients.Count;
     }
 
     /// <summary>
-    /// Adds a subscription. Everything it matches now is queued for the client's next batch (its initial view);
+    /// Adds a subscription. Everything it matches now is queued for the client's next push (its initial view);
     /// afterwards only changes are pushed. Throws <see cref="ArgumentException"/> on an invalid or excess one.
     /// </summary>
     public void Subscribe(string clientId, Subscription subscription)
@@ -283,8 +308,13 @@ public sealed partial class LiveEvents
 
                 client.Add(subscription);
             }
+        }
 
-            // The initial view: what the new subscription matches right now.
+        // The index first, then the initial view: a change published before the index has it is in the state the
+        // view reads; one published after is distributed through the index.
+        RebuildIndex();
+        lock (client.Gate)
+        {
             var single = new LiveClient.Filter(subscription);
             foreach (var (id, entry) in _vehicles)
             {
@@ -313,6 +343,8 @@ public sealed partial class LiveEvents
                 }
             }
         }
+
+        Signal();
     }
 
     /// <summary>Removes a subscription; returns false when the client did not hold it.</summary>
@@ -323,10 +355,14 @@ public sealed partial class LiveEvents
             return false;
         }
 
+        bool removed;
         lock (client.Gate)
         {
-            return client.Remove(subscription);
+            removed = client.Remove(subscription);
         }
+
+        RebuildIndex();
+        return removed;
     }
 
     /// <summary>The subscriptions a client holds (for tests and diagnostics).</summary>
@@ -343,10 +379,119 @@ public sealed partial class LiveEvents
         }
     }
 
-    // ---- the flush loop -------------------------------------------------------------------------------------
+    /// <summary>The send queue of one client (what a slow client holds on the server), or null when not connected.</summary>
+    public LiveClientStats? ClientStats(string clientId)
+    {
+        if (!_clients.TryGetValue(clientId, out var client))
+        {
+            return null;
+        }
 
-    /// <summary>Runs the flush loop until cancelled.</summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+        var now = _time.GetTimestamp();
+        lock (client.Gate)
+        {
+            return client.Stats(_time, now);
+        }
+    }
+
+    /// <summary>The send queues of all clients summed up, for <c>/metrics</c>.</summary>
+    public LiveClientsSummary ClientsSummary()
+    {
+        var now = _time.GetTimestamp();
+        int maxPending = 0, sending = 0, stalled = 0;
+        long pending = 0;
+        foreach (var client in _clients.Values)
+        {
+            LiveClientStats s;
+            lock (client.Gate)
+            {
+                s = client.Stats(_time, now);
+            }
+
+            pending += s.PendingItems;
+            maxPending = Math.Max(maxPending, s.PendingItems);
+            sending += s.SendsInFlight;
+            if (s.OldestSendInFlight >= TimeSpan.FromSeconds(1))
+            {
+                stalled++;
+            }
+        }
+
+        return new LiveClientsSummary(pending, maxPending, sending, stalled);
+    }
+
+    // The clients per stop, route and vehicle id, the box subscribers and every subscribed client, rebuilt (copy on
+    // write) when a subscription changes, so that a change is matched against the clients that want it instead of
+    // against every client.
+    private void RebuildIndex()
+    {
+        lock (_indexGate)
+        {
+            var stops = new Dictionary<string, List<LiveClient>>(StringComparer.Ordinal);
+            var routes = new Dictionary<string, List<LiveClient>>(StringComparer.Ordinal);
+            var vehicles = new Dictionary<string, List<LiveClient>>(StringComparer.Ordinal);
+            var boxes = new List<LiveClient>();
+            var all = new List<LiveClient>();
+            foreach (var client in _clients.Values)
+            {
+                lock (client.Gate)
+                {
+                    if (client.Subscriptions.Count == 0)
+                    {
+                        continue;
+                    }
+
+                    all.Add(client);
+                    var hasBox = false;
+                    foreach (var s in client.Subscriptions)
+                    {
+                        var into = s.Kind switch
+                        {
+                            SubscriptionKind.Stop => stops,
+                            SubscriptionKind.Route => routes,
+                            SubscriptionKind.Vehicle => vehicles,
+                            _ => null,
+                        };
+                        if (into is null)
+                        {
+                            hasBox = true;
+                        }
+                        else if (into.TryGetValue(s.Id, out var list))
+                        {
+                            list.Add(client);
+                        }
+                        else
+                        {
+                            into[s.Id] = [client];
+                        }
+                    }
+
+                    if (hasBox)
+                    {
+                        boxes.Add(client);
+                    }
+                }
+            }
+
+            static Dictionary<string, LiveClient[]> Freeze(Dictionary<string, List<LiveClient>> d) =>
+                d.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal);
+
+            _index = new SubscriptionIndex(Freeze(stops), Freeze(routes), Freeze(vehicles), [.. boxes], [.. all]);
+        }
+    }
+
+    // ---- the push loops -------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Runs the two push loops until cancelled: the vehicle lane every <see cref="LiveOptions.Tick"/> (vehicles and
+    /// removals, at most one batch per <see cref="LiveOptions.BatchInterval"/> per client), and the prediction lane,
+    /// woken by every published prediction or alert and pushing them at once (coalesced for
+    /// <see cref="LiveOptions.UrgentCoalesce"/>), never waiting for the vehicle batch.
+    /// </summary>
+    public Task RunAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(RunVehicleLaneAsync(cancellationToken), RunUrgentLaneAsync(cancellationToken));
+
+    private async Task RunVehicleLaneAsync(CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(_options.Tick, _time);
         try
@@ -356,7 +501,7 @@ public sealed partial class LiveEvents
                 // A failure in one tick is logged and counted; the loop goes on, the next tick retries.
                 try
                 {
-                    Flush();
+                    FlushVehicles();
                 }
 #pragma warning disable CA1031 // The loop must survive any one tick's failure.
                 catch (Exception ex)
@@ -372,8 +517,60 @@ public sealed partial class LiveEvents
         }
     }
 
-    /// <summary>One pass of the flush loop: distributes changes and starts the sends that are due.</summary>
+    private async Task RunUrgentLaneAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await Volatile.Read(ref _urgentSignal).Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                if (_options.UrgentCoalesce > TimeSpan.Zero)
+                {
+                    // A tracking batch publishes its predictions in a burst: gather it into one push per client.
+                    await Task.Delay(_options.UrgentCoalesce, _time, cancellationToken).ConfigureAwait(false);
+                }
+
+                // Re-armed before the pass (new signal first, then the flag): anything published from here on is
+                // either in this pass's change set or wakes the loop again.
+                Volatile.Write(ref _urgentSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                Volatile.Write(ref _urgentSignaled, 0);
+                try
+                {
+                    FlushUrgent(all: false);
+                }
+#pragma warning disable CA1031 // The loop must survive any one pass's failure.
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    Metrics.CountFlushFailure();
+                    LogFlushFailed(ex);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    // Wakes the prediction lane (once per pass, however many publishes).
+    private void Signal()
+    {
+        if (Interlocked.Exchange(ref _urgentSignaled, 1) == 0)
+        {
+            Volatile.Read(ref _urgentSignal).TrySetResult();
+        }
+    }
+
+    /// <summary>One pass of both lanes (what the loops do; tests call it with a fake clock).</summary>
     public void Flush()
+    {
+        FlushVehicles();
+        FlushUrgent(all: true);
+    }
+
+    // The vehicle lane: distributes vehicle changes and removals, starts the vehicle batches that are due, and
+    // disconnects a client whose push has been stuck for longer than SlowClientTimeout.
+    private void FlushVehicles()
     {
         var now = _time.GetTimestamp();
         Metrics.Sample(now, VehicleCount, PredictionCount);
@@ -385,8 +582,6 @@ public sealed partial class LiveEvents
 
         HashSet<string> vehicles;
         Dictionary<string, VehicleState> removed;
-        HashSet<PredictionKey> predictions;
-        HashSet<string> alerts;
         lock (_changeGate)
         {
             vehicles = _changedVehicles;
@@ -395,20 +590,24 @@ public sealed partial class LiveEvents
             removed = _removedVehicles;
             _removedVehicles = _spareRemoved;
             _spareRemoved = removed;
-            predictions = _changedPredictions;
-            _changedPredictions = _sparePredictions;
-            _sparePredictions = predictions;
-            alerts = _changedAlerts;
-            _changedAlerts = _spareAlerts;
-            _spareAlerts = alerts;
         }
 
         try
         {
-            foreach (var client in _clients.Values)
+            var index = _index;
+            foreach (var id in vehicles)
             {
-                Distribute(client, vehicles, removed, predictions, alerts);
-                TrySend(client, now);
+                // A vehicle that left the client's view (moved out of its box, changed route) is not followed
+                // further; the page ages such markers out on its own.
+                if (_vehicles.TryGetValue(id, out var entry))
+                {
+                    index.ForVehicle(entry.State, client => client.QueueVehicle(id, _options.MaxPendingPerClient, Metrics));
+                }
+            }
+
+            foreach (var (id, last) in removed)
+            {
+                index.ForVehicle(last, client => client.QueueRemoval(id, _options.MaxPendingPerClient, Metrics));
             }
         }
         finally
@@ -416,70 +615,93 @@ public sealed partial class LiveEvents
             // The spares are only touched here and under _changeGate by the next swap.
             vehicles.Clear();
             removed.Clear();
-            predictions.Clear();
-            alerts.Clear();
+        }
+
+        foreach (var client in _clients.Values)
+        {
+            TrySendVehicles(client, now);
+            AbortIfStalled(client, now);
         }
     }
 
-    private void Distribute(
-        LiveClient client,
-        HashSet<string> vehicles,
-        Dictionary<string, VehicleState> removed,
-        HashSet<PredictionKey> predictions,
-        HashSet<string> alerts)
+    // The prediction lane: distributes changed predictions and alerts to the clients that want them and pushes
+    // at once to each client that is not still writing its previous prediction push (that one gets the coalesced
+    // rest when it finishes). Serialized: the tests' Flush and the loop may both call it.
+    private void FlushUrgent(bool all)
     {
-        lock (client.Gate)
+        lock (_urgentGate)
         {
-            if (client.Subscriptions.Count == 0)
+            HashSet<PredictionKey> predictions;
+            HashSet<string> alerts;
+            lock (_changeGate)
             {
-                return;
+                predictions = _changedPredictions;
+                _changedPredictions = _sparePredictions;
+                _sparePredictions = predictions;
+                alerts = _changedAlerts;
+                _changedAlerts = _spareAlerts;
+                _spareAlerts = alerts;
             }
 
-            foreach (var id in vehicles)
+            var touched = _touched;
+            try
             {
-                // A vehicle that left the client's view (moved out of its box, changed route) is not followed
-                // further; the page ages such markers out on its own.
-                if (_vehicles.TryGetValue(id, out var entry) && client.Matches(entry.State))
+                var index = _index;
+                foreach (var key in predictions)
                 {
-                    client.QueueVehicle(id, _options.MaxPendingPerClient, Metrics);
+                    if (_predictionsByStop.TryGetValue(key.StopId, out var byTrip) && byTrip.TryGetValue(key.TripId, out var p))
+                    {
+                        index.ForPrediction(p, client =>
+                        {
+                            client.QueuePrediction(key, _options.MaxPendingPerClient, Metrics);
+                            touched.Add(client);
+                        });
+                    }
+                }
+
+                foreach (var id in alerts)
+                {
+                    if (_alerts.TryGetValue(id, out var a))
+                    {
+                        index.ForAlert(a, client =>
+                        {
+                            client.QueueAlert(id, _options.MaxPendingPerClient, Metrics);
+                            touched.Add(client);
+                        });
+                    }
+                }
+
+                if (all)
+                {
+                    foreach (var client in _clients.Values)
+                    {
+                        TrySendUrgent(client);
+                    }
+                }
+                else
+                {
+                    foreach (var client in touched)
+                    {
+                        TrySendUrgent(client);
+                    }
                 }
             }
-
-            foreach (var (id, last) in removed)
+            finally
             {
-                if (client.Matches(last))
-                {
-                    client.QueueRemoval(id, _options.MaxPendingPerClient, Metrics);
-                }
-            }
-
-            foreach (var key in predictions)
-            {
-                if (_predictionsByStop.TryGetValue(key.StopId, out var byTrip) && byTrip.TryGetValue(key.TripId, out var p) && client.Matches(p))
-                {
-                    client.QueuePrediction(key, _options.MaxPendingPerClient, Metrics);
-                }
-            }
-
-            foreach (var id in alerts)
-            {
-                if (_alerts.TryGetValue(id, out var a) && (a.IsGlobal || client.Matches(a)))
-                {
-                    client.QueueAlert(id, _options.MaxPendingPerClient, Metrics);
-                }
+                predictions.Clear();
+                alerts.Clear();
+                touched.Clear();
             }
         }
     }
 
-    private void TrySend(LiveClient client, long now)
+    private void TrySendVehicles(LiveClient client, long now)
     {
-        List<VehicleState>? vehicles = null;
-        List<string>? removed = null;
-        List<ArrivalPrediction>? predictions = null;
-        List<LiveAlert>? alerts = null;
+        List<VehicleState> vehicles;
+        List<string> removed;
         lock (client.Gate)
         {
-            if (!client.HasPending)
+            if (!client.HasPendingVehicles)
             {
                 return;
             }
@@ -490,6 +712,7 @@ public sealed partial class LiveEvents
                 {
                     // The client is still writing its previous batch: it misses this one (coalesced into the next).
                     client.MissCounted = true;
+                    client.Missed++;
                     Metrics.CountMissedBatch();
                 }
 
@@ -499,28 +722,62 @@ public sealed partial class LiveEvents
             var max = _options.MaxBatchItems;
             vehicles = client.TakeVehicles(max, id => _vehicles.TryGetValue(id, out var e) ? e.State : null);
             removed = client.TakeRemovals(max);
-            predictions = client.TakePredictions(max, k =>
-                _predictionsByStop.TryGetValue(k.StopId, out var byTrip) && byTrip.TryGetValue(k.TripId, out var p) ? p : null);
-            alerts = client.TakeAlerts(max, id => _alerts.TryGetValue(id, out var a) ? a : null);
-            if (vehicles.Count == 0 && removed.Count == 0 && predictions.Count == 0 && alerts.Count == 0)
+            if (vehicles.Count == 0 && removed.Count == 0)
             {
                 return;
             }
 
             client.Busy = true;
+            client.BusySince = now;
             client.MissCounted = false;
             client.LastSent = now;
         }
 
-        _ = SendBatchAsync(client, vehicles, removed, predictions, alerts);
+        _ = SendVehiclesAsync(client, vehicles, removed);
     }
 
-    private async Task SendBatchAsync(
-        LiveClient client,
-        List<VehicleState> vehicles,
-        List<string> removed,
-        List<ArrivalPrediction> predictions,
-        List<LiveAlert> alerts)
+    private void TrySendUrgent(LiveClient client)
+    {
+        List<ArrivalPrediction> predictions;
+        List<LiveAlert> alerts;
+        lock (client.Gate)
+        {
+            if (!client.HasPendingUrgent)
+            {
+                return;
+            }
+
+            if (client.UrgentBusy)
+            {
+                if (!client.UrgentMissCounted)
+                {
+                    // Still writing its previous prediction push: these follow, coalesced, when it completes.
+                    client.UrgentMissCounted = true;
+                    client.Missed++;
+                    Metrics.CountMissedBatch();
+                }
+
+                return;
+            }
+
+            var max = _options.MaxBatchItems;
+            predictions = client.TakePredictions(max, k =>
+                _predictionsByStop.TryGetValue(k.StopId, out var byTrip) && byTrip.TryGetValue(k.TripId, out var p) ? p : null);
+            alerts = client.TakeAlerts(max, id => _alerts.TryGetValue(id, out var a) ? a : null);
+            if (predictions.Count == 0 && alerts.Count == 0)
+            {
+                return;
+            }
+
+            client.UrgentBusy = true;
+            client.UrgentBusySince = _time.GetTimestamp();
+            client.UrgentMissCounted = false;
+        }
+
+        _ = SendUrgentAsync(client, predictions, alerts);
+    }
+
+    private async Task SendVehiclesAsync(LiveClient client, List<VehicleState> vehicles, List<string> removed)
     {
         try
         {
@@ -534,17 +791,7 @@ public sealed partial class LiveEvents
                 await _transport.SendAsync(client.Id, LiveMethods.Removed, removed, CancellationToken.None).ConfigureAwait(false);
             }
 
-            if (predictions.Count > 0)
-            {
-                await _transport.SendAsync(client.Id, LiveMethods.Predictions, predictions, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            if (alerts.Count > 0)
-            {
-                await _transport.SendAsync(client.Id, LiveMethods.Alerts, alerts, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            Metrics.CountBatch(vehicles.Count + removed.Count + predictions.Count + alerts.Count);
+            Metrics.CountBatch(vehicles.Count + removed.Count);
         }
 #pragma warning disable CA1031 // A failed send concerns one client only (usually it went away): count and go on.
         catch (Exception ex)
@@ -560,6 +807,65 @@ public sealed partial class LiveEvents
                 client.Busy = false;
             }
         }
+    }
+
+    private async Task SendUrgentAsync(LiveClient client, List<ArrivalPrediction> predictions, List<LiveAlert> alerts)
+    {
+        try
+        {
+            if (predictions.Count > 0)
+            {
+                await _transport.SendAsync(client.Id, LiveMethods.Predictions, predictions, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (alerts.Count > 0)
+            {
+                await _transport.SendAsync(client.Id, LiveMethods.Alerts, alerts, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            Metrics.CountBatch(predictions.Count + alerts.Count);
+        }
+#pragma warning disable CA1031 // A failed send concerns one client only (usually it went away): count and go on.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Metrics.CountSendFailure();
+            LogSendFailed(client.Id, ex.Message);
+        }
+        finally
+        {
+            lock (client.Gate)
+            {
+                client.UrgentBusy = false;
+            }
+        }
+
+        // What queued up while this push was being written goes now, not at the next publish.
+        if (_clients.ContainsKey(client.Id))
+        {
+            TrySendUrgent(client);
+        }
+    }
+
+    private void AbortIfStalled(LiveClient client, long now)
+    {
+        Action? abort;
+        lock (client.Gate)
+        {
+            var stuck = (client.Busy && _time.GetElapsedTime(client.BusySince, now) > _options.SlowClientTimeout)
+                || (client.UrgentBusy && _time.GetElapsedTime(client.UrgentBusySince, now) > _options.SlowClientTimeout);
+            if (!stuck || client.Aborted)
+            {
+                return;
+            }
+
+            client.Aborted = true;
+            abort = client.Abort;
+        }
+
+        Metrics.CountSlowClientAborted();
+        LogSlowClient(client.Id, _options.SlowClientTimeout.TotalSeconds);
+        abort?.Invoke();
     }
 
     private void Expire(long now)
@@ -620,7 +926,147 @@ public sealed partial class LiveEvents
     [LoggerMessage(EventId = 5002, Level = LogLevel.Debug, Message = "Push to client {ClientId} failed: {Reason}")]
     private partial void LogSendFailed(string clientId, string reason);
 
+    [LoggerMessage(EventId = 5003, Level = LogLevel.Warning, Message = "Client {ClientId} has not read a push for {Seconds} s: disconnecting it")]
+    private partial void LogSlowClient(string clientId, double seconds);
+
     private readonly record struct VehicleEntry(VehicleState State, long Seen);
+}
+
+/// <summary>The send queue of one client.</summary>
+/// <param name="PendingItems">Updates waiting for the client (coalesced keys; at most <see cref="LiveOptions.MaxPendingPerClient"/>).</param>
+/// <param name="SendsInFlight">Pushes being written to it (at most 2: one vehicle batch, one prediction push).</param>
+/// <param name="OldestSendInFlight">How long the oldest of those has been being written.</param>
+/// <param name="MissedBatches">Pushes it missed because it was still writing the previous one.</param>
+/// <param name="Disconnecting">True once it was disconnected as too slow.</param>
+public readonly record struct LiveClientStats(int PendingItems, int SendsInFlight, TimeSpan OldestSendInFlight, long MissedBatches, bool Disconnecting);
+
+/// <summary>The send queues of all clients.</summary>
+/// <param name="PendingItems">Updates waiting, all clients.</param>
+/// <param name="MaxPendingItems">Updates waiting for the client with the most.</param>
+/// <param name="SendsInFlight">Pushes being written, all clients.</param>
+/// <param name="Stalled">Clients with a push in flight for a second or more.</param>
+public readonly record struct LiveClientsSummary(long PendingItems, int MaxPendingItems, int SendsInFlight, int Stalled);
+
+/// <summary>Which clients may want a change: by stop, route and vehicle id, the box subscribers, every subscribed
+/// client (global alerts). Immutable; rebuilt when a subscription changes. Each candidate is checked with its own
+/// filter under its lock before anything is queued, so a stale index never sends what a client did not ask for.</summary>
+internal sealed class SubscriptionIndex(
+    Dictionary<string, LiveClient[]> stops,
+    Dictionary<string, LiveClient[]> routes,
+    Dictionary<string, LiveClient[]> vehicles,
+    LiveClient[] boxes,
+    LiveClient[] all)
+{
+    public static readonly SubscriptionIndex Empty = new([], [], [], [], []);
+
+    public void ForVehicle(VehicleState v, Action<LiveClient> queue)
+    {
+        if (vehicles.TryGetValue(v.Id, out var byVehicle))
+        {
+            Visit(byVehicle, v, queue);
+        }
+
+        if (v.RouteId is not null && routes.TryGetValue(v.RouteId, out var byRoute))
+        {
+            Visit(byRoute, v, queue);
+        }
+
+        Visit(boxes, v, queue);
+    }
+
+    public void ForPrediction(ArrivalPrediction p, Action<LiveClient> queue)
+    {
+        if (stops.TryGetValue(p.StopId, out var byStop))
+        {
+            Visit(byStop, p, queue);
+        }
+
+        if (p.RouteId is not null && routes.TryGetValue(p.RouteId, out var byRoute))
+        {
+            Visit(byRoute, p, queue);
+        }
+
+        if (p.VehicleId is not null && vehicles.TryGetValue(p.VehicleId, out var byVehicle))
+        {
+            Visit(byVehicle, p, queue);
+        }
+    }
+
+    public void ForAlert(LiveAlert a, Action<LiveClient> queue)
+    {
+        if (a.IsGlobal)
+        {
+            foreach (var client in all)
+            {
+                lock (client.Gate)
+                {
+                    if (client.Subscriptions.Count > 0)
+                    {
+                        queue(client);
+                    }
+                }
+            }
+
+            return;
+        }
+
+        if (a.StopId is not null && stops.TryGetValue(a.StopId, out var byStop))
+        {
+            Visit(byStop, a, queue);
+        }
+
+        if (a.RouteId is not null && routes.TryGetValue(a.RouteId, out var byRoute))
+        {
+            Visit(byRoute, a, queue);
+        }
+
+        if (a.VehicleId is not null && vehicles.TryGetValue(a.VehicleId, out var byVehicle))
+        {
+            Visit(byVehicle, a, queue);
+        }
+    }
+
+    private static void Visit(LiveClient[] clients, VehicleState v, Action<LiveClient> queue)
+    {
+        foreach (var client in clients)
+        {
+            lock (client.Gate)
+            {
+                if (client.Matches(v))
+                {
+                    queue(client);
+                }
+            }
+        }
+    }
+
+    private static void Visit(LiveClient[] clients, ArrivalPrediction p, Action<LiveClient> queue)
+    {
+        foreach (var client in clients)
+        {
+            lock (client.Gate)
+            {
+                if (client.Matches(p))
+                {
+                    queue(client);
+                }
+            }
+        }
+    }
+
+    private static void Visit(LiveClient[] clients, LiveAlert a, Action<LiveClient> queue)
+    {
+        foreach (var client in clients)
+        {
+            lock (client.Gate)
+            {
+                if (client.Matches(a))
+                {
+                    queue(client);
+                }
+            }
+        }
+    }
 }
 
 /// <summary>Key of a prediction: one trip at one stop.</summary>
@@ -646,20 +1092,54 @@ public static class LiveMethods
 
 /// <summary>One connected client's subscriptions and pending (coalesced) keys.</summary>
 /// <remarks>Guarded by <see cref="Gate"/>; only <see cref="LiveEvents"/> touches it.</remarks>
-[DebuggerDisplay("{Id} subs={Subscriptions.Count} busy={Busy}")]
-internal sealed class LiveClient(string id)
+[DebuggerDisplay("{Id} subs={Subscriptions.Count} busy={Busy} urgentBusy={UrgentBusy}")]
+internal sealed class LiveClient(string id, Action? abort = null)
 {
     public readonly Lock Gate = new();
 
     public string Id { get; } = id;
 
+    public Action? Abort { get; } = abort;
+
     public HashSet<Subscription> Subscriptions { get; } = [];
 
+    /// <summary>A vehicle batch is being written.</summary>
     public bool Busy { get; set; }
+
+    public long BusySince { get; set; }
 
     public bool MissCounted { get; set; }
 
     public long LastSent { get; set; }
+
+    /// <summary>A prediction/alert push is being written.</summary>
+    public bool UrgentBusy { get; set; }
+
+    public long UrgentBusySince { get; set; }
+
+    public bool UrgentMissCounted { get; set; }
+
+    /// <summary>Pushes this client missed (coalesced into a later one) because it was still writing.</summary>
+    public long Missed { get; set; }
+
+    /// <summary>Disconnected as too slow (once).</summary>
+    public bool Aborted { get; set; }
+
+    public LiveClientStats Stats(TimeProvider time, long now)
+    {
+        var oldest = TimeSpan.Zero;
+        if (Busy)
+        {
+            oldest = time.GetElapsedTime(BusySince, now);
+        }
+
+        if (UrgentBusy && time.GetElapsedTime(UrgentBusySince, now) is var u && u > oldest)
+        {
+            oldest = u;
+        }
+
+        return new LiveClientStats(PendingCount, (Busy ? 1 : 0) + (UrgentBusy ? 1 : 0), oldest, Missed, Aborted);
+    }
 
     private readonly HashSet<string> _vehicleIds = new(StringComparer.Ordinal);
     private readonly HashSet<string> _routeIds = new(StringComparer.Ordinal);
@@ -671,7 +1151,9 @@ internal sealed class LiveClient(string id)
     private readonly HashSet<PredictionKey> _pendingPredictions = [];
     private readonly HashSet<string> _pendingAlerts = new(StringComparer.Ordinal);
 
-    public bool HasPending => _pendingVehicles.Count + _pendingRemovals.Count + _pendingPredictions.Count + _pendingAlerts.Count > 0;
+    public bool HasPendingVehicles => _pendingVehicles.Count + _pendingRemovals.Count > 0;
+
+    public bool HasPendingUrgent => _pendingPredictions.Count + _pendingAlerts.Count > 0;
 
     private int PendingCount => _pendingVehicles.Count + _pendingRemovals.Count + _pendingPredictions.Count + _pendingAlerts.Count;
 

@@ -32,6 +32,7 @@ public sealed class LiveMetrics
     private long _items;
     private long _missedBatches;
     private long _sendFailures;
+    private long _slowClientsAborted;
     private long _flushFailures;
     private long _expired;
     private readonly long[] _rejected = new long[Enum.GetValues<RejectReason>().Length];
@@ -54,11 +55,14 @@ public sealed class LiveMetrics
     /// <summary>Items pushed to clients (vehicles + removals + predictions + alerts).</summary>
     public long ItemsPushed => Interlocked.Read(ref _items);
 
-    /// <summary>Batches a slow client missed because its previous push was still being written.</summary>
+    /// <summary>Pushes slow clients missed (coalesced into a later one) because their previous push was still being written.</summary>
     public long MissedBatches => Interlocked.Read(ref _missedBatches);
 
     /// <summary>Pushes that failed (client gone).</summary>
     public long SendFailures => Interlocked.Read(ref _sendFailures);
+
+    /// <summary>Clients disconnected because a push to them was stuck for <see cref="LiveOptions.SlowClientTimeout"/>.</summary>
+    public long SlowClientsDisconnected => Interlocked.Read(ref _slowClientsAborted);
 
     /// <summary>Flush ticks that failed.</summary>
     public long FlushFailures => Interlocked.Read(ref _flushFailures);
@@ -108,6 +112,8 @@ public sealed class LiveMetrics
     internal void CountMissedBatch() => Interlocked.Increment(ref _missedBatches);
 
     internal void CountSendFailure() => Interlocked.Increment(ref _sendFailures);
+
+    internal void CountSlowClientAborted() => Interlocked.Increment(ref _slowClientsAborted);
 
     internal void CountFlushFailure() => Interlocked.Increment(ref _flushFailures);
 

@@ -3,11 +3,20 @@ namespace Fleet.Dashboard.Live;
 /// <summary>Bounds and timing of <see cref="LiveEvents"/>.</summary>
 public sealed class LiveOptions
 {
-    /// <summary>At most one push per client per this interval (default 250 ms).</summary>
+    /// <summary>At most one <c>vehicles</c> batch per client per this interval (default 250 ms).</summary>
     public TimeSpan BatchInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>How often the fan-out looks for changes (default 50 ms); bounds the added latency.</summary>
-    public TimeSpan Tick { get; set; } = TimeSpan.FromMilliseconds(50);
+    /// <summary>How often the vehicle lane looks for changes and due batches (default 10 ms); what a vehicle batch
+    /// may be late on its interval.</summary>
+    public TimeSpan Tick { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>How long the prediction lane gathers a burst of predictions and alerts before pushing them
+    /// (default 2 ms; zero pushes at once). Predictions and alerts never wait for the vehicle batch.</summary>
+    public TimeSpan UrgentCoalesce { get; set; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>A client one of whose pushes has not been written for this long (it stopped reading) is disconnected
+    /// (default 30 s); until then it only misses pushes.</summary>
+    public TimeSpan SlowClientTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Most vehicles kept; a new vehicle beyond this is rejected and counted.</summary>
     public int MaxVehicles { get; set; } = 100_000;
