@@ -21,6 +21,7 @@ using Fleet.Tracking.Vehicles;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Fleet.Dashboard.Cli;
@@ -40,6 +41,7 @@ internal static class BenchE2eCommand
         var journalEvents = new Option<int>("--journal-events") { Description = "Events through the persistent tracking host, journal on and off", DefaultValueFactory = _ => 100_000 };
         var mqttMessages = new Option<int>("--mqtt-messages") { Description = "Messages of the MQTT comparison (0 skips it)", DefaultValueFactory = _ => 100_000 };
         var latencySeconds = new Option<double>("--latency-seconds") { Description = "Seconds of paced load per latency rate", DefaultValueFactory = _ => 5 };
+        var latencyOnly = new Option<bool>("--latency-only") { Description = "Only the ingest-to-client latency rows (JSON: only their two fields)" };
         var command = new Command("e2e",
             """
             Benchmark the whole pipeline on a generated 1,000-vehicle hour (the city of fleet bench replay): events/s
@@ -51,7 +53,7 @@ internal static class BenchE2eCommand
             Example: fleet bench e2e --json
             """)
         {
-            cityDir, json, journalEvents, mqttMessages, latencySeconds,
+            cityDir, json, journalEvents, mqttMessages, latencySeconds, latencyOnly,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -66,6 +68,27 @@ internal static class BenchE2eCommand
                 {
                     Console.Out.WriteLine(line);
                 }
+            }
+
+            void SayLatency(string rate, Latency l)
+            {
+                Say(string.Create(CultureInfo.InvariantCulture, $"latency at {rate} events/s (predictions) p50 {l.P50,6:F1} ms, p99 {l.P99,6:F1} ms, p99.9 {l.P999,6:F1} ms ({l.Samples:N0} samples, {l.Achieved:N0} events/s offered)"));
+                Say(string.Create(CultureInfo.InvariantCulture, $"  server: ingest -> hub send p99 {l.QueueP99:F1} ms, -> written p99 {l.WrittenP99:F1} ms; vehicles (one batch per 250 ms) p50 {l.VehicleP50:F1} ms, p99 {l.VehicleP99:F1} ms"));
+            }
+
+            if (parse.GetValue(latencyOnly))
+            {
+                var l3 = await LatencyAsync(3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+                SayLatency(" 3,000", l3);
+                var l30 = await LatencyAsync(30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+                SayLatency("30,000", l30);
+                if (quiet)
+                {
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $$"""{"latencyP99Ms3k":{{Math.Round(l3.P99, 1)}},"latencyP99Ms30k":{{Math.Round(l30.P99, 1)}}}"""));
+                }
+
+                return 0;
             }
 
             // Memory first, in a process that has not yet held the recording.
@@ -92,9 +115,9 @@ internal static class BenchE2eCommand
             Say(string.Create(CultureInfo.InvariantCulture, $"end to end (tracking, predictions, hub) {e2eRate,10:N0} events/s ({e2eSeconds:F2} s; ratio to parse only {e2eRate / parseRate:F2}; {predictions:N0} predictions, {pushed:N0} items pushed)"));
 
             var latency3k = await LatencyAsync(3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
-            Say(string.Create(CultureInfo.InvariantCulture, $"latency at  3,000 events/s              p50 {latency3k.P50,6:F1} ms, p99 {latency3k.P99,6:F1} ms, p99.9 {latency3k.P999,6:F1} ms ({latency3k.Samples:N0} samples)"));
+            SayLatency(" 3,000", latency3k);
             var latency30k = await LatencyAsync(30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
-            Say(string.Create(CultureInfo.InvariantCulture, $"latency at 30,000 events/s              p50 {latency30k.P50,6:F1} ms, p99 {latency30k.P99,6:F1} ms, p99.9 {latency30k.P999,6:F1} ms ({latency30k.Samples:N0} samples, {latency30k.Achieved:N0} events/s offered)"));
+            SayLatency("30,000", latency30k);
 
             var count = parse.GetValue(journalEvents);
             var memoryRate = await JournalRateAsync(recording, schedule, count, sqlite: false, ct).ConfigureAwait(false);
@@ -176,13 +199,27 @@ internal static class BenchE2eCommand
 
         public SignalRJsonClient Client { get; }
 
-        public static async Task<HubRig> StartAsync(Action<HubMessage>? onMessage, CancellationToken ct)
+        /// <summary>Starts the host and a client subscribed to the whole map (vehicles) and to <paramref name="routes"/>
+        /// (their predictions); <paramref name="timing"/>, when given, times every push on the server.</summary>
+        public static async Task<HubRig> StartAsync(Action<HubMessage>? onMessage, CancellationToken ct, SendTiming? timing = null, params string[] routes)
         {
-            var app = FleetWebHost.Build(new ServeOptions { Urls = "http://127.0.0.1:0" }, s => s.AddSingleton(new LiveOptions { MaxVehicles = 200_000 }));
+            var app = FleetWebHost.Build(new ServeOptions { Urls = "http://127.0.0.1:0" }, s =>
+            {
+                s.AddSingleton(new LiveOptions { MaxVehicles = 200_000 });
+                if (timing is not null)
+                {
+                    s.AddSingleton<ILiveTransport>(sp => new TimedTransport(new HubLiveTransport(sp.GetRequiredService<IHubContext<LiveHub>>()), timing));
+                }
+            });
             await app.StartAsync(ct).ConfigureAwait(false);
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
             var client = await SignalRJsonClient.ConnectAsync(SignalRJsonClient.HubUri(new Uri(address + "/"), LiveHub.Path, null), 4096, ct).ConfigureAwait(false);
             await client.InvokeAsync("Subscribe", ["bbox", "-180,-90,180,90"], ct).ConfigureAwait(false);
+            foreach (var route in routes)
+            {
+                await client.InvokeAsync("Subscribe", ["route", route], ct).ConfigureAwait(false);
+            }
+
             return new HubRig(app, client, onMessage);
         }
 
@@ -233,19 +270,27 @@ internal static class BenchE2eCommand
         return (stream.Parsed, seconds, rig.Live.Metrics.ItemsPushed, rig.Live.Metrics.Predictions);
     }
 
-    private readonly record struct Latency(double P50, double P99, double P999, long Samples, double Achieved);
+    private readonly record struct Latency(double P50, double P99, double P999, long Samples, double Achieved,
+        double VehicleP50, double VehicleP99, double QueueP99, double WrittenP99);
 
     /// <summary>
-    /// Vehicle updates paced at <paramref name="rate"/> events/s over 1,000 vehicles, each stamped with the wall clock
-    /// when ingested; the client measures receive time minus that stamp for every vehicle pushed to it.
+    /// Events paced at <paramref name="rate"/> per second over 1,000 vehicles; each one, stamped with the wall clock
+    /// when ingested, updates its vehicle's state and the prediction of its trip at a stop (what tracking publishes
+    /// for an event; tracking itself is measured in the throughput row). One client subscribed to the whole map and to
+    /// the route measures receive time minus that stamp for every prediction pushed to it (their own push lane) and,
+    /// separately, for every vehicle (at most one batch per 250 ms by rule). The server times each push too.
     /// </summary>
     private static async Task<Latency> LatencyAsync(int rate, double seconds, CancellationToken ct)
     {
         var samples = new List<double>(1 << 16);
+        var vehicleSamples = new List<double>(1 << 16);
         var gate = new Lock();
+        var timing = new SendTiming();
+        timing.Start();
         await using var rig = await HubRig.StartAsync(m =>
         {
-            if (m.Target != LiveMethods.Vehicles || m.Arguments.Length == 0 || m.Arguments[0].ValueKind != JsonValueKind.Array)
+            var into = m.Target == LiveMethods.Predictions ? samples : m.Target == LiveMethods.Vehicles ? vehicleSamples : null;
+            if (into is null || m.Arguments.Length == 0 || m.Arguments[0].ValueKind != JsonValueKind.Array)
             {
                 return;
             }
@@ -257,13 +302,15 @@ internal static class BenchE2eCommand
                 {
                     if (v.TryGetProperty("updated", out var u) && u.TryGetDateTime(out var stamp))
                     {
-                        samples.Add((received - stamp.ToUniversalTime()).TotalMilliseconds);
+                        into.Add((received - stamp.ToUniversalTime()).TotalMilliseconds);
                     }
                 }
             }
-        }, ct).ConfigureAwait(false);
+        }, ct, timing, "1").ConfigureAwait(false);
 
         var ids = Enumerable.Range(0, 1000).Select(i => $"0018/{i:D5}").ToArray();
+        var trips = Enumerable.Range(0, 1000).Select(i => $"trip-{i:D4}").ToArray();
+        var stops = Enumerable.Range(0, 500).Select(i => $"stop-{i:D3}").ToArray();
         var total = (long)(rate * seconds);
         var clock = Stopwatch.StartNew();
         for (long i = 0; i < total; i++)
@@ -276,27 +323,29 @@ internal static class BenchE2eCommand
             }
 
             var now = DateTime.UtcNow;
+            var k = (int)(i % ids.Length);
             rig.Live.Metrics.CountEvent(now);
-            rig.Live.PublishVehicle(new VehicleState(ids[i % ids.Length], "1", 0, null, 60.17 + (i % 97) * 1e-4, 24.94, 90, 8, 0,
+            rig.Live.PublishVehicle(new VehicleState(ids[k], "1", 0, trips[k], 60.17 + (i % 97) * 1e-4, 24.94, 90, 8, 0,
                 TransportMode.Bus, null, now));
+            var at = now.AddSeconds(60 + (i % 600));
+            rig.Live.PublishPrediction(new ArrivalPrediction(stops[(int)(i / ids.Length % stops.Length)], trips[k], ids[k], "1", 3,
+                at, at.AddSeconds(-30), at.AddSeconds(60), at.AddSeconds(-(i % 120)), now));
         }
 
         var achieved = total / clock.Elapsed.TotalSeconds;
         // Let the last batches arrive.
         await Task.Delay(TimeSpan.FromMilliseconds(750), ct).ConfigureAwait(false);
-        double[] sorted;
+        double[] sorted, vehicles;
         lock (gate)
         {
             sorted = [.. samples.Order()];
+            vehicles = [.. vehicleSamples.Order()];
         }
 
-        if (sorted.Length == 0)
-        {
-            return new Latency(double.NaN, double.NaN, double.NaN, 0, achieved);
-        }
-
-        double At(double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
-        return new Latency(At(0.5), At(0.99), At(0.999), sorted.Length, achieved);
+        static double At(double[] values, double q) =>
+            values.Length == 0 ? double.NaN : values[Math.Min(values.Length - 1, (int)Math.Ceiling(q * values.Length) - 1)];
+        return new Latency(At(sorted, 0.5), At(sorted, 0.99), At(sorted, 0.999), sorted.Length, achieved,
+            At(vehicles, 0.5), At(vehicles, 0.99), timing.QueueP99, timing.WrittenP99);
     }
 
     /// <summary>Resident memory with <paramref name="vehicles"/> vehicles live in tracking (entities) and in the live state (map).</summary>

@@ -12,6 +12,7 @@ using Fleet.Tracking.Output;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -20,8 +21,9 @@ namespace Fleet.Dashboard.Cli;
 /// <summary>
 /// <c>fleet bench hub</c>: the hub under many WebSocket clients. This process runs the real host (Kestrel, the hub,
 /// the live fan-out) and feeds it the sample city through the live pipeline (with tracking, so predictions flow);
-/// a child process holds the clients, each subscribed to one stop or one route, and measures, per pushed item, the
-/// time from ingest (when the item entered the live state, stamped in its <c>updated</c> field) to its receipt.
+/// a child process holds the clients, each subscribed to one stop or one route, and measures, per pushed prediction,
+/// the time from ingest into the live state (when tracking published it, stamped in its <c>updated</c> field) to its
+/// receipt; vehicles (batched by rule at most once per 250 ms per client) are reported beside it.
 /// </summary>
 /// <remarks>
 /// Clients live in another process so that this process's CPU time is the hub's (ingest, tracking, fan-out,
@@ -88,11 +90,13 @@ internal static class BenchHubCommand
         }
 
         var network = GtfsNetwork.Load(gtfsPath);
-        var liveOptions = new LiveOptions { BatchInterval = batch, Tick = TimeSpan.FromMilliseconds(Math.Clamp(batch.TotalMilliseconds / 5, 5, 50)) };
+        var liveOptions = new LiveOptions { BatchInterval = batch, Tick = TimeSpan.FromMilliseconds(Math.Clamp(batch.TotalMilliseconds / 5, 1, 10)) };
+        var timing = new SendTiming();
         await using var app = FleetWebHost.Build(new ServeOptions { Urls = "http://127.0.0.1:0" }, s =>
         {
             s.AddSingleton<ITransitNetwork>(network);
             s.AddSingleton(liveOptions);
+            s.AddSingleton<ILiveTransport>(sp => new TimedTransport(new HubLiveTransport(sp.GetRequiredService<IHubContext<LiveHub>>()), timing));
             s.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
         });
         await app.StartAsync(ct).ConfigureAwait(false);
@@ -100,13 +104,15 @@ internal static class BenchHubCommand
         var live = app.Services.GetRequiredService<LiveEvents>();
         var status = app.Services.GetRequiredService<SourceRegistry>().Register("bench", "replay");
         var time = TimeProvider.System;
-        var pipeline = new LivePipeline(live, network, time, output: new StampingOutput(new LiveTrackingOutput(live), time));
+        var clock = new RecordedClock();
+        var pipeline = new LivePipeline(live, network, time, output: new StampingOutput(new LiveTrackingOutput(live), time, clock));
         var hfp = new HfpStream();
 
         using var reader = RecordingReader.Open(recording);
         // Warm-up: the city up to --skip, unpaced, so vehicles, trips and predictions exist when the clients come.
         while ((reader.Progress ?? 1) < skip && reader.TryRead(out var line))
         {
+            clock.Now = line.ReceiveTime;
             Ingest(line, hfp, pipeline, live, status, time);
         }
 
@@ -128,6 +134,8 @@ internal static class BenchHubCommand
         var events0 = live.Metrics.Events;
         var items0 = live.Metrics.ItemsPushed;
         var missed0 = live.Metrics.MissedBatches;
+        timing.Start();
+        clock.Measuring = true;
         var wall = Stopwatch.StartNew();
         DateTime? anchorRecorded = null;
         while (wall.Elapsed < duration && reader.TryRead(out var line))
@@ -138,6 +146,7 @@ internal static class BenchHubCommand
             }
 
             anchorRecorded ??= line.ReceiveTime;
+            clock.Now = line.ReceiveTime;
             var due = TimeSpan.FromTicks((long)((line.ReceiveTime - anchorRecorded.Value).Ticks / speed));
             var wait = due - wall.Elapsed;
             if (wait > TimeSpan.FromMilliseconds(2))
@@ -152,6 +161,7 @@ internal static class BenchHubCommand
         }
 
         var elapsed = wall.Elapsed;
+        clock.Measuring = false;
         self.Refresh();
         var cpu = self.TotalProcessorTime - cpu0;
         var events = live.Metrics.Events - events0;
@@ -182,9 +192,15 @@ internal static class BenchHubCommand
             itemsPushed = items,
             missedBatches = missed,
             itemsReceived = r.GetProperty("items").GetInt64(),
+            predictionsReceived = r.GetProperty("predictions").GetInt64(),
             latencyP50Ms = r.GetProperty("p50").GetDouble(),
             latencyP99Ms = r.GetProperty("p99").GetDouble(),
             latencyMaxMs = r.GetProperty("max").GetDouble(),
+            hubQueueP99Ms = timing.QueueP99,
+            hubWriteP99Ms = timing.WrittenP99,
+            vehicleLatencyP50Ms = r.GetProperty("vehicleP50").GetDouble(),
+            vehicleLatencyP99Ms = r.GetProperty("vehicleP99").GetDouble(),
+            trackingHoldP50Seconds = Math.Round(clock.HoldP50Seconds(speed), 1),
             hubCpuSeconds = Math.Round(cpu.TotalSeconds, 2),
             hubCpuShareOfOneCore = Math.Round(cpu.TotalSeconds / elapsed.TotalSeconds, 3),
             hubCpuShareOfMachine = Math.Round(cpu.TotalSeconds / elapsed.TotalSeconds / Environment.ProcessorCount, 3),
@@ -200,7 +216,13 @@ internal static class BenchHubCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{clients} clients, {result.seconds} s at speed {speed} ({result.eventsPerSecond} events/s, {result.vehicles} vehicles), batch {result.batchMs} ms"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ingest -> client receive: p50 {result.latencyP50Ms} ms, p99 {result.latencyP99Ms} ms, max {result.latencyMaxMs} ms over {result.itemsReceived} items"));
+                $"predictions, into the live state -> client receive: p50 {result.latencyP50Ms} ms, p99 {result.latencyP99Ms} ms, max {result.latencyMaxMs} ms over {result.predictionsReceived} items"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  of which: into the live state -> hub send p99 {result.hubQueueP99Ms} ms, -> written to the socket p99 {result.hubWriteP99Ms} ms"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  before that, tracking holds an event p50 {result.trackingHoldP50Seconds} s (its 60 s lateness window in event time, and the pipeline's 100 ms batch)"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"vehicles (at most one batch per {result.batchMs} ms per client): p50 {result.vehicleLatencyP50Ms} ms, p99 {result.vehicleLatencyP99Ms} ms; {result.itemsReceived} items in all"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"hub process CPU: {result.hubCpuSeconds} s = {result.hubCpuShareOfOneCore:P1} of one core ({result.hubCpuShareOfMachine:P1} of {result.cores} cores); clients' process {result.clientCpuSeconds} s"));
         }
@@ -285,14 +307,22 @@ internal static class BenchHubCommand
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var measuring = 0; // set once the initial views (queued at subscribe) have been drained
         var latencies = new List<double>[count];
+        var vehicleLatencies = new List<double>[count];
         var readers = connections.Select((c, i) => Task.Run(async () =>
         {
-            var mine = latencies[i] = new List<double>(4096);
+            var predictions = latencies[i] = new List<double>(4096);
+            var vehicles = vehicleLatencies[i] = new List<double>(4096);
             try
             {
                 await foreach (var m in c.Messages.ReadAllAsync(stop.Token).ConfigureAwait(false))
                 {
                     if (Volatile.Read(ref measuring) == 0 || m.Arguments.Length == 0 || m.Arguments[0].ValueKind != JsonValueKind.Array)
+                    {
+                        continue;
+                    }
+
+                    var mine = m.Target == LiveMethods.Predictions ? predictions : m.Target == LiveMethods.Vehicles ? vehicles : null;
+                    if (mine is null)
                     {
                         continue;
                     }
@@ -325,23 +355,60 @@ internal static class BenchHubCommand
         await stop.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(readers).ConfigureAwait(false);
         var all = latencies.SelectMany(l => l).Order().ToArray();
-        double Pct(double p) => all.Length == 0 ? double.NaN : Math.Round(all[Math.Min(all.Length - 1, (int)Math.Ceiling(p * all.Length) - 1)], 1);
+        var cars = vehicleLatencies.SelectMany(l => l).Order().ToArray();
         await Console.Out.WriteLineAsync(JsonSerializer.Serialize(new
         {
-            items = all.Length,
-            p50 = Pct(0.50),
-            p99 = Pct(0.99),
+            items = all.Length + cars.Length,
+            predictions = all.Length,
+            p50 = Percentile(all, 0.50),
+            p99 = Percentile(all, 0.99),
             max = all.Length == 0 ? double.NaN : Math.Round(all[^1], 1),
+            vehicleP50 = Percentile(cars, 0.50),
+            vehicleP99 = Percentile(cars, 0.99),
             cpu = Math.Round(cpu.TotalSeconds, 2),
         })).ConfigureAwait(false);
         await Task.WhenAll(connections.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
         return 0;
     }
 
+    private static double Percentile(double[] sorted, double p) =>
+        sorted.Length == 0 ? double.NaN : Math.Round(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)], 1);
+
     /// <summary>Stamps tracking's derived events with the wall clock when they leave tracking (their ingest into
-    /// the live state), so a prediction's <c>updated</c> is comparable with the client's receive time.</summary>
-    private sealed class StampingOutput(ITrackingOutput inner, TimeProvider time) : ITrackingOutput
+    /// the live state), so a prediction's <c>updated</c> is comparable with the client's receive time; notes how far
+    /// the recording had got (in recorded time) when each prediction left, against the event time it is about.</summary>
+    private sealed class StampingOutput(ITrackingOutput inner, TimeProvider time, RecordedClock clock) : ITrackingOutput
     {
-        public void Publish(DerivedEvent derived) => inner.Publish(derived with { Time = time.GetUtcNow().UtcDateTime });
+        public void Publish(DerivedEvent derived)
+        {
+            if (derived.Type == DerivedEventType.Prediction)
+            {
+                clock.Hold(derived.Time);
+            }
+
+            inner.Publish(derived with { Time = time.GetUtcNow().UtcDateTime });
+        }
+    }
+
+    /// <summary>The recorded receive time of the line being ingested, and the holds of tracking measured against it.</summary>
+    private sealed class RecordedClock
+    {
+        private readonly List<double> _holds = [];
+
+        public DateTime Now { get; set; }
+
+        public bool Measuring { get; set; }
+
+        public void Hold(DateTime eventTime)
+        {
+            if (Measuring)
+            {
+                _holds.Add((Now - eventTime).TotalSeconds);
+            }
+        }
+
+        // Recorded seconds at --speed 1; a faster replay holds for a proportionally shorter wall time.
+        public double HoldP50Seconds(double speed) =>
+            _holds.Count == 0 ? double.NaN : _holds.Order().ElementAt(_holds.Count / 2) / speed;
     }
 }

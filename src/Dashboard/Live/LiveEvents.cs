@@ -66,7 +66,7 @@ public sealed partial class LiveEvents
     private volatile SubscriptionIndex _index = SubscriptionIndex.Empty;
 
     // The prediction lane: woken (at most once per pass) by a published prediction or alert.
-    private TaskCompletionSource _urgentSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _urgentMonitor = new();
     private int _urgentSignaled;
     private readonly Lock _urgentGate = new();
     private readonly HashSet<LiveClient> _touched = [];
@@ -517,38 +517,49 @@ public sealed partial class LiveEvents
         }
     }
 
-    private async Task RunUrgentLaneAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            while (true)
-            {
-                await Volatile.Read(ref _urgentSignal).Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-                if (_options.UrgentCoalesce > TimeSpan.Zero)
-                {
-                    // A tracking batch publishes its predictions in a burst: gather it into one push per client.
-                    await Task.Delay(_options.UrgentCoalesce, _time, cancellationToken).ConfigureAwait(false);
-                }
+    // The prediction lane runs on its own thread, so that a push never waits for a thread-pool thread (Kestrel's
+    // and the clients' work queue there) before it starts.
+    private Task RunUrgentLaneAsync(CancellationToken cancellationToken) =>
+        Task.Factory.StartNew(() => RunUrgentLane(cancellationToken), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-                // Re-armed before the pass (new signal first, then the flag): anything published from here on is
-                // either in this pass's change set or wakes the loop again.
-                Volatile.Write(ref _urgentSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-                Volatile.Write(ref _urgentSignaled, 0);
-                try
+    private void RunUrgentLane(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            lock (_urgentMonitor)
+            {
+                // The flag is set before the pulse, and read under the same lock, so no wake-up is lost.
+                while (Volatile.Read(ref _urgentSignaled) == 0 && !cancellationToken.IsCancellationRequested)
                 {
-                    FlushUrgent(all: false);
-                }
-#pragma warning disable CA1031 // The loop must survive any one pass's failure.
-                catch (Exception ex)
-#pragma warning restore CA1031
-                {
-                    Metrics.CountFlushFailure();
-                    LogFlushFailed(ex);
+                    Monitor.Wait(_urgentMonitor, 100);
                 }
             }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
+
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+
+            if (_options.UrgentCoalesce > TimeSpan.Zero)
+            {
+                // Gathers a burst of predictions (a tracking batch) into one push per client.
+                Thread.Sleep(_options.UrgentCoalesce);
+            }
+
+            // Re-armed before the pass: anything published from here on is either in this pass's change set or
+            // wakes the loop again.
+            Volatile.Write(ref _urgentSignaled, 0);
+            try
+            {
+                FlushUrgent(all: false);
+            }
+#pragma warning disable CA1031 // The loop must survive any one pass's failure.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                Metrics.CountFlushFailure();
+                LogFlushFailed(ex);
+            }
         }
     }
 
@@ -557,7 +568,10 @@ public sealed partial class LiveEvents
     {
         if (Interlocked.Exchange(ref _urgentSignaled, 1) == 0)
         {
-            Volatile.Read(ref _urgentSignal).TrySetResult();
+            lock (_urgentMonitor)
+            {
+                Monitor.Pulse(_urgentMonitor);
+            }
         }
     }
 

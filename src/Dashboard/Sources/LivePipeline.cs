@@ -26,8 +26,9 @@ namespace Fleet.Dashboard.Sources;
 /// </remarks>
 public sealed class LivePipeline
 {
-    /// <summary>How often queued events leave tracking (derived events are batched).</summary>
-    public static readonly TimeSpan FlushInterval = TimeSpan.FromSeconds(1);
+    /// <summary>How often queued events leave tracking (derived events are batched). Short, so that predictions do
+    /// not wait for it and reach the hub in small bursts rather than one a second.</summary>
+    public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly LiveEvents _live;
     private readonly TimeProvider _time;
@@ -205,7 +206,7 @@ public sealed class LivePipeline
         }
     }
 
-    // Called under _gate. Derived events leave tracking in batches; once a second keeps the page close to the vehicles.
+    // Called under _gate. Derived events leave tracking in batches, every FlushInterval.
     private void FlushIfDue()
     {
         var now = _time.GetTimestamp();

@@ -1,0 +1,67 @@
+using Fleet.Dashboard.Live;
+
+namespace Fleet.Dashboard.Cli;
+
+/// <summary>Server-side times of each pushed prediction: when its send started and when SignalR had written it,
+/// both from its <c>updated</c> stamp.</summary>
+internal sealed class SendTiming
+{
+    private readonly Lock _gate = new();
+    private readonly List<double> _queued = new(1 << 16);
+    private readonly List<double> _written = new(1 << 16);
+    private bool _on;
+
+    public double QueueP99 => P99(_queued);
+
+    public double WrittenP99 => P99(_written);
+
+    public void Start()
+    {
+        lock (_gate)
+        {
+            _on = true;
+        }
+    }
+
+    public void Add(bool written, object payload, DateTime now)
+    {
+        if (payload is not List<ArrivalPrediction> predictions)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (!_on)
+            {
+                return;
+            }
+
+            var into = written ? _written : _queued;
+            foreach (var p in predictions)
+            {
+                into.Add((now - p.Updated).TotalMilliseconds);
+            }
+        }
+    }
+
+    private double P99(List<double> values)
+    {
+        lock (_gate)
+        {
+            var sorted = values.Order().ToArray();
+            return sorted.Length == 0 ? double.NaN : Math.Round(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(0.99 * sorted.Length) - 1)], 1);
+        }
+    }
+}
+
+/// <summary>Wraps the hub transport to time each push (<c>fleet bench hub</c>, <c>fleet bench e2e</c>).</summary>
+internal sealed class TimedTransport(ILiveTransport inner, SendTiming timing) : ILiveTransport
+{
+    public async Task SendAsync(string clientId, string method, object payload, CancellationToken cancellationToken)
+    {
+        timing.Add(written: false, payload, DateTime.UtcNow);
+        await inner.SendAsync(clientId, method, payload, cancellationToken).ConfigureAwait(false);
+        timing.Add(written: true, payload, DateTime.UtcNow);
+    }
+}
