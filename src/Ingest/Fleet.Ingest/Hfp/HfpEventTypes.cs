@@ -29,8 +29,9 @@ public static class HfpEventTypes
             return EventType.Unknown;
         }
 
-        // Fold to upper case; a byte outside letters makes the lookup fail below.
-        Span<byte> k = stackalloc byte[5];
+        // Fold to upper case and pack the letters into one number (first letter lowest); a byte outside letters
+        // makes the lookup fail. No buffer, no byte-wise compares: one switch on the packed key.
+        ulong key = 0;
         for (var i = 0; i < s.Length; i++)
         {
             var b = s[i];
@@ -39,37 +40,30 @@ public static class HfpEventTypes
                 return EventType.Unknown;
             }
 
-            k[i] = upper ? b : (byte)(b - 32);
+            key |= (ulong)(upper ? b : (byte)(b - 32)) << (8 * i);
         }
 
-        k = k[..s.Length];
-        return s.Length switch
+        return key switch
         {
-            2 when k.SequenceEqual("VP"u8) => EventType.Vp,
-            2 when k.SequenceEqual("DA"u8) => EventType.Da,
-            2 when k.SequenceEqual("BA"u8) => EventType.Ba,
-            3 => ThreeLetters(k),
-            4 when k.SequenceEqual("WAIT"u8) => EventType.Wait,
-            4 when k.SequenceEqual("DOUT"u8) => EventType.Dout,
-            4 when k.SequenceEqual("BOUT"u8) => EventType.Bout,
-            5 when k.SequenceEqual("VJOUT"u8) => EventType.Vjout,
+            'V' | ('P' << 8) => EventType.Vp,
+            'D' | ('A' << 8) => EventType.Da,
+            'B' | ('A' << 8) => EventType.Ba,
+            'D' | ('U' << 8) | ('E' << 16) => EventType.Due,
+            'A' | ('R' << 8) | ('R' << 16) => EventType.Arr,
+            'A' | ('R' << 8) | ('S' << 16) => EventType.Ars,
+            'D' | ('E' << 8) | ('P' << 16) => EventType.Dep,
+            'P' | ('D' << 8) | ('E' << 16) => EventType.Pde,
+            'P' | ('A' << 8) | ('S' << 16) => EventType.Pas,
+            'D' | ('O' << 8) | ('O' << 16) => EventType.Doo,
+            'D' | ('O' << 8) | ('C' << 16) => EventType.Doc,
+            'T' | ('L' << 8) | ('R' << 16) => EventType.Tlr,
+            'T' | ('L' << 8) | ('A' << 16) => EventType.Tla,
+            'V' | ('J' << 8) | ('A' << 16) => EventType.Vja,
+            'W' | ('A' << 8) | ('I' << 16) | ('T' << 24) => EventType.Wait,
+            'D' | ('O' << 8) | ('U' << 16) | ('T' << 24) => EventType.Dout,
+            'B' | ('O' << 8) | ('U' << 16) | ('T' << 24) => EventType.Bout,
+            'V' | ('J' << 8) | ('O' << 16) | ('U' << 24) | ((ulong)'T' << 32) => EventType.Vjout,
             _ => EventType.Unknown,
         };
     }
-
-    private static EventType ThreeLetters(ReadOnlySpan<byte> k) => (k[0] | (k[1] << 8) | (k[2] << 16)) switch
-    {
-        'D' | ('U' << 8) | ('E' << 16) => EventType.Due,
-        'A' | ('R' << 8) | ('R' << 16) => EventType.Arr,
-        'A' | ('R' << 8) | ('S' << 16) => EventType.Ars,
-        'D' | ('E' << 8) | ('P' << 16) => EventType.Dep,
-        'P' | ('D' << 8) | ('E' << 16) => EventType.Pde,
-        'P' | ('A' << 8) | ('S' << 16) => EventType.Pas,
-        'D' | ('O' << 8) | ('O' << 16) => EventType.Doo,
-        'D' | ('O' << 8) | ('C' << 16) => EventType.Doc,
-        'T' | ('L' << 8) | ('R' << 16) => EventType.Tlr,
-        'T' | ('L' << 8) | ('A' << 16) => EventType.Tla,
-        'V' | ('J' << 8) | ('A' << 16) => EventType.Vja,
-        _ => EventType.Unknown,
-    };
 }

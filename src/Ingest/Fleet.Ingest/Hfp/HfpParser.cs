@@ -117,35 +117,42 @@ public sealed class HfpParser
     /// </summary>
     public bool TryParse(ReadOnlySpan<byte> topic, ReadOnlySpan<byte> payload, DateTime receiveTime, out VehicleEvent result, out RejectReason reason)
     {
-        result = default;
+        // The event is built in place in the caller's variable: VehicleEvent is a large struct, and every copy of it
+        // (with its references, through write barriers) showed up in the profile.
         if (payload.Length > _options.MaxPayloadBytes)
         {
+            result = default;
             return Fail(RejectReason.Oversized, topic, "payload larger than MaxPayloadBytes", out reason);
         }
 
         if (!HfpTopic.TryParse(topic, out var t))
         {
+            result = default;
             return Fail(RejectReason.BadTopic, topic, "not an HFP v1/v2 topic with operator and vehicle", out reason);
         }
 
-        var ev = VehicleEvent.Empty;
-        ev.Source = EventSource.Hfp;
-        ev.ReceiveTime = receiveTime;
-        ev.Journey = t.Journey;
-        ev.Mode = t.Mode;
-        ev.Upcoming = t.Upcoming;
-
-        var fields = new PayloadFields();
+        result = VehicleEvent.Empty;
+        ref var ev = ref result;
+        var fields = default(PayloadFields);
         reason = ParsePayload(payload, ref ev, ref fields);
         if (reason != RejectReason.None)
         {
+            result = default;
             return Fail(reason, topic, Describe(reason), out reason);
         }
 
         if (t.EventType != EventType.Unknown && t.EventType != ev.Type)
         {
+            result = default;
             return Fail(RejectReason.EventTypeMismatch, topic, "topic and payload event types differ", out reason);
         }
+
+        // Set after the payload: the payload parser starts over from Empty when its scanner gives up.
+        ev.Source = EventSource.Hfp;
+        ev.ReceiveTime = receiveTime;
+        ev.Journey = t.Journey;
+        ev.Mode = t.Mode;
+        ev.Upcoming = t.Upcoming;
 
         ev.VehicleId = _ids.Intern(topic[t.VehicleId]);
         if (ev.RouteId is null && !topic[t.Route].IsEmpty)
@@ -174,7 +181,6 @@ public sealed class HfpParser
         }
 
         Finish(ref ev);
-        result = ev;
         return true;
     }
 
@@ -185,21 +191,24 @@ public sealed class HfpParser
     /// </summary>
     public bool TryParsePayload(ReadOnlySpan<byte> payload, DateTime receiveTime, out VehicleEvent result, out RejectReason reason)
     {
-        result = default;
-        var ev = VehicleEvent.Empty;
-        ev.Source = EventSource.Hfp;
-        ev.ReceiveTime = receiveTime;
-        var fields = new PayloadFields();
+        result = VehicleEvent.Empty;
+        ref var ev = ref result;
+        var fields = default(PayloadFields);
         reason = ParsePayload(payload, ref ev, ref fields);
         if (reason != RejectReason.None)
         {
+            result = default;
             return Fail(reason, "(no topic)"u8, Describe(reason), out reason);
         }
 
         if (fields.Operator is < 0 or > 9999 || fields.Vehicle is < 0 or > 99999)
         {
+            result = default;
             return Fail(RejectReason.BadFieldValue, "(no topic)"u8, "oper/veh missing or out of range", out reason);
         }
+
+        ev.Source = EventSource.Hfp;
+        ev.ReceiveTime = receiveTime;
 
         Span<byte> id = stackalloc byte[10];
         WriteDigits(id[..4], fields.Operator);
@@ -207,7 +216,6 @@ public sealed class HfpParser
         WriteDigits(id[5..], fields.Vehicle);
         ev.VehicleId = _ids.Intern(id);
         Finish(ref ev);
-        result = ev;
         return true;
 
         static void WriteDigits(Span<byte> into, int value)
@@ -263,7 +271,10 @@ public sealed class HfpParser
         public long Tsi;
     }
 
-    /// <summary>Parses <c>{"TYPE":{...}}</c> into <paramref name="ev"/>; returns the rejection reason or None.</summary>
+    /// <summary>
+    /// Parses <c>{"TYPE":{...}}</c> into <paramref name="ev"/>, which must be <see cref="VehicleEvent.Empty"/> (the
+    /// payload's fields are set; the rest is left alone); returns the rejection reason or None.
+    /// </summary>
     /// <remarks>
     /// A hand-written scanner reads the flat, unescaped ASCII objects that every HFP feed sends; anything it does not
     /// know (escapes, nested values, true/false, non-ASCII strings, malformed or cut-off JSON) makes it give up, and the
@@ -277,7 +288,6 @@ public sealed class HfpParser
             return RejectReason.Oversized;
         }
 
-        var start = ev;
         fields = new PayloadFields { Operator = -1, Vehicle = -1, Tsi = long.MinValue };
         var fast = _options.FastPath ? TryParseFlat(payload, ref ev, ref fields) : FastPathGaveUp;
         if (fast != FastPathGaveUp)
@@ -286,7 +296,12 @@ public sealed class HfpParser
             return fast;
         }
 
-        ev = start;
+        // Rare (escapes, nesting, malformed input): start over from Empty, without having copied it up front.
+        if (_options.FastPath)
+        {
+            ev = VehicleEvent.Empty;
+        }
+
         fields = new PayloadFields { Operator = -1, Vehicle = -1, Tsi = long.MinValue };
         try
         {
@@ -330,12 +345,12 @@ public sealed class HfpParser
         {
             while (true)
             {
-                if (!TryScanName(p, ref i, out var name) || !TryScanValue(p, ref i, out var type, out var value))
+                if (!TryScanNameKey(p, ref i, out var key) || !TryScanValue(p, ref i, out var type, out var value))
                 {
                     return FastPathGaveUp;
                 }
 
-                if (!ApplyField(NameKey(name, escaped: false), type, value, ref ev, ref fields))
+                if (!ApplyField(key, type, value, ref ev, ref fields))
                 {
                     return RejectReason.BadFieldValue;
                 }
@@ -370,8 +385,15 @@ public sealed class HfpParser
         return Validate(ref ev, ref fields);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static int SkipWhitespace(ReadOnlySpan<byte> p, int i)
     {
+        // Compact JSON (every HFP feed) has none: one compare in the common case.
+        if ((uint)i < (uint)p.Length && p[i] > (byte)' ')
+        {
+            return i;
+        }
+
         while (i < p.Length && p[i] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
         {
             i++;
@@ -389,6 +411,55 @@ public sealed class HfpParser
         }
 
         i = SkipWhitespace(p, i);
+        if (i >= p.Length || p[i] != (byte)':')
+        {
+            return false;
+        }
+
+        i = SkipWhitespace(p, i + 1);
+        return true;
+    }
+
+    // A field name and its colon, as TryScanName, read straight into its NameKey (the same key NameKey computes).
+    private static bool TryScanNameKey(ReadOnlySpan<byte> p, ref int i, out ulong key)
+    {
+        key = 0;
+        if (i >= p.Length || p[i] != (byte)'"')
+        {
+            return false;
+        }
+
+        var start = i + 1;
+        var j = start;
+        ulong k = 0;
+        for (; j < p.Length; j++)
+        {
+            var c = p[j];
+            if (c == (byte)'"')
+            {
+                break;
+            }
+
+            if (c is < 0x20 or > 0x7E or (byte)'\\')
+            {
+                return false;
+            }
+
+            var n = j - start;
+            if (n < 7)
+            {
+                k |= (ulong)c << (8 * n);
+            }
+        }
+
+        if (j >= p.Length)
+        {
+            return false;
+        }
+
+        var length = j - start;
+        key = length is 0 or > 7 ? 0 : k | ((ulong)length << 56);
+        i = SkipWhitespace(p, j + 1);
         if (i >= p.Length || p[i] != (byte)':')
         {
             return false;
@@ -654,7 +725,11 @@ public sealed class HfpParser
                 fields.SeenTime = type != JsonTokenType.Null;
                 return !fields.SeenTime || ReadTime(type, value, out ev.EventTime);
             case KTsi:
-                if (type == JsonTokenType.Number && Utf8Parser.TryParse(value, out long s, out var used) && used == value.Length)
+                if (type == JsonTokenType.Number && TryParseDigits(value, out var s))
+                {
+                    fields.Tsi = s;
+                }
+                else if (type == JsonTokenType.Number && Utf8Parser.TryParse(value, out s, out var used) && used == value.Length)
                 {
                     fields.Tsi = s;
                 }
@@ -844,6 +919,14 @@ public sealed class HfpParser
                 return true;
             case JsonTokenType.Number:
             case JsonTokenType.String:
+                // Plain digits (almost every HFP integer) without Utf8Parser's generality; the rest as before.
+                var negative = !s.IsEmpty && s[0] == (byte)'-';
+                if (s.Length is > 0 and <= 10 && TryParseDigits(negative ? s[1..] : s, out var plain) && plain <= int.MaxValue)
+                {
+                    value = negative ? -(int)plain : (int)plain;
+                    return true;
+                }
+
                 if (Utf8Parser.TryParse(s, out value, out var used) && used == s.Length)
                 {
                     return value != int.MinValue;
@@ -853,6 +936,29 @@ public sealed class HfpParser
             default:
                 return false;
         }
+    }
+
+    /// <summary>One to eighteen ASCII digits and nothing else (no sign, no leading '+').</summary>
+    private static bool TryParseDigits(ReadOnlySpan<byte> s, out long value)
+    {
+        value = 0;
+        if (s.IsEmpty || s.Length > 18)
+        {
+            return false;
+        }
+
+        foreach (var c in s)
+        {
+            var d = (uint)(c - '0');
+            if (d > 9)
+            {
+                return false;
+            }
+
+            value = (value * 10) + d;
+        }
+
+        return true;
     }
 
     private static bool IntegralDouble(double d, out int value)
