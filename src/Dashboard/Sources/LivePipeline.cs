@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Live;
 using Fleet.Gtfs.Realtime;
@@ -7,6 +9,8 @@ using Fleet.Tracking.Output;
 using Fleet.Tracking.Replay;
 using Fleet.Tracking.Schedule;
 using Fleet.Tracking.Vehicles;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using TransitRealtime;
 
 namespace Fleet.Dashboard.Sources;
@@ -19,25 +23,49 @@ namespace Fleet.Dashboard.Sources;
 /// events, trip updates go to tracking's trip board (cancelled trips and skipped stops included).
 /// </summary>
 /// <remarks>
-/// <para>One instance serves the live sources (every MQTT broker and GTFS-RT feed together, in wall-clock time);
-/// a replay makes its own per pass, because tracking runs in event time, which starts over with every pass.</para>
+/// <para>One instance serves the live sources (every MQTT broker and GTFS-RT feed together); a replay makes its own
+/// per pass, because tracking runs in event time, which starts over with every pass.</para>
+/// <para><b>Clock.</b> Tracking judges lateness and staleness by its stream clock. A replay's pipeline uses the
+/// recording's receive times. The live sources' pipeline (<c>followEventTime</c>) uses event time instead of the
+/// wall-clock receive time: the clock is the newest event time seen (never more than
+/// <see cref="MaxClockAhead"/> past the wall clock, so one vehicle with a clock in the future cannot make the others
+/// late), and when every source has been silent for longer than the lateness window it moves on with the wall clock,
+/// so vehicles of a feed that stopped still go stale. A recording published to a broker (<c>fleet replay --to
+/// mqtt://</c>, old timestamps) is therefore tracked like the live feed it was. Events that come later than the
+/// lateness window behind the clock are dropped, counted (<c>fleet_tracking_late_events_total</c>) and logged
+/// (event 5050), never silently. Live sources share one clock: a recording and a live feed served together put the
+/// recording's vehicles behind the clock (their late events are counted).</para>
 /// <para>Thread-safety: every member may be called concurrently (the tracking engine is single-producer, so
 /// calls into it are serialized under one lock; publishing to <see cref="LiveEvents"/> never blocks).</para>
 /// </remarks>
-public sealed class LivePipeline
+public sealed partial class LivePipeline : IMetricsContributor
 {
     /// <summary>How often queued events leave tracking (derived events are batched). Short, so that predictions do
     /// not wait for it and reach the hub in small bursts rather than one a second.</summary>
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(100);
 
     private readonly LiveEvents _live;
+    /// <summary>How far past the wall clock an event time may move the event-time stream clock.</summary>
+    public static readonly TimeSpan MaxClockAhead = TimeSpan.FromSeconds(5);
+
+    // Late drops are logged at most this often (with the count since the last line); the metric counts each one.
+    private static readonly TimeSpan LateLogInterval = TimeSpan.FromSeconds(10);
+
     private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly bool _followEventTime;
+    private readonly TimeSpan _lateness;
     private readonly Func<TimeSpan>? _shift;
     private readonly TrackingEngine? _engine;
     private readonly TripMatcher? _matcher;
     private readonly Lock _gate = new();
     private readonly List<VehicleEvent> _rt = [];
     private long _lastFlush;
+    private DateTime _newestEvent;
+    private long _newestAt;
+    private long _lateLogged;
+    private long _lateLoggedAt;
+    private TrackingCounters _counters;
 
     /// <summary>Creates a pipeline.</summary>
     /// <param name="live">Where vehicle states, predictions and alerts go.</param>
@@ -48,20 +76,28 @@ public sealed class LivePipeline
     /// <param name="predictor">Arrival predictor for tracking (delay carried forward when null).</param>
     /// <param name="output">Where tracking's derived events go (a <see cref="LiveTrackingOutput"/> on
     /// <paramref name="live"/> when null; the hub benchmark wraps it to stamp ingest times).</param>
+    /// <param name="followEventTime">True for live sources: tracking's clock follows event time (see remarks), not
+    /// the events' receive time.</param>
+    /// <param name="logger">Where dropped late events are reported (event 5050).</param>
     public LivePipeline(LiveEvents live, ITransitNetwork? network, TimeProvider time, GtfsTripCatalog? catalog = null,
-        Func<TimeSpan>? shift = null, IArrivalPredictor? predictor = null, ITrackingOutput? output = null)
+        Func<TimeSpan>? shift = null, IArrivalPredictor? predictor = null, ITrackingOutput? output = null,
+        bool followEventTime = false, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(live);
         ArgumentNullException.ThrowIfNull(time);
         _live = live;
         _time = time;
         _shift = shift;
+        _followEventTime = followEventTime;
+        _logger = logger ?? NullLogger.Instance;
         _lastFlush = time.GetTimestamp();
+        var options = new TrackingOptions();
+        _lateness = options.Lateness;
         if ((network as GtfsNetwork)?.Schedule is { } schedule)
         {
             catalog ??= new GtfsTripCatalog(schedule);
             _matcher = new TripMatcher(schedule);
-            _engine = new TrackingEngine(catalog, new TrackingOptions(), output ?? new LiveTrackingOutput(live, shift), partitions: 1,
+            _engine = new TrackingEngine(catalog, options, output ?? new LiveTrackingOutput(live, shift), partitions: 1,
                 predictor: predictor ?? new DelayCarriedForwardPredictor());
         }
     }
@@ -69,14 +105,27 @@ public sealed class LivePipeline
     /// <summary>True when events go through tracking (serve has a GTFS network).</summary>
     public bool Tracking => _engine is not null;
 
-    /// <summary>Tracking's counters, or null without tracking.</summary>
+    /// <summary>Tracking's counters as of the last batch, or null without tracking.</summary>
     public TrackingCounters? Counters
     {
         get
         {
             lock (_gate)
             {
-                return _engine?.Counters;
+                return _engine is null ? null : _counters;
+            }
+        }
+    }
+
+    /// <summary>The event-time stream clock (see remarks), or null before the first event or without
+    /// <c>followEventTime</c>.</summary>
+    public DateTime? StreamClock
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _followEventTime && _newestEvent != default ? EventClock(_time.GetTimestamp()) : null;
             }
         }
     }
@@ -98,7 +147,7 @@ public sealed class LivePipeline
 
         lock (_gate)
         {
-            _engine.Post(ev);
+            PostEvent(ev);
             FlushIfDue();
         }
     }
@@ -147,7 +196,11 @@ public sealed class LivePipeline
                     continue;
                 }
 
-                _engine?.Post(e);
+                if (_engine is not null)
+                {
+                    PostEvent(e);
+                }
+
                 if (publishPositions)
                 {
                     Publish(e, source);
@@ -181,7 +234,29 @@ public sealed class LivePipeline
         lock (_gate)
         {
             _lastFlush = _time.GetTimestamp();
-            _engine.RunBatch();
+            RunBatch(_lastFlush);
+        }
+    }
+
+    /// <summary><c>/metrics</c>: tracking's counters (events, late and duplicate events dropped, unmatched journeys).</summary>
+    public void WriteMetrics(StringBuilder output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (Counters is not { } c)
+        {
+            return;
+        }
+
+        var inv = CultureInfo.InvariantCulture;
+        void Counter(string name, string help, long value) =>
+            output.Append(inv, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
+        Counter("fleet_tracking_events_total", "Live events tracked.", c.Events);
+        Counter("fleet_tracking_late_events_total", "Live events dropped by tracking: later than the lateness window behind the stream clock.", c.Late);
+        Counter("fleet_tracking_duplicate_events_total", "Live events dropped by tracking as exact duplicates.", c.Duplicates);
+        Counter("fleet_tracking_unmatched_journeys_total", "Journeys of live events the schedule did not know.", c.UnmatchedJourneys);
+        if (StreamClock is { } clock)
+        {
+            output.Append(inv, $"# HELP fleet_tracking_clock_lag_seconds Wall clock minus tracking's event-time stream clock.\n# TYPE fleet_tracking_clock_lag_seconds gauge\nfleet_tracking_clock_lag_seconds {(_time.GetUtcNow().UtcDateTime - clock).TotalSeconds.ToString("R", inv)}\n");
         }
     }
 
@@ -213,7 +288,67 @@ public sealed class LivePipeline
         if (_time.GetElapsedTime(_lastFlush, now) >= FlushInterval)
         {
             _lastFlush = now;
-            _engine!.RunBatch();
+            RunBatch(now);
         }
     }
+
+    // Called under _gate. Live sources: the event goes to tracking with the event-time stream clock as its receive
+    // time (the engine's clock is the newest receive time it was given).
+    private void PostEvent(in VehicleEvent ev)
+    {
+        if (!_followEventTime)
+        {
+            _engine!.Post(ev);
+            return;
+        }
+
+        var now = _time.GetTimestamp();
+        var t = ev.EventTime;
+        var cap = _time.GetUtcNow().UtcDateTime + MaxClockAhead;
+        if (t > cap)
+        {
+            t = cap;
+        }
+
+        if (t > _newestEvent)
+        {
+            _newestEvent = t;
+            _newestAt = now;
+        }
+
+        var copy = ev;
+        copy.ReceiveTime = EventClock(now);
+        _engine!.Post(copy);
+    }
+
+    // Called under _gate: the newest event time, moved on with the wall clock once the sources have been silent for
+    // longer than the lateness window (events within the window may still come; after it nothing holds the clock).
+    private DateTime EventClock(long now)
+    {
+        var idle = _time.GetElapsedTime(_newestAt, now) - _lateness;
+        return idle > TimeSpan.Zero ? _newestEvent + idle : _newestEvent;
+    }
+
+    // Called under _gate: runs tracking's queued batch, keeps its counters for readers and reports late drops.
+    private void RunBatch(long now)
+    {
+        var engine = _engine!;
+        if (_followEventTime && _newestEvent != default)
+        {
+            engine.AdvanceClock(EventClock(now));
+        }
+
+        engine.RunBatch();
+        _counters = engine.Counters;
+        if (_counters.Late > _lateLogged && (_lateLoggedAt == 0 || _time.GetElapsedTime(_lateLoggedAt, now) >= LateLogInterval))
+        {
+            LogLateDropped(_counters.Late - _lateLogged, _lateness.TotalSeconds, _counters.Late);
+            _lateLogged = _counters.Late;
+            _lateLoggedAt = now;
+        }
+    }
+
+    [LoggerMessage(EventId = 5050, Level = LogLevel.Warning,
+        Message = "Tracking dropped {Count} late events (more than {LatenessSeconds} s behind the stream clock); {Total} in all (fleet_tracking_late_events_total)")]
+    private partial void LogLateDropped(long count, double latenessSeconds, long total);
 }

@@ -43,9 +43,12 @@ public static class LiveSourceServices
             return services;
         }
 
+        // Live sources are tracked in event time (see LivePipeline), so a recording published to a broker is tracked too.
         services.TryAddSingleton(sp => new LivePipeline(
             sp.GetRequiredService<LiveEvents>(), sp.GetService<ITransitNetwork>(), sp.GetRequiredService<TimeProvider>(),
-            predictor: sp.GetService<ArrivalPredictors>()?.Create()));
+            predictor: sp.GetService<ArrivalPredictors>()?.Create(), followEventTime: true,
+            logger: sp.GetRequiredService<ILoggerFactory>().CreateLogger<LivePipeline>()));
+        services.AddSingleton<IMetricsContributor>(sp => sp.GetRequiredService<LivePipeline>());
         services.AddSingleton<IHostedService, LivePipelineFlusher>();
         return services;
     }

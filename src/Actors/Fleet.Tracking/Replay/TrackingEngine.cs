@@ -151,6 +151,18 @@ public sealed class TrackingEngine
         }
     }
 
+    /// <summary>
+    /// Moves the stream clock to <paramref name="streamTime"/> when that is later (a live source that tracks in event
+    /// time moves it while no event comes); the next batch releases held events and checks staleness against it.
+    /// </summary>
+    public void AdvanceClock(DateTime streamTime)
+    {
+        if (streamTime > _clock)
+        {
+            _clock = streamTime;
+        }
+    }
+
     /// <summary>Processes everything queued and flushes every vehicle (end of stream).</summary>
     public void Complete() => RunBatch(final: true, overlap: false);
 
