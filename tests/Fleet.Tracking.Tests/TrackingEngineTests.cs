@@ -72,4 +72,49 @@ public sealed class TrackingEngineTests
         Assert.Contains("\"vehicle\":\"0001/00004\"", bunching, StringComparison.Ordinal);
         Assert.Contains("\"other\":\"0001/00003\"", bunching, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Counters_ReadWhileOverlappedBatchesRun_OnlyGrowAndEndEqualToSerial()
+    {
+        var route = new TestRoute();
+        var events = Interleaved(route);
+
+        static TrackingCounters Run(TestRoute route, List<VehicleEvent> events, bool overlap, bool read)
+        {
+            using var json = new JsonLinesOutput(Stream.Null);
+            var engine = new TrackingEngine(route.Catalog, new TrackingOptions(), json, partitions: 2, batchSize: 50)
+            {
+                OverlapBatches = overlap,
+            };
+            using var done = new ManualResetEventSlim();
+            var reader = Task.Run(() =>
+            {
+                // Another thread reads the counters throughout (a status line while a replay runs).
+                var last = engine.Counters;
+                while (read && !done.IsSet)
+                {
+                    var now = engine.Counters;
+                    Assert.True(now.Events >= last.Events && now.Derived >= last.Derived && now.Vehicles >= last.Vehicles,
+                        $"counters went back: {last} then {now}");
+                    last = now;
+                }
+            }, TestContext.Current.CancellationToken);
+            foreach (var e in events)
+            {
+                engine.Post(e);
+            }
+
+            engine.Complete();
+            done.Set();
+            reader.GetAwaiter().GetResult();
+            return engine.Counters;
+        }
+
+        var serial = Run(route, events, overlap: false, read: false);
+        var overlapped = Run(route, events, overlap: true, read: true);
+
+        Assert.Equal(serial, overlapped);
+        Assert.Equal(events.Count, overlapped.Events);
+        Assert.Equal(6, overlapped.Vehicles);
+    }
 }

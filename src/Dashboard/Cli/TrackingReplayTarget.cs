@@ -24,8 +24,13 @@ internal sealed class TrackingReplayTarget : IReplayTarget, IDisposable
     internal const int ModelBatchSize = 1024;
 
     /// <summary>Loads the schedule (and the model) and opens the events file.</summary>
+    /// <param name="gtfsPath">The schedule, or null.</param>
+    /// <param name="outEvents">Where derived events are written as JSON lines, or null.</param>
+    /// <param name="predictions">Predict arrivals (delay carried forward unless <paramref name="modelPath"/>).</param>
+    /// <param name="modelPath">An arrival model file, or null.</param>
+    /// <param name="overlap">Overlap tracking batches with reading (same output; false for the comparison test).</param>
     /// <exception cref="InvalidDataException">The model file is not a valid arrival model.</exception>
-    public TrackingReplayTarget(string? gtfsPath, string? outEvents, bool predictions, string? modelPath = null)
+    public TrackingReplayTarget(string? gtfsPath, string? outEvents, bool predictions, string? modelPath = null, bool overlap = true)
     {
         var schedule = gtfsPath is null ? null : GtfsLoader.Load(gtfsPath);
         ITripCatalog catalog = schedule is null ? new InMemoryTripCatalog() : new GtfsTripCatalog(schedule);
@@ -40,7 +45,9 @@ internal sealed class TrackingReplayTarget : IReplayTarget, IDisposable
         }
 
         _json = new JsonLinesOutput(outEvents is null ? Stream.Null : new BufferedStream(File.Create(outEvents), 1 << 16));
-        var engine = new TrackingEngine(catalog, new TrackingOptions(), _json, batchSize: batch, predictor: predictor);
+        // Overlap: a batch's partitions run while the next batch is read and parsed; the output is the same bytes
+        // (see TrackingEngine.OverlapBatches), and Status may read the counters while a batch runs.
+        var engine = new TrackingEngine(catalog, new TrackingOptions(), _json, batchSize: batch, predictor: predictor) { OverlapBatches = overlap };
         _replay = new TrackingReplay(engine, schedule);
         Engine = engine;
     }

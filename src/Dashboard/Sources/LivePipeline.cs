@@ -65,7 +65,6 @@ public sealed partial class LivePipeline : IMetricsContributor
     private long _newestAt;
     private long _lateLogged;
     private long _lateLoggedAt;
-    private TrackingCounters _counters;
 
     /// <summary>Creates a pipeline.</summary>
     /// <param name="live">Where vehicle states, predictions and alerts go.</param>
@@ -105,17 +104,8 @@ public sealed partial class LivePipeline : IMetricsContributor
     /// <summary>True when events go through tracking (serve has a GTFS network).</summary>
     public bool Tracking => _engine is not null;
 
-    /// <summary>Tracking's counters as of the last batch, or null without tracking.</summary>
-    public TrackingCounters? Counters
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _engine is null ? null : _counters;
-            }
-        }
-    }
+    /// <summary>Tracking's counters (see <see cref="TrackingEngine.Counters"/>), or null without tracking.</summary>
+    public TrackingCounters? Counters => _engine?.Counters;
 
     /// <summary>The event-time stream clock (see remarks), or null before the first event or without
     /// <c>followEventTime</c>.</summary>
@@ -339,11 +329,11 @@ public sealed partial class LivePipeline : IMetricsContributor
         }
 
         engine.RunBatch();
-        _counters = engine.Counters;
-        if (_counters.Late > _lateLogged && (_lateLoggedAt == 0 || _time.GetElapsedTime(_lateLoggedAt, now) >= LateLogInterval))
+        var late = engine.Counters.Late;
+        if (late > _lateLogged && (_lateLoggedAt == 0 || _time.GetElapsedTime(_lateLoggedAt, now) >= LateLogInterval))
         {
-            LogLateDropped(_counters.Late - _lateLogged, _lateness.TotalSeconds, _counters.Late);
-            _lateLogged = _counters.Late;
+            LogLateDropped(late - _lateLogged, _lateness.TotalSeconds, late);
+            _lateLogged = late;
             _lateLoggedAt = now;
         }
     }

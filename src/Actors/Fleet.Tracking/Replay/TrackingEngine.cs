@@ -33,7 +33,8 @@ public readonly record struct TrackingCounters(long Events, long StopUpdates, in
 /// what it has learnt when a vehicle asks is fixed by the input and the batch size too.</para>
 /// <para><b>Clock.</b> The stream clock is the newest receive time posted (event time when a source has none); it
 /// releases held events and drives staleness. Nothing reads the wall clock.</para>
-/// <para>Not thread-safe: one producer calls <c>Post</c> and <see cref="Complete"/>.</para>
+/// <para>Not thread-safe: one producer calls <c>Post</c> and <see cref="Complete"/>. <see cref="Counters"/> alone
+/// may be read from any thread (a status line while the replay runs).</para>
 /// </remarks>
 public sealed class TrackingEngine
 {
@@ -54,6 +55,8 @@ public sealed class TrackingEngine
     private long _events;
     private long _stopUpdates;
     private long _derived;
+    // Immutable snapshot of the counters, replaced after each published batch (a reference: read without tearing).
+    private PublishedCounters _published = new(default);
 
     /// <summary>Creates an engine.</summary>
     /// <param name="catalog">The schedule.</param>
@@ -89,32 +92,25 @@ public sealed class TrackingEngine
     /// <summary>The cross-vehicle stage: trip board, stop board, aggregates.</summary>
     public NetworkTracker Network { get; }
 
-    /// <summary>Current counters (between batches).</summary>
+    /// <summary>
+    /// The counters: events and stop updates as posted, the trackers' figures (vehicles, late, duplicates, unmatched
+    /// journeys) and derived events as of the last batch whose output was published. Safe to read from any thread at
+    /// any time, also while an overlapped batch runs (<see cref="OverlapBatches"/>); after <see cref="Complete"/> or
+    /// <see cref="RunBatch()"/> they are exact.
+    /// </summary>
     public TrackingCounters Counters
     {
         get
         {
-            long late = 0, duplicates = 0, unmatched = 0;
-            var vehicles = 0;
-            foreach (var p in _partitions)
-            {
-                vehicles += p.Trackers.Count;
-                foreach (var t in p.Trackers.Values)
-                {
-                    late += t.LateEvents;
-                    duplicates += t.DuplicateEvents;
-                    unmatched += t.UnmatchedJourneys;
-                }
-            }
-
-            return new TrackingCounters(_events, _stopUpdates, vehicles, late, duplicates, unmatched, _derived);
+            var published = Volatile.Read(ref _published).Value;
+            return published with { Events = Volatile.Read(ref _events), StopUpdates = Volatile.Read(ref _stopUpdates) };
         }
     }
 
     /// <summary>Posts one event; runs a batch when enough are queued.</summary>
     public void Post(in VehicleEvent e)
     {
-        _events++;
+        Volatile.Write(ref _events, _events + 1);
         var clock = e.ReceiveTime != default ? e.ReceiveTime : e.EventTime;
         if (clock > _clock)
         {
@@ -125,7 +121,7 @@ public sealed class TrackingEngine
         {
             if (e.TripId is not null)
             {
-                _stopUpdates++;
+                Volatile.Write(ref _stopUpdates, _stopUpdates + 1);
                 _updates.Add(StopUpdates.From(e));
             }
         }
@@ -143,7 +139,7 @@ public sealed class TrackingEngine
     /// <summary>Posts a GTFS-RT stop update (with its cancelled/skipped status) for the trip board.</summary>
     public void Post(in StopUpdate update)
     {
-        _stopUpdates++;
+        Volatile.Write(ref _stopUpdates, _stopUpdates + 1);
         _updates.Add(update);
         if (++_inBatch >= _batchSize)
         {
@@ -172,8 +168,8 @@ public sealed class TrackingEngine
     /// <summary>
     /// When true, a batch cut by <c>Post</c> runs its partitions in the background while the producer goes on posting
     /// the next batch (its network stage and publishing happen at the next cut, in the same order as without
-    /// overlap, so the output is the same). Only for a producer that reads <see cref="Counters"/> and
-    /// <see cref="Network"/> after <see cref="Complete"/> or <see cref="RunBatch()"/> (a file replay); default false.
+    /// overlap, so the output is the same). <see cref="Counters"/> may be read at any time; <see cref="Network"/> only
+    /// after <see cref="Complete"/> or <see cref="RunBatch()"/>. Default false.
     /// </summary>
     public bool OverlapBatches { get; init; }
 
@@ -270,7 +266,29 @@ public sealed class TrackingEngine
 
         _derived += _merged.Count;
         _merged.Clear();
+        PublishCounters();
     }
+
+    // Runs on the producer thread when no partition runs (after the batch finished): sums the partitions' trackers.
+    private void PublishCounters()
+    {
+        long late = 0, duplicates = 0, unmatched = 0;
+        var vehicles = 0;
+        foreach (var p in _partitions)
+        {
+            vehicles += p.Trackers.Count;
+            foreach (var t in p.Trackers.Values)
+            {
+                late += t.LateEvents;
+                duplicates += t.DuplicateEvents;
+                unmatched += t.UnmatchedJourneys;
+            }
+        }
+
+        Volatile.Write(ref _published, new PublishedCounters(new TrackingCounters(0, 0, vehicles, late, duplicates, unmatched, _derived)));
+    }
+
+    private sealed record PublishedCounters(TrackingCounters Value);
 
     private VehicleTracker NewTracker(string vehicleId) => new(vehicleId, _catalog, _options, _predictor);
 
