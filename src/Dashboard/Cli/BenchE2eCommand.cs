@@ -42,6 +42,7 @@ internal static class BenchE2eCommand
         var mqttMessages = new Option<int>("--mqtt-messages") { Description = "Messages of the MQTT comparison (0 skips it)", DefaultValueFactory = _ => 100_000 };
         var latencySeconds = new Option<double>("--latency-seconds") { Description = "Seconds of paced load per latency rate", DefaultValueFactory = _ => 5 };
         var latencyOnly = new Option<bool>("--latency-only") { Description = "Only the ingest-to-client latency rows (JSON: only their two fields)" };
+        var compareOverlap = new Option<bool>("--compare-overlap") { Description = "Only the end-to-end throughput on 15 minutes of the hour, tracking batches serial and overlapped, two runs each (interleaved)" };
         var command = new Command("e2e",
             """
             Benchmark the whole pipeline on a generated 1,000-vehicle hour (the city of fleet bench replay): events/s
@@ -51,9 +52,10 @@ internal static class BenchE2eCommand
             off; the MQTT path against mosquitto_sub. ./bench.sh runs it and rewrites docs/BENCHMARKS.md.
 
             Example: fleet bench e2e --json
+            Example: fleet bench e2e --compare-overlap
             """)
         {
-            cityDir, json, journalEvents, mqttMessages, latencySeconds, latencyOnly,
+            cityDir, json, journalEvents, mqttMessages, latencySeconds, latencyOnly, compareOverlap,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -91,6 +93,11 @@ internal static class BenchE2eCommand
                 return 0;
             }
 
+            if (parse.GetValue(compareOverlap))
+            {
+                return await CompareOverlapAsync(parse.GetValue(cityDir)?.FullName, Say, ct).ConfigureAwait(false);
+            }
+
             // Memory first, in a process that has not yet held the recording.
             var rssMb = await MeasureRssAsync(100_000, ct).ConfigureAwait(false);
             Say(string.Create(CultureInfo.InvariantCulture, $"resident memory, 100,000 live vehicles   {rssMb,10:N0} MB"));
@@ -110,7 +117,7 @@ internal static class BenchE2eCommand
             var parseRate = parsed / parseSeconds;
             Say(string.Create(CultureInfo.InvariantCulture, $"parse only                               {parseRate,10:N0} events/s ({parsed:N0} events, {parseSeconds:F2} s)"));
 
-            var (e2eEvents, e2eSeconds, pushed, predictions) = await EndToEndAsync(recording, schedule, ct).ConfigureAwait(false);
+            var (e2eEvents, e2eSeconds, pushed, predictions) = await EndToEndAsync(recording, schedule, overlap: true, ct).ConfigureAwait(false);
             var e2eRate = e2eEvents / e2eSeconds;
             Say(string.Create(CultureInfo.InvariantCulture, $"end to end (tracking, predictions, hub) {e2eRate,10:N0} events/s ({e2eSeconds:F2} s; ratio to parse only {e2eRate / parseRate:F2}; {predictions:N0} predictions, {pushed:N0} items pushed)"));
 
@@ -234,8 +241,34 @@ internal static class BenchE2eCommand
         }
     }
 
+    // --compare-overlap: the end-to-end figure with tracking batches run serially (as before issue 9's change: a
+    // batch runs between two lines, plus a flush every 65,536 lines) and overlapped, interleaved so that the load of
+    // a shared machine hits both alike.
+    private static async Task<int> CompareOverlapAsync(string? cityDir, Action<string> say, CancellationToken ct)
+    {
+        var dir = cityDir ?? Path.Combine(Path.GetTempPath(), "fleet-bench-city-1000-3-60");
+        if (!File.Exists(Path.Combine(dir, CityGenerator.RecordingFileName)))
+        {
+            say($"generating the city into {dir} ...");
+            CityGenerator.Generate(new GenerateOptions { Vehicles = 1000, Hours = 3, Routes = 60 }, dir);
+        }
+
+        var schedule = GtfsLoader.Load(Path.Combine(dir, CityGenerator.GtfsFileName));
+        // A quarter of the hour the full run uses (from the same minute), so that four runs stay short.
+        var recording = BenchReplayCommand.Decompress(Path.Combine(dir, CityGenerator.RecordingFileName), 60, 0.25, out var slice);
+        say(string.Create(CultureInfo.InvariantCulture, $"input: {recording.Length / 1e6:F1} MB ({slice}), {schedule.Trips.Count} trips, {Environment.ProcessorCount} cores"));
+        foreach (var overlap in new[] { false, true, false, true })
+        {
+            var (events, seconds, pushed, predictions) = await EndToEndAsync(recording, schedule, overlap, ct).ConfigureAwait(false);
+            say(string.Create(CultureInfo.InvariantCulture,
+                $"end to end, batches {(overlap ? "overlapped" : "serial    ")}  {events / seconds,10:N0} events/s ({events:N0} events, {seconds:F2} s; {predictions:N0} predictions, {pushed:N0} items pushed)"));
+        }
+
+        return 0;
+    }
+
     /// <summary>What serve does per line, as fast as it goes: tracking with predictions into the live state, positions to the map, the hub pushing.</summary>
-    private static async Task<(long Events, double Seconds, long Pushed, long Predictions)> EndToEndAsync(byte[] recording, Schedule schedule, CancellationToken ct)
+    private static async Task<(long Events, double Seconds, long Pushed, long Predictions)> EndToEndAsync(byte[] recording, Schedule schedule, bool overlap, CancellationToken ct)
     {
         await using var rig = await HubRig.StartAsync(null, ct).ConfigureAwait(false);
         // Overlap: a batch's partitions run while the next batch is parsed and its positions published, as in
@@ -243,15 +276,16 @@ internal static class BenchE2eCommand
         var engine = new TrackingEngine(new GtfsTripCatalog(schedule), new TrackingOptions(), new LiveTrackingOutput(rig.Live), partitions: 0,
             predictor: new DelayCarriedForwardPredictor())
         {
-            OverlapBatches = true,
+            OverlapBatches = overlap,
         };
         var replay = new TrackingReplay(engine, schedule);
         var stream = new HfpStream();
         var clock = Stopwatch.StartNew();
         using (var reader = new RecordingReader(new MemoryStream(recording, writable: false), "bench"))
         {
-            // Batches are cut by count (32,768 events) and published as the next one starts: no periodic flush,
-            // which would run a batch without overlap.
+            // Batches are cut by count (32,768 events); overlapped, each is published as the next one starts, and a
+            // periodic flush would run one without overlap. Serial runs keep the flush every 65,536 lines they had.
+            long n = 0;
             while (reader.TryRead(out var line))
             {
                 replay.Process(line);
@@ -262,6 +296,11 @@ internal static class BenchE2eCommand
                     {
                         rig.Live.PublishVehicle(state);
                     }
+                }
+
+                if (!overlap && (++n & 0xFFFF) == 0)
+                {
+                    replay.Flush();
                 }
             }
         }
