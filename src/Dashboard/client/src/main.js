@@ -26,8 +26,24 @@ map.setView([60.17, 24.94], 12);
 const baseRenderer = L.canvas({ padding: 0.2 });
 const vehicles = new VehicleLayer();
 vehicles.addTo(map);
+// The side panel's figures change many times a second; they are written at most every 250 ms (and only when they
+// changed), so text updates do not make the browser recompute style and layout in most frames.
 let drawnCount = -1;
-vehicles.onDrawn = (n) => { if (n !== drawnCount) { drawnCount = n; $("vehicle-count").textContent = String(n); } };
+let shownCount = -1;
+let updates = 0;
+let shownUpdates = -1;
+const counterEls = {};
+function renderCounters() {
+  if (drawnCount !== shownCount) { shownCount = drawnCount; (counterEls.v ??= $("vehicle-count")).textContent = String(drawnCount); }
+  if (updates !== shownUpdates) { shownUpdates = updates; (counterEls.u ??= $("update-count")).textContent = String(updates); }
+}
+setInterval(renderCounters, 250);
+vehicles.onDrawn = (n) => {
+  if (n === drawnCount) return;
+  const first = drawnCount < 0;
+  drawnCount = n;
+  if (first) renderCounters();
+};
 
 const stops = []; // { id, name, lat, lon }
 let shapesLayer = null;
@@ -70,10 +86,8 @@ const conn = new signalR.HubConnectionBuilder()
   .configureLogging(signalR.LogLevel.Warning)
   .build();
 
-let updates = 0;
 conn.on("vehicles", (batch) => {
   updates += batch.length;
-  $("update-count").textContent = String(updates);
   vehicles.update(batch);
   if (selected?.kind === "vehicle") {
     const v = batch.find((b) => b.id === selected.id);
@@ -85,12 +99,14 @@ conn.on("predictions", (batch) => {
   for (const p of batch) predictions.set(`${p.stopId}|${p.tripId}`, p);
   if (selected) renderSelected();
 });
+let alertsPending = false;
 conn.on("alerts", (batch) => {
   for (const a of batch) {
     if (a.cleared) alerts.delete(a.id);
     else alerts.set(a.id, a);
   }
-  renderAlerts();
+  // One render per animation frame however many batches came (the list is rebuilt as a whole).
+  if (!alertsPending) { alertsPending = true; requestAnimationFrame(() => { alertsPending = false; renderAlerts(); }); }
 });
 conn.onreconnecting(() => setConn("reconnecting"));
 conn.onreconnected(async () => { setConn("connected"); await resubscribe(); });
