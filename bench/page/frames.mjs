@@ -1,6 +1,7 @@
 // Measures the page's frame times in headless Chromium (DevTools protocol over --remote-debugging-pipe; no packages):
 // opens URL, waits until at least MIN vehicles are on the map, then records requestAnimationFrame intervals for
-// SECONDS and prints one JSON object. Usage: node frames.mjs URL [MIN=2000] [SECONDS=10]
+// SECONDS and prints one JSON object (frame-time percentiles, and the share of the window the main thread was busy, in
+// script, layout and style, from the DevTools Performance metrics). Usage: node frames.mjs URL [MIN=2000] [SECONDS=10]
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -40,11 +41,16 @@ try {
     if (Date.now() > deadline) throw new Error(`only ${vehicles} vehicles on the map after 90 s`);
     await new Promise((r) => setTimeout(r, 500));
   }
+  await send("Performance.enable", {}, sessionId);
+  const metrics = async () => Object.fromEntries((await send("Performance.getMetrics", {}, sessionId)).metrics.map((m) => [m.name, m.value]));
+  const m0 = await metrics();
   const frames = JSON.parse(await evaluate(`new Promise((done) => {
     const gaps = []; let last = performance.now(); const end = last + ${Number(seconds) * 1000};
     const tick = (now) => { gaps.push(now - last); last = now; if (now < end) requestAnimationFrame(tick); else done(JSON.stringify(gaps)); };
     requestAnimationFrame(tick);
   })`, sessionId));
+  const m1 = await metrics();
+  const cpu = (k) => +(((m1[k] - m0[k]) / (m1.Timestamp - m0.Timestamp)) * 100).toFixed(1);
   const sorted = [...frames].sort((a, b) => a - b);
   const pct = (p) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)];
   const total = frames.reduce((a, b) => a + b, 0);
@@ -53,6 +59,7 @@ try {
     frames: frames.length, fps: +(frames.length / (total / 1000)).toFixed(1),
     p50Ms: +pct(0.5).toFixed(1), p95Ms: +pct(0.95).toFixed(1), p99Ms: +pct(0.99).toFixed(1), maxMs: +sorted.at(-1).toFixed(1),
     over50Ms: frames.filter((g) => g > 50).length,
+    mainThreadBusyPct: cpu("TaskDuration"), scriptPct: cpu("ScriptDuration"), layoutPct: cpu("LayoutDuration"), stylePct: cpu("RecalcStyleDuration"),
   }));
 } finally {
   chrome.kill();
