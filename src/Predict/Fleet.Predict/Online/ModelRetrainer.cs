@@ -157,8 +157,18 @@ public sealed partial class ModelRetrainer
     /// <summary>The retrain in progress, or the last one (completed); for shutdown and tests.</summary>
     public Task Running => Volatile.Read(ref _running);
 
-    /// <summary>True when a row of <paramref name="group"/> (a trip) belongs to the held-out rows.</summary>
+    /// <summary>True when a row of <paramref name="group"/> (a trip) belongs to the held-out rows both models are scored on.</summary>
     public bool IsValidationGroup(int group) => (Mix((ulong)(uint)group) % 1000) < _options.ValidationFraction * 1000;
+
+    /// <summary>
+    /// True when a row of <paramref name="group"/> goes to the new model's early-stopping rows: the next tenth of the
+    /// hash range after the validation share, so the rows the two models are compared on never chose the new one's size.
+    /// </summary>
+    private bool IsStoppingGroup(int group)
+    {
+        var h = Mix((ulong)(uint)group) % 1000;
+        return h >= _options.ValidationFraction * 1000 && h < (_options.ValidationFraction + 0.1) * 1000;
+    }
 
     /// <summary>Adds a labelled row: the features at a prediction moment and target = (actual − Kalman) / scale.</summary>
     /// <param name="features">The <see cref="ArrivalFeatures"/> row.</param>
@@ -233,10 +243,11 @@ public sealed partial class ModelRetrainer
             _lastRetrainTime = eventTimeUnix;
         }
 
+        var at = PredictionContext.FromUnix(eventTimeUnix);
         if (Interlocked.CompareExchange(ref _training, 1, 0) != 0)
         {
             Interlocked.Increment(ref _skipped);
-            LogRetrainSkipped(eventTimeUnix, "the previous retrain is still running");
+            LogRetrainSkipped(at, "the previous retrain is still running");
             return false;
         }
 
@@ -245,7 +256,7 @@ public sealed partial class ModelRetrainer
         {
             Interlocked.Increment(ref _skipped);
             Volatile.Write(ref _training, 0);
-            LogTooFewRows(eventTimeUnix, snapshot.Train.Rows + snapshot.Validation.Rows, _options.MinRows);
+            LogTooFewRows(at, snapshot.Train.Rows + snapshot.Validation.Rows, _options.MinRows);
             return false;
         }
 
@@ -266,7 +277,7 @@ public sealed partial class ModelRetrainer
         return true;
     }
 
-    private sealed record WindowCopy(Dataset Train, Dataset Validation, float[] ValidationScale, float[] ValidationHorizon);
+    private sealed record WindowCopy(Dataset Train, Dataset Stopping, Dataset Validation, float[] ValidationScale, float[] ValidationHorizon);
 
     /// <summary>Copies the rows inside the window out (under the lock; training then works on the copy).</summary>
     private WindowCopy Snapshot(double now)
@@ -274,6 +285,7 @@ public sealed partial class ModelRetrainer
         var from = now - _options.Window.TotalSeconds;
         var train = new Dataset(ArrivalFeatures.Names, 1024);
         var validation = new Dataset(ArrivalFeatures.Names, 256);
+        var stopping = new Dataset(ArrivalFeatures.Names, 256);
         var scale = new List<float>();
         var horizon = new List<float>();
         lock (_gate)
@@ -294,6 +306,10 @@ public sealed partial class ModelRetrainer
                     scale.Add(_scales[slot]);
                     horizon.Add(_horizons[slot]);
                 }
+                else if (IsStoppingGroup(_groups[slot]))
+                {
+                    stopping.Add(row, _targets[slot], _groups[slot]);
+                }
                 else
                 {
                     train.Add(row, _targets[slot], _groups[slot]);
@@ -301,15 +317,16 @@ public sealed partial class ModelRetrainer
             }
         }
 
-        return new WindowCopy(train, validation, [.. scale], [.. horizon]);
+        return new WindowCopy(train, stopping, validation, [.. scale], [.. horizon]);
     }
 
     private void Retrain(WindowCopy s, double eventTime)
     {
+        var at = PredictionContext.FromUnix(eventTime);
         var old = Current;
         try
         {
-            var result = new GbtTrainer(_options.Trees).Fit(s.Train, s.Validation);
+            var result = new GbtTrainer(_options.Trees).Fit(s.Train, s.Stopping.Rows > 0 ? s.Stopping : null);
             var oldMae = Mae(old.Gbt, s, null);
             var residuals = new List<(double, double)>(s.Validation.Rows);
             var newMae = Mae(result.Model, s, residuals);
@@ -319,11 +336,11 @@ public sealed partial class ModelRetrainer
                 var next = new ModelPredictor(result.Model, _profile, ResidualBands.Measure(residuals));
                 Interlocked.Exchange(ref _current, next);
                 Interlocked.Increment(ref _swaps);
-                LogSwapped(eventTime, oldMae, newMae, s.Train.Rows, s.Validation.Rows, result.Model.TreeCount);
+                LogSwapped(at, oldMae, newMae, s.Train.Rows, s.Validation.Rows, result.Model.TreeCount);
             }
             else
             {
-                LogKept(eventTime, oldMae, newMae, s.Train.Rows, s.Validation.Rows);
+                LogKept(at, oldMae, newMae, s.Train.Rows, s.Validation.Rows);
             }
 
             Volatile.Write(ref _last, new RetrainOutcome(eventTime, s.Train.Rows, s.Validation.Rows, oldMae, newMae, better, better ? "swapped" : "worse"));
@@ -331,7 +348,7 @@ public sealed partial class ModelRetrainer
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or OutOfMemoryException)
         {
             // A background loop logs, counts and carries on: the current model stays.
-            LogFailed(ex, eventTime);
+            LogFailed(ex, at);
             Volatile.Write(ref _last, new RetrainOutcome(eventTime, s.Train.Rows, s.Validation.Rows, double.NaN, double.NaN, false, "failed"));
         }
 
@@ -375,20 +392,20 @@ public sealed partial class ModelRetrainer
     }
 
     [LoggerMessage(EventId = 4010, Level = LogLevel.Information,
-        Message = "Arrival model retrained at event time {EventTime}: validation MAE {OldMae:F2} s (current) -> {NewMae:F2} s (new), swapped in ({TrainRows} training rows, {ValidationRows} held out, {Trees} trees)")]
-    private partial void LogSwapped(double eventTime, double oldMae, double newMae, int trainRows, int validationRows, int trees);
+        Message = "Arrival model retrained at event time {EventTime:O}: validation MAE {OldMae:F2} s (current) -> {NewMae:F2} s (new), swapped in ({TrainRows} training rows, {ValidationRows} held out, {Trees} trees)")]
+    private partial void LogSwapped(DateTime eventTime, double oldMae, double newMae, int trainRows, int validationRows, int trees);
 
     [LoggerMessage(EventId = 4011, Level = LogLevel.Information,
-        Message = "Arrival model retrained at event time {EventTime}: validation MAE {OldMae:F2} s (current) vs {NewMae:F2} s (new), not better, current model kept ({TrainRows} training rows, {ValidationRows} held out)")]
-    private partial void LogKept(double eventTime, double oldMae, double newMae, int trainRows, int validationRows);
+        Message = "Arrival model retrained at event time {EventTime:O}: validation MAE {OldMae:F2} s (current) vs {NewMae:F2} s (new), not better, current model kept ({TrainRows} training rows, {ValidationRows} held out)")]
+    private partial void LogKept(DateTime eventTime, double oldMae, double newMae, int trainRows, int validationRows);
 
-    [LoggerMessage(EventId = 4012, Level = LogLevel.Information, Message = "Arrival model retrain at event time {EventTime} skipped: {Reason}")]
-    private partial void LogRetrainSkipped(double eventTime, string reason);
+    [LoggerMessage(EventId = 4012, Level = LogLevel.Information, Message = "Arrival model retrain at event time {EventTime:O} skipped: {Reason}")]
+    private partial void LogRetrainSkipped(DateTime eventTime, string reason);
 
     [LoggerMessage(EventId = 4014, Level = LogLevel.Information,
-        Message = "Arrival model retrain at event time {EventTime} skipped: {Rows} labelled rows in the window, {MinRows} needed")]
-    private partial void LogTooFewRows(double eventTime, int rows, int minRows);
+        Message = "Arrival model retrain at event time {EventTime:O} skipped: {Rows} labelled rows in the window, {MinRows} needed")]
+    private partial void LogTooFewRows(DateTime eventTime, int rows, int minRows);
 
-    [LoggerMessage(EventId = 4013, Level = LogLevel.Error, Message = "Arrival model retrain at event time {EventTime} failed; the current model stays")]
-    private partial void LogFailed(Exception exception, double eventTime);
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Error, Message = "Arrival model retrain at event time {EventTime:O} failed; the current model stays")]
+    private partial void LogFailed(Exception exception, DateTime eventTime);
 }
