@@ -96,6 +96,10 @@ public static class FleetWebHost
             // outgoing data plus the one message per lane LiveEvents has in flight, then its sends wait.
             o.TransportMaxBufferSize = HubBufferBytes;
             o.ApplicationMaxBufferSize = HubBufferBytes;
+            // SignalR closes a connection whose single send has waited 10 s (its default), which would pre-empt
+            // LiveOptions.SlowClientTimeout, the documented rule for a client that stops reading: the transport's
+            // timeout stays only as a backstop at twice that.
+            o.TransportSendTimeout = app.Services.GetRequiredService<LiveOptions>().SlowClientTimeout * 2;
         });
         LiveApi.Map(app);
         TripUpdatesFeed.Map(app);

@@ -200,6 +200,10 @@ public sealed class SignalRJsonClient : IAsyncDisposable
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
+        catch (ObjectDisposedException) when (ct.IsCancellationRequested)
+        {
+            // DisposeAsync aborted the socket under a pending receive.
+        }
         catch (Exception ex) when (ex is WebSocketException or IOException or JsonException)
         {
             CloseReason ??= ex.Message;

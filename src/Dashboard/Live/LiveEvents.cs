@@ -880,6 +880,9 @@ public sealed partial class LiveEvents
         Metrics.CountSlowClientAborted();
         LogSlowClient(client.Id, _options.SlowClientTimeout.TotalSeconds);
         abort?.Invoke();
+        // Forgotten at once, with everything queued for it: the transport ends the connection (and the hub calls
+        // Disconnect again, harmlessly) only when its stuck write gives up.
+        Disconnect(client.Id);
     }
 
     private void Expire(long now)
