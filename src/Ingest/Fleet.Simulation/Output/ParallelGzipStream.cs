@@ -17,7 +17,13 @@ public sealed class ParallelGzipStream : Stream
     private readonly int _chunkSize;
     private readonly int _level;
     private readonly int _maxInFlight;
-    private readonly Queue<Task<byte[]>> _inFlight = new();
+    private readonly Queue<(Task<MemoryStream> Member, byte[] Chunk)> _inFlight = new();
+
+    // Reused (touched by the writing thread only, and by a worker only while its task runs): a chunk of 4 MB and its
+    // compressed member are large-object-heap arrays, and allocating two of them per chunk made the GC a large share
+    // of the generator's CPU time.
+    private readonly Stack<byte[]> _freeChunks = new();
+    private readonly Stack<MemoryStream> _freeMembers = new();
     private byte[] _chunk;
     private int _length;
     private bool _disposed;
@@ -73,7 +79,7 @@ public sealed class ParallelGzipStream : Stream
     public override void Flush()
     {
         // Chunks are fixed-size on purpose (determinism); Flush only pushes finished members to the inner stream.
-        while (_inFlight.Count > 0 && _inFlight.Peek().IsCompleted)
+        while (_inFlight.Count > 0 && _inFlight.Peek().Member.IsCompleted)
         {
             WriteOldest();
         }
@@ -117,8 +123,10 @@ public sealed class ParallelGzipStream : Stream
         var data = _chunk;
         var length = _length;
         var level = _level;
-        _inFlight.Enqueue(Task.Run(() => Compress(data, length, level)));
-        _chunk = new byte[_chunkSize];
+        var member = _freeMembers.Count > 0 ? _freeMembers.Pop() : new MemoryStream((_chunkSize / 4) + 1024);
+        member.SetLength(0);
+        _inFlight.Enqueue((Task.Run(() => Compress(data, length, level, member)), data));
+        _chunk = _freeChunks.Count > 0 ? _freeChunks.Pop() : new byte[_chunkSize];
         _length = 0;
         while (_inFlight.Count >= _maxInFlight)
         {
@@ -128,18 +136,20 @@ public sealed class ParallelGzipStream : Stream
 
     private void WriteOldest()
     {
-        var bytes = _inFlight.Dequeue().GetAwaiter().GetResult();
-        _inner.Write(bytes);
+        var (task, chunk) = _inFlight.Dequeue();
+        var member = task.GetAwaiter().GetResult();
+        _inner.Write(member.GetBuffer(), 0, (int)member.Length);
+        _freeChunks.Push(chunk);
+        _freeMembers.Push(member);
     }
 
-    private static byte[] Compress(byte[] data, int length, int level)
+    private static MemoryStream Compress(byte[] data, int length, int level, MemoryStream output)
     {
-        using var output = new MemoryStream((length / 4) + 1024);
         using (var gzip = new GZipStream(output, new ZLibCompressionOptions { CompressionLevel = level, CompressionStrategy = ZLibCompressionStrategy.Default }, leaveOpen: true))
         {
             gzip.Write(data, 0, length);
         }
 
-        return output.ToArray();
+        return output;
     }
 }
