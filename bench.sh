@@ -36,8 +36,8 @@ else running on the machine shows in these load averages and lowers the rates).
 | parse only, same input | {figures['parseOnlyEventsPerSecond']:,} events/s | (the limit) |
 | ratio end to end / parse only | {figures['e2eEventsPerSecond'] / figures['parseOnlyEventsPerSecond']:.2f} | |
 | MQTT receive + parse vs mosquitto_sub | {figures['mqttRatioVsMosquittoSub']} | >= 1.0 |
-| latency ingest to SignalR client, p99 at 3,000 events/s | {figures['latencyP99Ms3k']} ms | |
-| latency ingest to SignalR client, p99 at 30,000 events/s | {figures['latencyP99Ms30k']} ms | < 50 ms |
+| latency ingest to SignalR client (predictions), p99 at 3,000 events/s | {figures['latencyP99Ms3k']} ms | |
+| latency ingest to SignalR client (predictions), p99 at 30,000 events/s | {figures['latencyP99Ms30k']} ms | < 50 ms |
 | resident memory, 100,000 live vehicles | {figures['rssMb100kVehicles']:,} MB | < 1,536 MB |
 
 `{json.dumps(figures, separators=(',', ':'))}`

@@ -75,7 +75,7 @@ internal static class BenchE2eCommand
             void SayLatency(string rate, Latency l)
             {
                 Say(string.Create(CultureInfo.InvariantCulture, $"latency at {rate} events/s (predictions) p50 {l.P50,6:F1} ms, p99 {l.P99,6:F1} ms, p99.9 {l.P999,6:F1} ms ({l.Samples:N0} samples, {l.Achieved:N0} events/s offered)"));
-                Say(string.Create(CultureInfo.InvariantCulture, $"  server: ingest -> hub send p99 {l.QueueP99:F1} ms, -> written p99 {l.WrittenP99:F1} ms; vehicles (one batch per 250 ms) p50 {l.VehicleP50:F1} ms, p99 {l.VehicleP99:F1} ms"));
+                Say(string.Create(CultureInfo.InvariantCulture, $"  server: ingest -> hub send p99 {l.QueueP99:F1} ms, -> written p99 {l.WrittenP99:F1} ms; vehicles (one batch per 250 ms) p50 {l.VehicleP50:F1} ms, p99 {l.VehicleP99:F1} ms; GC {l.Gcs} collections ({l.Gen2Gcs} gen 2), {l.GcPauseMs:F0} ms paused"));
             }
 
             if (parse.GetValue(latencyOnly))
@@ -311,22 +311,28 @@ internal static class BenchE2eCommand
     }
 
     private readonly record struct Latency(double P50, double P99, double P999, long Samples, double Achieved,
-        double VehicleP50, double VehicleP99, double QueueP99, double WrittenP99);
+        double VehicleP50, double VehicleP99, double QueueP99, double WrittenP99, double GcPauseMs, int Gcs, int Gen2Gcs);
 
     /// <summary>
     /// Events paced at <paramref name="rate"/> per second over 1,000 vehicles; each one, stamped with the wall clock
     /// when ingested, updates its vehicle's state and the prediction of its trip at a stop (what tracking publishes
     /// for an event; tracking itself is measured in the throughput row). One client subscribed to the whole map and to
     /// the route measures receive time minus that stamp for every prediction pushed to it (their own push lane) and,
-    /// separately, for every vehicle (at most one batch per 250 ms by rule). The server times each push too.
+    /// separately, for every vehicle (at most one batch per 250 ms by rule). The server times each push too. A first
+    /// second at the rate warms up and is not counted.
     /// </summary>
     private static async Task<Latency> LatencyAsync(int rate, double seconds, CancellationToken ct)
     {
-        var samples = new List<double>(1 << 16);
-        var vehicleSamples = new List<double>(1 << 16);
+        // Sized up front: growing these (large-object heap arrays) while measuring would trigger gen 2 collections.
+        var samples = new List<double>((int)(rate * (seconds + 2)));
+        var vehicleSamples = new List<double>((int)(rate * (seconds + 2)));
         var gate = new Lock();
-        var timing = new SendTiming();
-        timing.Start();
+        var timing = new SendTiming((int)(rate * (seconds + 2)));
+        // The first second at the rate warms up (JIT tiers, pools, socket buffers) and is not counted.
+        var warmUp = (long)rate;
+        var measureFrom = DateTime.MaxValue.Ticks;
+        var gcPause0 = TimeSpan.Zero;
+        int gc0 = 0, gen20 = 0;
         await using var rig = await HubRig.StartAsync(m =>
         {
             var into = m.Target == LiveMethods.Predictions ? samples : m.Target == LiveMethods.Vehicles ? vehicleSamples : null;
@@ -336,11 +342,12 @@ internal static class BenchE2eCommand
             }
 
             var received = m.Received;
+            var from = new DateTime(Interlocked.Read(ref measureFrom), DateTimeKind.Utc);
             lock (gate)
             {
                 foreach (var v in m.Arguments[0].EnumerateArray())
                 {
-                    if (v.TryGetProperty("updated", out var u) && u.TryGetDateTime(out var stamp))
+                    if (v.TryGetProperty("updated", out var u) && u.TryGetDateTime(out var stamp) && stamp.ToUniversalTime() >= from)
                     {
                         into.Add((received - stamp.ToUniversalTime()).TotalMilliseconds);
                     }
@@ -351,10 +358,19 @@ internal static class BenchE2eCommand
         var ids = Enumerable.Range(0, 1000).Select(i => $"0018/{i:D5}").ToArray();
         var trips = Enumerable.Range(0, 1000).Select(i => $"trip-{i:D4}").ToArray();
         var stops = Enumerable.Range(0, 500).Select(i => $"stop-{i:D3}").ToArray();
-        var total = (long)(rate * seconds);
+        var total = warmUp + (long)(rate * seconds);
         var clock = Stopwatch.StartNew();
         for (long i = 0; i < total; i++)
         {
+            if (i == warmUp)
+            {
+                Interlocked.Exchange(ref measureFrom, DateTime.UtcNow.Ticks);
+                timing.Start();
+                gcPause0 = GC.GetTotalPauseDuration();
+                gc0 = GC.CollectionCount(0);
+                gen20 = GC.CollectionCount(2);
+            }
+
             // Pace in 1 ms steps: wait until this event is due.
             var due = i / (double)rate;
             if (due > clock.Elapsed.TotalSeconds + 0.001)
@@ -373,6 +389,9 @@ internal static class BenchE2eCommand
         }
 
         var achieved = total / clock.Elapsed.TotalSeconds;
+        var gcPause = (GC.GetTotalPauseDuration() - gcPause0).TotalMilliseconds;
+        var gcs = GC.CollectionCount(0) - gc0;
+        var gen2 = GC.CollectionCount(2) - gen20;
         // Let the last batches arrive.
         await Task.Delay(TimeSpan.FromMilliseconds(750), ct).ConfigureAwait(false);
         double[] sorted, vehicles;
@@ -385,7 +404,7 @@ internal static class BenchE2eCommand
         static double At(double[] values, double q) =>
             values.Length == 0 ? double.NaN : values[Math.Min(values.Length - 1, (int)Math.Ceiling(q * values.Length) - 1)];
         return new Latency(At(sorted, 0.5), At(sorted, 0.99), At(sorted, 0.999), sorted.Length, achieved,
-            At(vehicles, 0.5), At(vehicles, 0.99), timing.QueueP99, timing.WrittenP99);
+            At(vehicles, 0.5), At(vehicles, 0.99), timing.QueueP99, timing.WrittenP99, gcPause, gcs, gen2);
     }
 
     /// <summary>Resident memory with <paramref name="vehicles"/> vehicles live in tracking (entities) and in the live state (map).</summary>

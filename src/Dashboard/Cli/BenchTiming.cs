@@ -4,11 +4,11 @@ namespace Fleet.Dashboard.Cli;
 
 /// <summary>Server-side times of each pushed prediction: when its send started and when SignalR had written it,
 /// both from its <c>updated</c> stamp.</summary>
-internal sealed class SendTiming
+internal sealed class SendTiming(int capacity = 1 << 18)
 {
     private readonly Lock _gate = new();
-    private readonly List<double> _queued = new(1 << 16);
-    private readonly List<double> _written = new(1 << 16);
+    private readonly List<double> _queued = new(capacity);
+    private readonly List<double> _written = new(capacity);
     private bool _on;
 
     public double QueueP99 => P99(_queued);
