@@ -954,8 +954,7 @@ public sealed partial class LiveEvents
 /// <param name="SendsInFlight">Pushes being written to it (at most 2: one vehicle batch, one prediction push).</param>
 /// <param name="OldestSendInFlight">How long the oldest of those has been being written.</param>
 /// <param name="MissedBatches">Pushes it missed because it was still writing the previous one.</param>
-/// <param name="Disconnecting">True once it was disconnected as too slow.</param>
-public readonly record struct LiveClientStats(int PendingItems, int SendsInFlight, TimeSpan OldestSendInFlight, long MissedBatches, bool Disconnecting);
+public readonly record struct LiveClientStats(int PendingItems, int SendsInFlight, TimeSpan OldestSendInFlight, long MissedBatches);
 
 /// <summary>The send queues of all clients.</summary>
 /// <param name="PendingItems">Updates waiting, all clients.</param>
@@ -1155,7 +1154,7 @@ internal sealed class LiveClient(string id, Action? abort = null)
             oldest = u;
         }
 
-        return new LiveClientStats(PendingCount, (Busy ? 1 : 0) + (UrgentBusy ? 1 : 0), oldest, Missed, Aborted);
+        return new LiveClientStats(PendingCount, (Busy ? 1 : 0) + (UrgentBusy ? 1 : 0), oldest, Missed);
     }
 
     private readonly HashSet<string> _vehicleIds = new(StringComparer.Ordinal);
