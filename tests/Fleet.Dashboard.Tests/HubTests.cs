@@ -285,22 +285,7 @@ public sealed class HubTests
     // (a 4 KB receive buffer, so the server's sends back up quickly).
     private static async Task<TcpClient> ConnectStalledAsync(Uri baseUri, params string[][] subscriptions)
     {
-        var tcp = new TcpClient { ReceiveBufferSize = 4096 };
-        await tcp.ConnectAsync(baseUri.Host, baseUri.Port, Ct);
-        var stream = tcp.GetStream();
-        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
-        var request = $"GET /hubs/live HTTP/1.1\r\nHost: {baseUri.Authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n";
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Ct);
-        var head = new StringBuilder();
-        var one = new byte[1];
-        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
-        {
-            Assert.Equal(1, await stream.ReadAsync(one, Ct));
-            head.Append((char)one[0]);
-        }
-
-        Assert.StartsWith("HTTP/1.1 101", head.ToString(), StringComparison.Ordinal);
-        var ws = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false });
+        var (tcp, ws) = await UpgradeWithTinyReceiveBufferAsync(baseUri);
         var messages = new List<string> { "{\"protocol\":\"json\",\"version\":1}" };
         messages.AddRange(subscriptions.Select(a => JsonSerializer.Serialize(new { type = 1, target = "Subscribe", arguments = a })));
         foreach (var m in messages)
@@ -369,8 +354,9 @@ public sealed class HubTests
         }
     }
 
-    // A WebSocket over a socket with a 4 KB receive buffer, upgraded by hand, whose pushes nobody reads.
-    private static async Task<SignalRJsonClient> ConnectWithTinyReceiveBufferAsync(Uri baseUri)
+    // Opens a TCP connection with a 4 KB receive buffer (so the server's sends back up quickly) and upgrades it to a
+    // WebSocket on /hubs/live by hand.
+    private static async Task<(TcpClient Tcp, WebSocket Socket)> UpgradeWithTinyReceiveBufferAsync(Uri baseUri)
     {
         var tcp = new TcpClient { ReceiveBufferSize = 4096 };
         await tcp.ConnectAsync(baseUri.Host, baseUri.Port, Ct);
@@ -388,6 +374,13 @@ public sealed class HubTests
 
         Assert.StartsWith("HTTP/1.1 101", head.ToString(), StringComparison.Ordinal);
         var ws = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false });
+        return (tcp, ws);
+    }
+
+    // A WebSocket over a socket with a 4 KB receive buffer, upgraded by hand, whose pushes nobody reads.
+    private static async Task<SignalRJsonClient> ConnectWithTinyReceiveBufferAsync(Uri baseUri)
+    {
+        var (_, ws) = await UpgradeWithTinyReceiveBufferAsync(baseUri);
         return await SignalRJsonClient.StartAsync(ws, capacity: 1, Ct);
     }
 }

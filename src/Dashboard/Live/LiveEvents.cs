@@ -747,7 +747,7 @@ public sealed partial class LiveEvents
             client.LastSent = now;
         }
 
-        _ = SendVehiclesAsync(client, vehicles, removed);
+        _ = SendPushAsync(client, urgent: false, LiveMethods.Vehicles, vehicles, LiveMethods.Removed, removed);
     }
 
     private void TrySendUrgent(LiveClient client)
@@ -788,24 +788,27 @@ public sealed partial class LiveEvents
             client.UrgentMissCounted = false;
         }
 
-        _ = SendUrgentAsync(client, predictions, alerts);
+        _ = SendPushAsync(client, urgent: true, LiveMethods.Predictions, predictions, LiveMethods.Alerts, alerts);
     }
 
-    private async Task SendVehiclesAsync(LiveClient client, List<VehicleState> vehicles, List<string> removed)
+    // One push of a lane: up to two messages (vehicles then removals, or predictions then alerts); a failure concerns
+    // this client only. The lane is free again when it ends.
+    private async Task SendPushAsync<TFirst, TSecond>(
+        LiveClient client, bool urgent, string firstMethod, List<TFirst> first, string secondMethod, List<TSecond> second)
     {
         try
         {
-            if (vehicles.Count > 0)
+            if (first.Count > 0)
             {
-                await _transport.SendAsync(client.Id, LiveMethods.Vehicles, vehicles, CancellationToken.None).ConfigureAwait(false);
+                await _transport.SendAsync(client.Id, firstMethod, first, CancellationToken.None).ConfigureAwait(false);
             }
 
-            if (removed.Count > 0)
+            if (second.Count > 0)
             {
-                await _transport.SendAsync(client.Id, LiveMethods.Removed, removed, CancellationToken.None).ConfigureAwait(false);
+                await _transport.SendAsync(client.Id, secondMethod, second, CancellationToken.None).ConfigureAwait(false);
             }
 
-            Metrics.CountBatch(vehicles.Count + removed.Count);
+            Metrics.CountBatch(first.Count + second.Count);
         }
 #pragma warning disable CA1031 // A failed send concerns one client only (usually it went away): count and go on.
         catch (Exception ex)
@@ -818,44 +821,20 @@ public sealed partial class LiveEvents
         {
             lock (client.Gate)
             {
-                client.Busy = false;
-            }
-        }
-    }
-
-    private async Task SendUrgentAsync(LiveClient client, List<ArrivalPrediction> predictions, List<LiveAlert> alerts)
-    {
-        try
-        {
-            if (predictions.Count > 0)
-            {
-                await _transport.SendAsync(client.Id, LiveMethods.Predictions, predictions, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            if (alerts.Count > 0)
-            {
-                await _transport.SendAsync(client.Id, LiveMethods.Alerts, alerts, CancellationToken.None).ConfigureAwait(false);
-            }
-
-            Metrics.CountBatch(predictions.Count + alerts.Count);
-        }
-#pragma warning disable CA1031 // A failed send concerns one client only (usually it went away): count and go on.
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            Metrics.CountSendFailure();
-            LogSendFailed(client.Id, ex.Message);
-        }
-        finally
-        {
-            lock (client.Gate)
-            {
-                client.UrgentBusy = false;
+                if (urgent)
+                {
+                    client.UrgentBusy = false;
+                }
+                else
+                {
+                    client.Busy = false;
+                }
             }
         }
 
-        // What queued up while this push was being written goes now, not at the next publish.
-        if (_clients.ContainsKey(client.Id))
+        // What queued up while a prediction push was being written goes now, not at the next publish (the vehicle
+        // lane has its own tick).
+        if (urgent && _clients.ContainsKey(client.Id))
         {
             TrySendUrgent(client);
         }
