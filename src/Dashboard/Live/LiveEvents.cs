@@ -24,8 +24,8 @@ public interface ILiveTransport
 /// <para><b>Two lanes per client.</b> The vehicle lane (<see cref="RunAsync"/>) wakes every <see cref="LiveOptions.Tick"/>,
 /// adds each changed vehicle to the pending set of the clients whose subscriptions match (found through an index by
 /// stop, route and vehicle id, boxes checked one by one), and sends a client its batch once its interval has passed.
-/// The prediction lane is woken by each published prediction or alert and pushes them at once (coalesced for
-/// <see cref="LiveOptions.UrgentCoalesce"/>), never waiting for the vehicle batch. Each lane has at most one push in
+/// The prediction lane is woken by each published prediction or alert and pushes them at once (what arrives while a
+/// push is being built or written follows in the next one), never waiting for the vehicle batch. Each lane has at most one push in
 /// flight per client. A client whose previous push is still being written (a slow client) just keeps accumulating
 /// keys; since keys are coalesced and values are read when the push is built, it later gets the latest state and has
 /// missed the intermediate ones (counted per client and in <see cref="LiveMetrics.MissedBatches"/>). Nothing a client
@@ -485,8 +485,7 @@ public sealed partial class LiveEvents
     /// <summary>
     /// Runs the two push loops until cancelled: the vehicle lane every <see cref="LiveOptions.Tick"/> (vehicles and
     /// removals, at most one batch per <see cref="LiveOptions.BatchInterval"/> per client), and the prediction lane,
-    /// woken by every published prediction or alert and pushing them at once (coalesced for
-    /// <see cref="LiveOptions.UrgentCoalesce"/>), never waiting for the vehicle batch.
+    /// woken by every published prediction or alert and pushing them at once, never waiting for the vehicle batch.
     /// </summary>
     public Task RunAsync(CancellationToken cancellationToken) =>
         Task.WhenAll(RunVehicleLaneAsync(cancellationToken), RunUrgentLaneAsync(cancellationToken));
@@ -538,12 +537,6 @@ public sealed partial class LiveEvents
             if (cancellationToken.IsCancellationRequested)
             {
                 return;
-            }
-
-            if (_options.UrgentCoalesce > TimeSpan.Zero)
-            {
-                // Gathers a burst of predictions (a tracking batch) into one push per client.
-                Thread.Sleep(_options.UrgentCoalesce);
             }
 
             // Re-armed before the pass: anything published from here on is either in this pass's change set or

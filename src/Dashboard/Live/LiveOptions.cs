@@ -10,11 +10,6 @@ public sealed class LiveOptions
     /// may be late on its interval.</summary>
     public TimeSpan Tick { get; set; } = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>How long the prediction lane gathers a burst of predictions and alerts before pushing them
-    /// (default zero: at once; what arrives while a push is being built or written follows in the next one).
-    /// Predictions and alerts never wait for the vehicle batch.</summary>
-    public TimeSpan UrgentCoalesce { get; set; } = TimeSpan.Zero;
-
     /// <summary>A client one of whose pushes has not been written for this long (it stopped reading) is disconnected
     /// (default 30 s); until then it only misses pushes.</summary>
     public TimeSpan SlowClientTimeout { get; set; } = TimeSpan.FromSeconds(30);
