@@ -58,6 +58,7 @@ public sealed class MosquittoRestartTests
         var distinct = 0;
         var duplicates = 0;
         var restarted = false;
+        var receivedBeforeRestart = 0L;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         deadline.CancelAfter(Timeout);
         try
@@ -79,6 +80,7 @@ public sealed class MosquittoRestartTests
                 if (!restarted && distinct == Total / 4)
                 {
                     restarted = true;
+                    receivedBeforeRestart = subscriber.Statistics.MessagesReceived;
                     await broker.RestartAsync();
                     restartDone.SetResult();
                 }
@@ -95,8 +97,12 @@ public sealed class MosquittoRestartTests
         Assert.True(restarted);
         Assert.True(subscriber.Statistics.Reconnects >= 1, "the subscriber never reconnected");
         Assert.True(publisher.Statistics.Reconnects >= 1, "the publisher never reconnected");
-        Assert.True(duplicates <= publisher.Statistics.MessagesPublished - Total + 512,
-            $"{duplicates} duplicates: more than the publisher's resends and the broker's in-flight window could explain");
+        // QoS 1 lets the broker redeliver what it delivered but had not yet processed the PUBACK of when it stopped
+        // (mosquitto reads a client's packets one per pass, so thousands of PUBACKs can still be unread), and the
+        // publisher resend its unacknowledged window. Anything beyond what had been delivered before the restart,
+        // plus the broker's in-flight window and the publisher's (256) with slack, was invented by the client.
+        Assert.True(duplicates <= receivedBeforeRestart + 512,
+            $"{duplicates} duplicates, with {receivedBeforeRestart} messages delivered before the restart");
     }
 
     [Fact]
