@@ -19,6 +19,7 @@ internal static class GenerateCommand
         var hours = new Option<double>("--hours") { Description = "Length of the service window in hours", DefaultValueFactory = _ => defaults.Hours };
         var date = new Option<string>("--date") { Description = "Operating day, yyyy-MM-dd (local)", DefaultValueFactory = _ => defaults.Date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) };
         var start = new Option<string>("--start") { Description = "Local start of the service window, HH:mm", DefaultValueFactory = _ => defaults.Start.ToString("HH:mm", CultureInfo.InvariantCulture) };
+        var gzipLevel = new Option<int>("--gzip-level") { Description = "zlib level of recording.hfp.gz, 1 (fastest) to 9 (smallest); changes only the compressed bytes", DefaultValueFactory = _ => defaults.GzipLevel };
         var command = new Command("generate",
             """
             Generate a synthetic city (GTFS static zip), its recorded day (HSL HFP v2 lines plus the agency's GTFS-RT
@@ -28,7 +29,7 @@ internal static class GenerateCommand
             Example: fleet generate --out ./city1 --city 1 --seed 42 --routes 12 --vehicles 150 --hours 3
             """)
         {
-            outOption, city, seed, routes, vehicles, hours, date, start,
+            outOption, city, seed, routes, vehicles, hours, date, start, gzipLevel,
         };
         command.SetAction((parse, ct) =>
         {
@@ -56,6 +57,7 @@ internal static class GenerateCommand
                 Hours = parse.GetValue(hours),
                 Date = day,
                 Start = startTime,
+                GzipLevel = parse.GetValue(gzipLevel),
             };
             try
             {

@@ -43,9 +43,6 @@ public static class CityGenerator
     /// <summary>File name of the truth.</summary>
     public const string TruthFileName = "truth.csv";
 
-    /// <summary>The zlib level of the recording (fixed so that output is reproducible).</summary>
-    public const int GzipLevel = 6;
-
     /// <summary>Generates the three files into <paramref name="outputDirectory"/> (created if missing).</summary>
     public static GenerateSummary Generate(GenerateOptions options, string outputDirectory)
     {
@@ -67,10 +64,10 @@ public static class CityGenerator
         OrderedRecording recording;
         long snapshots = 0;
         using (var file = File.Create(recordingPath))
-        using (var gzip = new ParallelGzipStream(file, GzipLevel))
-        using (var buffered = new BufferedStream(gzip, 1 << 17))
+        using (var gzip = new ParallelGzipStream(file, options.GzipLevel))
         {
-            recording = new OrderedRecording(buffered);
+            // No BufferedStream: ParallelGzipStream copies each line straight into its 4 MB chunk.
+            recording = new OrderedRecording(gzip);
             var sink = new GtfsRtSnapshotWriter(city);
             day = new DaySimulation(city, options.Seed, recording, sink);
             figures = day.Run();

@@ -35,6 +35,17 @@ public sealed record GenerateOptions
     /// <summary>Seconds between two GTFS-RT snapshots of the agency feed.</summary>
     public int GtfsRtIntervalSeconds { get; init; } = 30;
 
+    /// <summary>
+    /// The zlib level of recording.hfp.gz (1 fastest to 9 smallest). It changes only the compressed bytes, never the
+    /// recording's lines. The default, 2, compresses a 1,000-vehicle city about three times faster than level 6 for a
+    /// file about a quarter larger (the compression, not the simulation, bounds generation on two cores; see
+    /// docs/BENCHMARKS.md); the committed sample-data uses 6 to stay small.
+    /// </summary>
+    public int GzipLevel { get; init; } = DefaultGzipLevel;
+
+    /// <summary>The default <see cref="GzipLevel"/>.</summary>
+    public const int DefaultGzipLevel = 2;
+
     /// <summary>Checks ranges; throws <see cref="ArgumentOutOfRangeException"/> naming the bad value.</summary>
     public void Validate()
     {
@@ -46,5 +57,7 @@ public sealed record GenerateOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(Hours, 0.75, nameof(Hours));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(Start.ToTimeSpan().TotalHours + Hours, 24.0, nameof(Hours));
         ArgumentOutOfRangeException.ThrowIfLessThan(GtfsRtIntervalSeconds, 1, nameof(GtfsRtIntervalSeconds));
+        ArgumentOutOfRangeException.ThrowIfLessThan(GzipLevel, 1, nameof(GzipLevel));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(GzipLevel, 9, nameof(GzipLevel));
     }
 }

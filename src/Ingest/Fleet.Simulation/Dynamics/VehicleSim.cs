@@ -30,7 +30,8 @@ internal sealed class VehicleSim
     private readonly SimRandom _rng;
     private readonly Traffic _traffic;
     private readonly CityModel _city;
-    private readonly Utf8Line _line = new(1024);
+    private Utf8Line _line = new(1024);
+    private Utf8Line _lastLine = new(1024);
     private readonly byte[] _vehicleTopic;
     private readonly int _operator;
     private readonly int _number;
@@ -130,8 +131,8 @@ internal sealed class VehicleSim
 
     public bool Finished => _phase == Phase.Finished;
 
-    /// <summary>The last topic and payload this vehicle reported (for building malformed samples).</summary>
-    public Utf8Line LastLine { get; } = new(1024);
+    /// <summary>The last VP topic and payload this vehicle reported (for building malformed samples).</summary>
+    public Utf8Line LastLine => _lastLine;
 
     public bool TrySnapshot(out VehicleSnapshot snapshot)
     {
@@ -642,8 +643,8 @@ internal sealed class VehicleSim
         _day.HfpMessages++;
         if (kind == HfpEvent.Vp)
         {
-            LastLine.Clear();
-            LastLine.Append(line.Written);
+            // Keep this line as the last VP by swapping buffers rather than copying it.
+            (_line, _lastLine) = (_lastLine, _line);
         }
     }
 

@@ -12,12 +12,17 @@ public sealed class OrderedRecording
 {
     private readonly Stream _output;
     private readonly Utf8Line _head = new(64);
-    private byte[] _arena = new byte[1 << 20];
+    private byte[] _arena = new byte[8 << 20];
     private int _arenaLength;
     private Entry[] _entries = new Entry[4096];
+    private Entry[] _mergeBuffer = new Entry[4096];
     private int _count;
+
+    // Entries [0, _sortedCount) are in order (what a flush left behind); entries added since are sorted and merged
+    // into them at the next flush, so a flush sorts about one second of lines rather than everything pending.
+    private int _sortedCount;
     private long _sequence;
-    private byte[] _spare = new byte[1 << 20];
+    private byte[] _spare = new byte[8 << 20];
 
     /// <summary>Writes to <paramref name="output"/> (not disposed by this type).</summary>
     public OrderedRecording(Stream output) => _output = output;
@@ -37,39 +42,19 @@ public sealed class OrderedRecording
         _head.Clear();
         _head.AppendTimestamp(receiveTicks, 6).Append((byte)' ');
         var size = _head.Length + topicAndPayload.Length + 1;
-        if (_arenaLength + size > _arena.Length)
-        {
-            Array.Resize(ref _arena, Math.Max(_arena.Length * 2, _arenaLength + size));
-        }
-
-        _head.Written.CopyTo(_arena.AsSpan(_arenaLength));
-        topicAndPayload.CopyTo(_arena.AsSpan(_arenaLength + _head.Length));
-        _arena[_arenaLength + size - 1] = (byte)'\n';
-        if (_count == _entries.Length)
-        {
-            Array.Resize(ref _entries, _count * 2);
-        }
-
-        _entries[_count++] = new Entry(receiveTicks, _sequence++, _arenaLength, size, tag);
-        _arenaLength += size;
+        var offset = Reserve(size);
+        _head.Written.CopyTo(_arena.AsSpan(offset));
+        topicAndPayload.CopyTo(_arena.AsSpan(offset + _head.Length));
+        _arena[offset + size - 1] = (byte)'\n';
+        Append(new Entry(receiveTicks, _sequence++, offset, size, tag));
     }
 
     /// <summary>Queues a complete line (with its own time prefix and newline), sorted as if received at <paramref name="sortTicks"/>.</summary>
     public void AddRaw(long sortTicks, ReadOnlySpan<byte> line, string? tag = null)
     {
-        if (_arenaLength + line.Length > _arena.Length)
-        {
-            Array.Resize(ref _arena, Math.Max(_arena.Length * 2, _arenaLength + line.Length));
-        }
-
-        line.CopyTo(_arena.AsSpan(_arenaLength));
-        if (_count == _entries.Length)
-        {
-            Array.Resize(ref _entries, _count * 2);
-        }
-
-        _entries[_count++] = new Entry(sortTicks, _sequence++, _arenaLength, line.Length, tag);
-        _arenaLength += line.Length;
+        var offset = Reserve(line.Length);
+        line.CopyTo(_arena.AsSpan(offset));
+        Append(new Entry(sortTicks, _sequence++, offset, line.Length, tag));
     }
 
     /// <summary>Writes every queued line received before <paramref name="beforeTicks"/>, in order.</summary>
@@ -80,7 +65,7 @@ public sealed class OrderedRecording
             return;
         }
 
-        Array.Sort(_entries, 0, _count, EntryComparer.Instance);
+        SortPending();
         var n = 0;
         while (n < _count && _entries[n].ReceiveTicks < beforeTicks)
         {
@@ -96,44 +81,107 @@ public sealed class OrderedRecording
             n++;
         }
 
-        if (n == 0)
-        {
-            return;
-        }
-
-        // Keep the rest: move their bytes to the spare arena, then swap, so the arena never grows without bound.
-        var spareLength = 0;
-        for (var k = n; k < _count; k++)
-        {
-            var e = _entries[k];
-            if (spareLength + e.Length > _spare.Length)
-            {
-                Array.Resize(ref _spare, Math.Max(_spare.Length * 2, spareLength + e.Length));
-            }
-
-            Buffer.BlockCopy(_arena, e.Offset, _spare, spareLength, e.Length);
-            _entries[k - n] = e with { Offset = spareLength };
-            spareLength += e.Length;
-        }
-
+        // The written lines' bytes stay in the arena until it fills up (see Reserve).
         _count -= n;
-        (_arena, _spare) = (_spare, _arena);
-        _arenaLength = spareLength;
+        Array.Copy(_entries, n, _entries, 0, _count);
+        _sortedCount = _count;
     }
 
     /// <summary>Writes everything that is queued.</summary>
     public void FlushAll() => FlushBefore(long.MaxValue);
 
-    private readonly record struct Entry(long ReceiveTicks, long Sequence, int Offset, int Length, string? Tag);
-
-    private sealed class EntryComparer : IComparer<Entry>
+    private void Append(in Entry entry)
     {
-        public static readonly EntryComparer Instance = new();
-
-        public int Compare(Entry x, Entry y)
+        if (_count == _entries.Length)
         {
-            var c = x.ReceiveTicks.CompareTo(y.ReceiveTicks);
-            return c != 0 ? c : x.Sequence.CompareTo(y.Sequence);
+            Array.Resize(ref _entries, _count * 2);
+        }
+
+        _entries[_count++] = entry;
+    }
+
+    /// <summary>Sorts the entries added since the last flush and merges them into the sorted rest.</summary>
+    private void SortPending()
+    {
+        var fresh = _count - _sortedCount;
+        if (fresh == 0)
+        {
+            return;
+        }
+
+        _entries.AsSpan(_sortedCount, fresh).Sort();
+        if (_sortedCount == 0 || _entries[_sortedCount - 1].CompareTo(_entries[_sortedCount]) < 0)
+        {
+            _sortedCount = _count;
+            return;
+        }
+
+        // Merge: the old run is copied aside, then both runs are merged from the front (the write position never
+        // passes the read position of the fresh run, so it can stay in place).
+        if (_mergeBuffer.Length < _sortedCount)
+        {
+            _mergeBuffer = new Entry[Math.Max(_mergeBuffer.Length * 2, _sortedCount)];
+        }
+
+        Array.Copy(_entries, _mergeBuffer, _sortedCount);
+        int left = 0, right = _sortedCount, write = 0;
+        while (left < _sortedCount && right < _count)
+        {
+            _entries[write++] = _mergeBuffer[left].CompareTo(_entries[right]) <= 0 ? _mergeBuffer[left++] : _entries[right++];
+        }
+
+        while (left < _sortedCount)
+        {
+            _entries[write++] = _mergeBuffer[left++];
+        }
+
+        _sortedCount = _count;
+    }
+
+    /// <summary>
+    /// Space for <paramref name="size"/> bytes at the end of the arena. When the arena is full, the bytes of the
+    /// lines still queued move to the spare arena (a few hundred kB against megabytes), which becomes the arena.
+    /// </summary>
+    private int Reserve(int size)
+    {
+        if (_arenaLength + size > _arena.Length)
+        {
+            var live = size;
+            for (var k = 0; k < _count; k++)
+            {
+                live += _entries[k].Length;
+            }
+
+            if (live * 2 > _spare.Length)
+            {
+                _spare = new byte[Math.Max(_spare.Length * 2, live * 2)];
+            }
+
+            var spareLength = 0;
+            for (var k = 0; k < _count; k++)
+            {
+                ref var e = ref _entries[k];
+                Buffer.BlockCopy(_arena, e.Offset, _spare, spareLength, e.Length);
+                e = e with { Offset = spareLength };
+                spareLength += e.Length;
+            }
+
+            (_arena, _spare) = (_spare, _arena);
+            _arenaLength = spareLength;
+        }
+
+        var offset = _arenaLength;
+        _arenaLength += size;
+        return offset;
+    }
+
+    /// <summary>A queued line; ordered by receive time, ties in the order they were added.</summary>
+    private readonly record struct Entry(long ReceiveTicks, long Sequence, int Offset, int Length, string? Tag) : IComparable<Entry>
+    {
+        public int CompareTo(Entry other)
+        {
+            var c = ReceiveTicks.CompareTo(other.ReceiveTicks);
+            return c != 0 ? c : Sequence.CompareTo(other.Sequence);
         }
     }
 }

@@ -1,3 +1,6 @@
+using System.Buffers;
+using System.Buffers.Text;
+using System.Diagnostics;
 using System.Text;
 
 namespace Fleet.Simulation.Output;
@@ -46,6 +49,15 @@ public sealed class Utf8Line
         return this;
     }
 
+    /// <summary>Appends bytes as standard base64 (with padding, no line breaks).</summary>
+    public Utf8Line AppendBase64(ReadOnlySpan<byte> bytes)
+    {
+        Ensure(Base64.GetMaxEncodedToUtf8Length(bytes.Length));
+        Base64.EncodeToUtf8(bytes, _buffer.AsSpan(Length), out _, out var written);
+        Length += written;
+        return this;
+    }
+
     /// <summary>Appends one ASCII byte.</summary>
     public Utf8Line Append(byte b)
     {
@@ -58,39 +70,28 @@ public sealed class Utf8Line
     public Utf8Line AppendInt(long value)
     {
         Ensure(21);
-        if (value < 0)
-        {
-            _buffer[Length++] = (byte)'-';
-            value = -value;
-        }
+        Utf8Formatter.TryFormat(value, _buffer.AsSpan(Length), out var written);
+        Length += written;
+        return this;
+    }
 
-        var start = Length;
-        do
-        {
-            _buffer[Length++] = (byte)('0' + (value % 10));
-            value /= 10;
-        }
-        while (value > 0);
-        _buffer.AsSpan(start, Length - start).Reverse();
+    /// <summary>Appends one decimal digit (0 to 9).</summary>
+    public Utf8Line AppendDigit(int digit)
+    {
+        Debug.Assert(digit is >= 0 and <= 9);
+        Ensure(1);
+        _buffer[Length++] = (byte)('0' + digit);
         return this;
     }
 
     /// <summary>Appends an integer left-padded with zeros to <paramref name="width"/> digits (non-negative values).</summary>
     public Utf8Line AppendPadded(long value, int width)
     {
+        Debug.Assert(value >= 0 && width is > 0 and <= 99);
         Ensure(width + 20);
-        var digits = 1;
-        for (var v = value; v >= 10; v /= 10)
-        {
-            digits++;
-        }
-
-        for (var k = digits; k < width; k++)
-        {
-            _buffer[Length++] = (byte)'0';
-        }
-
-        return AppendInt(value);
+        Utf8Formatter.TryFormat(value, _buffer.AsSpan(Length), out var written, new StandardFormat('D', (byte)width));
+        Length += written;
+        return this;
     }
 
     /// <summary>Appends a number with exactly <paramref name="decimals"/> decimals (rounded half away from zero).</summary>
