@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Fleet.Simulation.Dynamics;
 using Fleet.Simulation.Output;
+using Google.Protobuf;
 using TransitRealtime;
 
 namespace Fleet.Simulation.Tests;
