@@ -3,8 +3,22 @@ namespace Fleet.Tracking;
 /// <summary>Thresholds of tracking. The defaults are the ones the issue specifies.</summary>
 public sealed class TrackingOptions
 {
-    /// <summary>How late (in event time) an event may arrive and still be put in order; later ones are counted and dropped.</summary>
+    /// <summary>
+    /// How late (in event time) an event may arrive and still be put in order; later ones are counted and dropped
+    /// (unless within <see cref="LateTolerance"/>). Every event is held this long before it is tracked: the
+    /// replay and analysis default is 60 s; live tracking uses <see cref="Live"/> (zero).
+    /// </summary>
     public TimeSpan Lateness { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// An event that comes after a newer one of its vehicle, by at most this much, is tracked at once in the newer
+    /// one's place instead of being dropped (counted as corrected); zero drops every late event. See
+    /// <see cref="Vehicles.EventReorderBuffer"/>.
+    /// </summary>
+    public TimeSpan LateTolerance { get; set; }
+
+    /// <summary>The live default: nothing held (a report is tracked when it arrives), 2 s of late tolerance.</summary>
+    public static TrackingOptions Live() => new() { Lateness = TimeSpan.Zero, LateTolerance = TimeSpan.FromSeconds(2) };
 
     /// <summary>Distance from the shape beyond which a vehicle is off route.</summary>
     public double OffRouteMetres { get; set; } = 100;
@@ -52,6 +66,7 @@ public sealed class TrackingOptions
     public void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(Lateness, TimeSpan.Zero, nameof(Lateness));
+        ArgumentOutOfRangeException.ThrowIfLessThan(LateTolerance, TimeSpan.Zero, nameof(LateTolerance));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(OffRouteMetres, nameof(OffRouteMetres));
         ArgumentOutOfRangeException.ThrowIfLessThan(StaleAfter, TimeSpan.FromSeconds(1), nameof(StaleAfter));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(BunchingFraction, nameof(BunchingFraction));

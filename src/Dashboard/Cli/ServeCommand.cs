@@ -2,6 +2,7 @@ using System.CommandLine;
 using Fleet.Actors.Persistence;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Sources;
+using Fleet.Tracking;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -32,6 +33,8 @@ internal static class ServeCommand
         var gtfsRt = new Option<string[]>("--gtfs-rt") { Description = "Poll a GTFS-Realtime feed URL (TripUpdates and/or VehiclePositions, protobuf or JSON); repeatable." };
         var gtfsRtInterval = new Option<double>("--gtfs-rt-interval") { Description = "Seconds between two polls of each --gtfs-rt feed.", DefaultValueFactory = _ => GtfsRtSourceOptions.DefaultInterval.TotalSeconds };
         var model = new Option<string?>("--model") { Description = "Arrival model (fleet train) for predictions; default with the sample city: sample-data/model.bin." };
+        var lateness = new Option<double>("--lateness") { Description = "Seconds of event time tracking holds each report to put late ones in order (0: tracked when it arrives, for the lowest latency; fleet replay uses 60).", DefaultValueFactory = _ => 0 };
+        var lateTolerance = new Option<double>("--late-tolerance") { Description = "A report that comes after a newer one of its vehicle by at most this many seconds is tracked in its place; later ones are counted and dropped.", DefaultValueFactory = _ => 2 };
         var retrainEvery = new Option<string>("--retrain-every") { Description = "With a model: retrain it in the background every this much event time (e.g. 1h, 30m, 900s; 0 disables); a new model is swapped in only when it scores better.", DefaultValueFactory = _ => "1h" };
 
         var cmd = new Command(
@@ -48,7 +51,7 @@ internal static class ServeCommand
             urls, apiKey, tileUrl, replay, speed, loop, replayStart, gtfs,
             store,
             mqtt, topic, gtfsRt, gtfsRtInterval,
-            model, retrainEvery,
+            model, retrainEvery, lateness, lateTolerance,
         };
         cmd.Validators.Add(r =>
         {
@@ -84,6 +87,18 @@ internal static class ServeCommand
                 RetrainEvery = ParseDuration(parse.GetValue(retrainEvery) ?? "1h") ?? TimeSpan.FromHours(1),
             };
             // Checked here, not in a validator: a validator sees 0 for an option left at its default.
+            var hold = parse.GetValue(lateness);
+            var tolerance = parse.GetValue(lateTolerance);
+            if (!(hold >= 0 && hold <= 3600) || !(tolerance >= 0 && tolerance <= 3600))
+            {
+                Console.Error.WriteLine("fleet serve: --lateness and --late-tolerance must be seconds from 0 to 3600");
+                return Task.FromResult(2);
+            }
+
+            options = options with
+            {
+                Tracking = new TrackingOptions { Lateness = TimeSpan.FromSeconds(hold), LateTolerance = TimeSpan.FromSeconds(tolerance) },
+            };
             var replaySpeed = parse.GetValue(speed);
             if (!double.IsFinite(replaySpeed) || replaySpeed <= 0 || replaySpeed > ReplayOptions.MaxSpeed)
             {

@@ -54,6 +54,7 @@ public static class FleetWebHost
 
         var services = builder.Services;
         services.AddSingleton(options);
+        services.AddSingleton(options.Tracking);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(new LiveOptions());
         services.AddSingleton<ILiveTransport, HubLiveTransport>();

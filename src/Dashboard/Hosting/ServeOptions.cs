@@ -1,3 +1,5 @@
+using Fleet.Tracking;
+
 namespace Fleet.Dashboard.Hosting;
 
 /// <summary>What <c>fleet serve</c> runs: its inputs, store and listening addresses.</summary>
@@ -29,6 +31,12 @@ public sealed record ServeOptions
     /// observed, swapping the new one in only when it scores better (<c>--retrain-every</c>, default 1 hour); zero disables.
     /// </summary>
     public TimeSpan RetrainEvery { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>
+    /// Tracking's thresholds for every source of this run (<c>--lateness</c>, <c>--late-tolerance</c>): by default
+    /// <see cref="TrackingOptions.Live"/>, nothing held, so a report is tracked (and predicted from) when it arrives.
+    /// </summary>
+    public TrackingOptions Tracking { get; init; } = TrackingOptions.Live();
 
     /// <summary>An optional tile URL template for the page (<c>https://.../{z}/{x}/{y}.png</c>); none by default.</summary>
     public string? TileUrl { get; init; }

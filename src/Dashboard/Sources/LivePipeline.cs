@@ -35,9 +35,15 @@ namespace Fleet.Dashboard.Sources;
 /// lateness window behind the clock are dropped, counted (<c>fleet_tracking_late_events_total</c>) and logged
 /// (event 5050), never silently. Live sources share one clock: a recording and a live feed served together put the
 /// recording's vehicles behind the clock (their late events are counted).</para>
+/// <para><b>Latency.</b> Live tracking holds nothing by default (<see cref="TrackingOptions.Live"/>: lateness zero,
+/// a 2 s late tolerance), so a report is tracked when it arrives. With the flush loop running
+/// (<see cref="RunFlushLoopAsync"/>, the live sources' pipeline), an event wakes the loop at once: it runs
+/// tracking's batch on everything queued meanwhile, so batches are small when the load is light and grow with it.
+/// Without the loop (a replay's pipeline), a batch runs inline every <see cref="FlushInterval"/>.</para>
 /// <para>Thread-safety: every member may be called concurrently (the tracking engine is single-producer, so
 /// calls into it are serialized under one lock; publishing to <see cref="LiveEvents"/> never blocks).</para>
 /// </remarks>
+#pragma warning disable CA1001 // _wake: a SemaphoreSlim whose wait handle is never used owns nothing to dispose.
 public sealed partial class LivePipeline : IMetricsContributor
 {
     /// <summary>How often queued events leave tracking (derived events are batched). Short, so that predictions do
@@ -55,7 +61,12 @@ public sealed partial class LivePipeline : IMetricsContributor
     private readonly ILogger _logger;
     private readonly bool _followEventTime;
     private readonly TimeSpan _lateness;
+    private readonly TimeSpan _tolerance;
     private readonly Func<TimeSpan>? _shift;
+    // Set when an event is queued and the loop has not been woken for it yet; the loop clears it before a batch.
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private int _wakePending;
+    private volatile bool _loopRunning;
     private readonly TrackingEngine? _engine;
     private readonly TripMatcher? _matcher;
     private readonly Lock _gate = new();
@@ -78,9 +89,10 @@ public sealed partial class LivePipeline : IMetricsContributor
     /// <param name="followEventTime">True for live sources: tracking's clock follows event time (see remarks), not
     /// the events' receive time.</param>
     /// <param name="logger">Where dropped late events are reported (event 5050).</param>
+    /// <param name="options">Tracking's thresholds; <see cref="TrackingOptions.Live"/> when null.</param>
     public LivePipeline(LiveEvents live, ITransitNetwork? network, TimeProvider time, GtfsTripCatalog? catalog = null,
         Func<TimeSpan>? shift = null, IArrivalPredictor? predictor = null, ITrackingOutput? output = null,
-        bool followEventTime = false, ILogger? logger = null)
+        bool followEventTime = false, ILogger? logger = null, TrackingOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(live);
         ArgumentNullException.ThrowIfNull(time);
@@ -90,8 +102,10 @@ public sealed partial class LivePipeline : IMetricsContributor
         _followEventTime = followEventTime;
         _logger = logger ?? NullLogger.Instance;
         _lastFlush = time.GetTimestamp();
-        var options = new TrackingOptions();
+        options ??= TrackingOptions.Live();
+        options.Validate();
         _lateness = options.Lateness;
+        _tolerance = options.LateTolerance;
         if ((network as GtfsNetwork)?.Schedule is { } schedule)
         {
             catalog ??= new GtfsTripCatalog(schedule);
@@ -140,6 +154,8 @@ public sealed partial class LivePipeline : IMetricsContributor
             PostEvent(ev);
             FlushIfDue();
         }
+
+        Wake();
     }
 
     /// <summary>Publishes an event's vehicle state (a position) or its departure (signed off), and counts it.</summary>
@@ -210,6 +226,7 @@ public sealed partial class LivePipeline : IMetricsContributor
             }
         }
 
+        Wake();
         return positions;
     }
 
@@ -241,7 +258,8 @@ public sealed partial class LivePipeline : IMetricsContributor
         void Counter(string name, string help, long value) =>
             output.Append(inv, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
         Counter("fleet_tracking_events_total", "Live events tracked.", c.Events);
-        Counter("fleet_tracking_late_events_total", "Live events dropped by tracking: later than the lateness window behind the stream clock.", c.Late);
+        Counter("fleet_tracking_late_events_total", "Live events dropped by tracking: behind their vehicle's newest tracked event by more than the late tolerance.", c.Late);
+        Counter("fleet_tracking_corrected_events_total", "Live events that came after a newer one of their vehicle, within the late tolerance, tracked in its place.", c.Corrected);
         Counter("fleet_tracking_duplicate_events_total", "Live events dropped by tracking as exact duplicates.", c.Duplicates);
         Counter("fleet_tracking_unmatched_journeys_total", "Journeys of live events the schedule did not know.", c.UnmatchedJourneys);
         if (StreamClock is { } clock)
@@ -250,7 +268,10 @@ public sealed partial class LivePipeline : IMetricsContributor
         }
     }
 
-    /// <summary>Runs <see cref="Flush"/> every <see cref="FlushInterval"/> until cancelled.</summary>
+    /// <summary>
+    /// Runs <see cref="Flush"/> whenever events were queued (at once: woken by them), and at least every
+    /// <see cref="FlushInterval"/> so the clock moves while no event comes; until cancelled.
+    /// </summary>
     public async Task RunFlushLoopAsync(CancellationToken cancellationToken)
     {
         if (_engine is null)
@@ -258,22 +279,42 @@ public sealed partial class LivePipeline : IMetricsContributor
             return;
         }
 
-        using var timer = new PeriodicTimer(FlushInterval, _time);
+        _loopRunning = true;
         try
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            while (!cancellationToken.IsCancellationRequested)
             {
+                _ = await _wake.WaitAsync(FlushInterval, cancellationToken).ConfigureAwait(false); // woken by events, or the interval (real time)
+                Volatile.Write(ref _wakePending, 0);
                 Flush();
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
+        finally
+        {
+            _loopRunning = false;
+        }
     }
 
-    // Called under _gate. Derived events leave tracking in batches, every FlushInterval.
+    // After an event was queued: wakes the flush loop (once per batch) when it runs.
+    private void Wake()
+    {
+        if (_loopRunning && Interlocked.Exchange(ref _wakePending, 1) == 0)
+        {
+            _wake.Release();
+        }
+    }
+
+    // Called under _gate. Without the loop, derived events leave tracking in batches, every FlushInterval.
     private void FlushIfDue()
     {
+        if (_loopRunning)
+        {
+            return;
+        }
+
         var now = _time.GetTimestamp();
         if (_time.GetElapsedTime(_lastFlush, now) >= FlushInterval)
         {
@@ -286,13 +327,21 @@ public sealed partial class LivePipeline : IMetricsContributor
     // time (the engine's clock is the newest receive time it was given).
     private void PostEvent(in VehicleEvent ev)
     {
+        var now = _time.GetTimestamp();
         if (!_followEventTime)
         {
-            _engine!.Post(ev);
+            if (ev.IngestTimestamp != 0)
+            {
+                _engine!.Post(ev);
+                return;
+            }
+
+            var stamped = ev;
+            stamped.IngestTimestamp = now;
+            _engine!.Post(stamped);
             return;
         }
 
-        var now = _time.GetTimestamp();
         var t = ev.EventTime;
         var cap = _time.GetUtcNow().UtcDateTime + MaxClockAhead;
         if (t > cap)
@@ -308,6 +357,11 @@ public sealed partial class LivePipeline : IMetricsContributor
 
         var copy = ev;
         copy.ReceiveTime = EventClock(now);
+        if (copy.IngestTimestamp == 0)
+        {
+            copy.IngestTimestamp = now;
+        }
+
         _engine!.Post(copy);
     }
 
@@ -332,13 +386,14 @@ public sealed partial class LivePipeline : IMetricsContributor
         var late = engine.Counters.Late;
         if (late > _lateLogged && (_lateLoggedAt == 0 || _time.GetElapsedTime(_lateLoggedAt, now) >= LateLogInterval))
         {
-            LogLateDropped(late - _lateLogged, _lateness.TotalSeconds, late);
+            LogLateDropped(late - _lateLogged, _tolerance.TotalSeconds, _lateness.TotalSeconds, late);
             _lateLogged = late;
             _lateLoggedAt = now;
         }
     }
 
     [LoggerMessage(EventId = 5050, Level = LogLevel.Warning,
-        Message = "Tracking dropped {Count} late events (more than {LatenessSeconds} s behind the stream clock); {Total} in all (fleet_tracking_late_events_total)")]
-    private partial void LogLateDropped(long count, double latenessSeconds, long total);
+        Message = "Tracking dropped {Count} late events (behind their vehicle's newest tracked event by more than the {ToleranceSeconds} s late tolerance, after a {LatenessSeconds} s reorder window); {Total} in all (fleet_tracking_late_events_total)")]
+    private partial void LogLateDropped(long count, double toleranceSeconds, double latenessSeconds, long total);
 }
+#pragma warning restore CA1001

@@ -1,5 +1,6 @@
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Live;
+using Fleet.Tracking;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -47,7 +48,7 @@ public static class LiveSourceServices
         services.TryAddSingleton(sp => new LivePipeline(
             sp.GetRequiredService<LiveEvents>(), sp.GetService<ITransitNetwork>(), sp.GetRequiredService<TimeProvider>(),
             predictor: sp.GetService<ArrivalPredictors>()?.Create(), followEventTime: true,
-            logger: sp.GetRequiredService<ILoggerFactory>().CreateLogger<LivePipeline>()));
+            logger: sp.GetRequiredService<ILoggerFactory>().CreateLogger<LivePipeline>(), options: sp.GetService<TrackingOptions>()));
         services.AddSingleton<IMetricsContributor>(sp => sp.GetRequiredService<LivePipeline>());
         services.AddSingleton<IHostedService, LivePipelineFlusher>();
         return services;

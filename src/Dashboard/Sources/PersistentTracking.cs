@@ -39,6 +39,7 @@ public sealed partial class PersistentTracking : IAsyncDisposable
 {
     private static readonly TimeSpan TickEvery = TimeSpan.FromSeconds(2);
     private readonly IJournal _journal;
+    private readonly TrackingOptions _options;
     private readonly GtfsTripCatalog _catalog;
     private readonly TripMatcher _matcher;
     private readonly ITrackingOutput _output;
@@ -67,11 +68,14 @@ public sealed partial class PersistentTracking : IAsyncDisposable
     /// When set, a fresh predictor for each round instead of <paramref name="predictor"/> (a learning predictor's
     /// statistics are in event time, which starts over with every round).
     /// </param>
+    /// <param name="options">Tracking's thresholds; <see cref="TrackingOptions.Live"/> when null.</param>
     public PersistentTracking(IJournal journal, Fleet.Gtfs.Schedule schedule, string recordingName, ITrackingOutput output,
         IArrivalPredictor? predictor, TimeProvider time, ILogger logger, ShardRegionOptions? regionOptions = null,
-        Func<IArrivalPredictor>? predictorPerRound = null)
+        Func<IArrivalPredictor>? predictorPerRound = null, TrackingOptions? options = null)
     {
+        _options = options ?? TrackingOptions.Live();
         _predictorPerRound = predictorPerRound;
+        ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(journal);
         ArgumentNullException.ThrowIfNull(schedule);
         _journal = journal;
@@ -119,7 +123,7 @@ public sealed partial class PersistentTracking : IAsyncDisposable
 
         _round = round;
         var region = round == 0 ? TrackingHost.VehicleRegionName : $"{TrackingHost.VehicleRegionName}.r{round}";
-        Host = new TrackingHost(_catalog, new TrackingOptions(), _output, _journal, _regionOptions, _predictorPerRound?.Invoke() ?? _predictor, _logger, regionName: region);
+        Host = new TrackingHost(_catalog, _options, _output, _journal, _regionOptions, _predictorPerRound?.Invoke() ?? _predictor, _logger, regionName: region);
         LogRound(region);
     }
 

@@ -107,6 +107,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     private readonly PersistentTracking? _persistent;
     private long _resumeLine;
     private readonly ArrivalPredictors? _predictors;
+    private readonly TrackingOptions _tracking;
 
     /// <summary>Creates the source; it starts with the host.</summary>
     /// <param name="options">What to replay.</param>
@@ -123,9 +124,11 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     /// runtime with every vehicle persisted (<see cref="PersistentTracking"/>), and a restart on the same store resumes.
     /// </param>
     /// <param name="predictors">What predicts arrivals (the model when serve loaded one); null: the delay carried forward.</param>
+    /// <param name="tracking">Tracking's thresholds; <see cref="TrackingOptions.Live"/> when null.</param>
     public ReplaySource(ReplayOptions options, LiveEvents live, SourceRegistry sources, TimeProvider time, ILogger<ReplaySource> logger,
-        ITransitNetwork? network = null, IJournal? journal = null, ArrivalPredictors? predictors = null)
+        ITransitNetwork? network = null, IJournal? journal = null, ArrivalPredictors? predictors = null, TrackingOptions? tracking = null)
     {
+        _tracking = tracking ?? TrackingOptions.Live();
         _predictors = predictors;
         _schedule = (network as GtfsNetwork)?.Schedule;
         _network = network;
@@ -134,7 +137,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         {
             _persistent = new PersistentTracking(journal, _schedule, Path.GetFileName(options.Path),
                 new LiveTrackingOutput(live, () => Shift), new DelayCarriedForwardPredictor(), time, logger,
-                predictorPerRound: predictors is null ? null : predictors.Create);
+                predictorPerRound: predictors is null ? null : predictors.Create, options: _tracking);
         }
 
         ArgumentNullException.ThrowIfNull(options);
@@ -329,7 +332,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh pipeline per
         // pass. With a store, tracking runs on the persistent entities instead and the pipeline only publishes.
         var pipeline = _pipeline = new LivePipeline(_live, _persistent is null ? _network : null, _time, _catalog, () => Shift,
-            _predictors?.Create() ?? new DelayCarriedForwardPredictor());
+            _predictors?.Create() ?? new DelayCarriedForwardPredictor(), options: _tracking);
         var anchorRecorded = DateTime.MinValue;
         var anchorWall = DateTimeOffset.MinValue;
         var shift = TimeSpan.Zero;

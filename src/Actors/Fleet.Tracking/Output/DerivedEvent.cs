@@ -127,6 +127,12 @@ public sealed record DerivedEvent
     /// <summary>Longitude (vehicle states), NaN otherwise.</summary>
     public double Longitude { get; init; } = double.NaN;
 
+    /// <summary>
+    /// Predictions: the <see cref="VehicleEvent.IngestTimestamp"/> of the input that caused it (0 when unknown), so
+    /// the time from ingest to a client can be measured. Never written out.
+    /// </summary>
+    public long IngestTimestamp { get; init; }
+
     /// <summary>True for the types written to the events file (arrival, departure, alert, prediction).</summary>
     public bool IsPublic => Type <= DerivedEventType.Prediction;
 }

@@ -10,11 +10,12 @@ namespace Fleet.Tracking.Replay;
 /// <param name="Events">Events posted.</param>
 /// <param name="StopUpdates">GTFS-RT stop time updates among them.</param>
 /// <param name="Vehicles">Distinct vehicles.</param>
-/// <param name="Late">Events dropped as later than the lateness window.</param>
+/// <param name="Late">Events dropped as late (behind their vehicle's newest tracked event by more than the tolerance).</param>
 /// <param name="Duplicates">Duplicates dropped.</param>
 /// <param name="UnmatchedJourneys">Journeys the schedule did not know.</param>
 /// <param name="Derived">Derived events published (every type).</param>
-public readonly record struct TrackingCounters(long Events, long StopUpdates, int Vehicles, long Late, long Duplicates, long UnmatchedJourneys, long Derived);
+/// <param name="Corrected">Late events within the late tolerance, tracked in the newest event's place.</param>
+public readonly record struct TrackingCounters(long Events, long StopUpdates, int Vehicles, long Late, long Duplicates, long UnmatchedJourneys, long Derived, long Corrected = 0);
 
 /// <summary>
 /// Tracks a stream of events in parallel and deterministically: the batch engine behind
@@ -272,7 +273,7 @@ public sealed class TrackingEngine
     // Runs on the producer thread when no partition runs (after the batch finished): sums the partitions' trackers.
     private void PublishCounters()
     {
-        long late = 0, duplicates = 0, unmatched = 0;
+        long late = 0, duplicates = 0, unmatched = 0, corrected = 0;
         var vehicles = 0;
         foreach (var p in _partitions)
         {
@@ -281,11 +282,12 @@ public sealed class TrackingEngine
             {
                 late += t.LateEvents;
                 duplicates += t.DuplicateEvents;
+                corrected += t.CorrectedEvents;
                 unmatched += t.UnmatchedJourneys;
             }
         }
 
-        Volatile.Write(ref _published, new PublishedCounters(new TrackingCounters(0, 0, vehicles, late, duplicates, unmatched, _derived)));
+        Volatile.Write(ref _published, new PublishedCounters(new TrackingCounters(0, 0, vehicles, late, duplicates, unmatched, _derived, corrected)));
     }
 
     private sealed record PublishedCounters(TrackingCounters Value);

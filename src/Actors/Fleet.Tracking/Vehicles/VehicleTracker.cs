@@ -37,6 +37,7 @@ public sealed class VehicleTracker
     private readonly double _zone;
     private TripPlan? _plan;
     private TripKey _unmatchedKey;
+    private long _ingest; // the ingest timestamp of the event being processed
 
     /// <summary>Creates a tracker for <paramref name="vehicleId"/>.</summary>
     public VehicleTracker(string vehicleId, ITripCatalog catalog, TrackingOptions options, IArrivalPredictor? predictor = null)
@@ -55,8 +56,8 @@ public sealed class VehicleTracker
         _options = options;
         _predictor = predictor;
         _zone = options.StopZoneMetres;
-        _buffer = new EventReorderBuffer(options.Lateness);
-        _buffer.Restore(Utc(state.ReleasedTicks), Utc(state.MaxSeenTicks), state.LateEvents, state.DuplicateEvents, state.AcceptedEvents);
+        _buffer = new EventReorderBuffer(options.Lateness, options.LateTolerance);
+        _buffer.Restore(Utc(state.ReleasedTicks), Utc(state.MaxSeenTicks), state.LateEvents, state.DuplicateEvents, state.AcceptedEvents, state.CorrectedEvents);
         foreach (var e in state.Pending)
         {
             _buffer.Add(e);
@@ -87,6 +88,9 @@ public sealed class VehicleTracker
     /// <summary>Duplicates dropped.</summary>
     public long DuplicateEvents => _buffer.Duplicates;
 
+    /// <summary>Late events within the tolerance, tracked in the newest event's place (see <see cref="EventReorderBuffer"/>).</summary>
+    public long CorrectedEvents => _buffer.Corrected;
+
     /// <summary>Journeys the catalog could not resolve.</summary>
     public long UnmatchedJourneys => _s.UnmatchedJourneys;
 
@@ -100,6 +104,13 @@ public sealed class VehicleTracker
         if (e.Type == EventType.TripUpdateStop)
         {
             return; // trip-level: routed to the trip, not the vehicle
+        }
+
+        if (e.Source == EventSource.GtfsRt && _s.HfpSeen)
+        {
+            // The agency's copy of a vehicle tracked from HFP: ignored when processed too (see Process), and kept out
+            // of the reorder buffer, whose clock it would move past HFP messages still on their way (a tunnel burst).
+            return;
         }
 
         if (!_buffer.Add(e))
@@ -165,6 +176,7 @@ public sealed class VehicleTracker
         _s.LateEvents = _buffer.Late;
         _s.DuplicateEvents = _buffer.Duplicates;
         _s.AcceptedEvents = _buffer.Accepted;
+        _s.CorrectedEvents = _buffer.Corrected;
         _s.Pending = _buffer.Snapshot();
         return _s;
     }
@@ -180,6 +192,7 @@ public sealed class VehicleTracker
     private void Process(in VehicleEvent e, ITrackingOutput output)
     {
         var t = e.EventTime;
+        _ingest = e.IngestTimestamp;
         if (e.Mode != TransportMode.Unknown)
         {
             _s.Mode = e.Mode;
@@ -917,6 +930,7 @@ public sealed class VehicleTracker
                 PredictedHigh = p.High,
                 DelaySeconds = (int)Math.Round((p.Arrival - stop.Arrival).TotalSeconds),
                 Mode = _s.Mode,
+                IngestTimestamp = _ingest,
             });
         }
     }

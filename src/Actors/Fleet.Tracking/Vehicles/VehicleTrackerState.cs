@@ -143,6 +143,9 @@ public sealed class VehicleTrackerState
     /// <summary>Events accepted.</summary>
     public long AcceptedEvents { get; set; }
 
+    /// <summary>Late events within the tolerance, released in the newest event's place.</summary>
+    public long CorrectedEvents { get; set; }
+
     /// <summary>Journeys the catalog could not resolve.</summary>
     public long UnmatchedJourneys { get; set; }
 

@@ -223,6 +223,14 @@ public struct VehicleEvent
     /// <summary>Journey number (HFP <c>jrn</c>); -1 when absent.</summary>
     public int JourneyNumber;
 
+    /// <summary>
+    /// When the message entered Fleet, as a <see cref="TimeProvider.GetTimestamp"/> value of the process (0 when not
+    /// stamped): carried through tracking to the predictions it causes, to measure ingest-to-client latency. Local to
+    /// the process, so never persisted.
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public long IngestTimestamp;
+
     /// <summary>Creates an event with every optional field set to its documented "absent" value.</summary>
     public static VehicleEvent Empty => new()
     {
