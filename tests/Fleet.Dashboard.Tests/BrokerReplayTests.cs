@@ -7,6 +7,8 @@ using Fleet.Dashboard.Live;
 using Fleet.Dashboard.Sources;
 using Fleet.Ingest.Events;
 using Fleet.Testing;
+using Fleet.Tracking;
+using Fleet.Tracking.Output;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -64,14 +66,16 @@ public sealed partial class BrokerReplayTests
                 }
             }
 
-            // Late drops are only possible for events more than the lateness window (60 s) behind the newest event
-            // time before them: counted here from the text, an upper bound for fleet_tracking_late_events_total.
+            // Live tracking (serve's default) holds nothing and drops only an event more than the late tolerance behind
+            // its own vehicle's newest event before it: counted here from the text, an upper bound for
+            // fleet_tracking_late_events_total.
+            var tolerance = TrackingOptions.Live().LateTolerance;
             var newest = DateTime.MinValue;
             var lateBound = 0;
             var lastByVehicle = new Dictionary<string, DateTime>(StringComparer.Ordinal);
             foreach (var msg in messages)
             {
-                if (newest != DateTime.MinValue && msg.Tst < newest - TimeSpan.FromSeconds(60))
+                if (lastByVehicle.TryGetValue(msg.Vehicle, out var before) && msg.Tst < before - tolerance)
                 {
                     lateBound++;
                 }
@@ -112,7 +116,7 @@ public sealed partial class BrokerReplayTests
             var mayBeStale = lastByVehicle.Where(kv => clock!.Value - kv.Value > TimeSpan.FromSeconds(120)).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
             Assert.True(stale.All(mayBeStale.Contains), $"stale alerts for vehicles that reported within 120 s of the clock: {string.Join(", ", stale.Where(v => !mayBeStale.Contains(v)))}");
             var late = Metric(metrics, "fleet_tracking_late_events_total");
-            Assert.True(late <= lateBound, $"{late} late events dropped; at most {lateBound} events are more than 60 s behind the stream");
+            Assert.True(late <= lateBound, $"{late} late events dropped; at most {lateBound} events are more than {tolerance.TotalSeconds} s behind their vehicle's newest");
         }
         finally
         {
@@ -120,12 +124,15 @@ public sealed partial class BrokerReplayTests
         }
     }
 
-    [Fact]
-    public void LivePipeline_SourceFallsSilent_ClockMovesOnAfterTheLatenessWindowAndVehiclesGoStale()
+    [Theory]
+    [InlineData(60)] // the replay default
+    [InlineData(0)] // the live default: nothing held
+    public void LivePipeline_SourceFallsSilent_ClockMovesOnAfterTheLatenessWindowAndVehiclesGoStale(int latenessSeconds)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 21, 20, 0, 0, TimeSpan.Zero));
         var live = new LiveEvents(new LiveOptions(), new LiveEventsTests.RecordingTransport(), time, NullLogger<LiveEvents>.Instance);
-        var pipeline = new LivePipeline(live, s_network.Value, time, followEventTime: true);
+        var options = new TrackingOptions { Lateness = TimeSpan.FromSeconds(latenessSeconds) };
+        var pipeline = new LivePipeline(live, s_network.Value, time, followEventTime: true, options: options);
         var source = new SourceStatus("test", "mqtt");
         // A vehicle of the sample city on its trip (the first vehicle's first positions in the recording), at its
         // recorded times, months before the fake wall clock.
@@ -139,17 +146,47 @@ public sealed partial class BrokerReplayTests
         Assert.Equal(t0.AddSeconds(4), pipeline.StreamClock);
         Assert.Empty(live.Alerts());
 
-        // Silent for less than the lateness window plus the stale time: the clock has not moved far enough.
-        time.Advance(TimeSpan.FromSeconds(150));
+        // Silent for less than the lateness window plus the stale time (120 s): the clock has not moved far enough.
+        time.Advance(TimeSpan.FromSeconds(latenessSeconds + 100));
         pipeline.Flush();
         Assert.Empty(live.Alerts());
 
-        // 60 s of lateness window, then 120 s of silence in event time: stale.
+        // The lateness window, then more than 120 s of silence in event time: stale.
         time.Advance(TimeSpan.FromSeconds(40));
         pipeline.Flush();
-        Assert.Equal(t0.AddSeconds(4 + 130), pipeline.StreamClock);
+        Assert.Equal(t0.AddSeconds(4 + 140), pipeline.StreamClock);
         var alert = Assert.Single(live.Alerts());
         Assert.Equal("Stale:0018/00403", alert.Id);
+    }
+
+    [Fact]
+    public void LivePipeline_LiveOptions_PredictsFromAReportWithoutHoldingIt()
+    {
+        // The wall clock never moves here, so nothing that waits for time (a reorder window) can come out: with the
+        // live options a report is tracked when it arrives and its predictions carry the ingest stamp of that report.
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 21, 20, 0, 0, TimeSpan.Zero));
+        var live = new LiveEvents(new LiveOptions(), new LiveEventsTests.RecordingTransport(), time, NullLogger<LiveEvents>.Instance);
+        var output = new ListOutput();
+        var pipeline = new LivePipeline(live, s_network.Value, time, output: output, followEventTime: true);
+        var source = new SourceStatus("test", "mqtt");
+        var t0 = new DateTime(2026, 3, 2, 4, 54, 25, DateTimeKind.Utc);
+
+        var report = Position(t0, t0);
+        report.IngestTimestamp = 4242;
+        pipeline.Ingest(report, source);
+        pipeline.Flush();
+
+        var predictions = output.Events.Where(d => d.Type == DerivedEventType.Prediction).ToList();
+        Assert.NotEmpty(predictions);
+        Assert.All(predictions, p => Assert.Equal(4242, p.IngestTimestamp));
+        Assert.All(predictions, p => Assert.Equal("0018/00403", p.VehicleId));
+
+        // The replay default (60 s held) says nothing yet for the same report.
+        var held = new ListOutput();
+        var replayLike = new LivePipeline(live, s_network.Value, time, output: held, followEventTime: true, options: new TrackingOptions());
+        replayLike.Ingest(report, source);
+        replayLike.Flush();
+        Assert.Empty(held.Events);
     }
 
     private static VehicleEvent Position(DateTime tst, DateTime received) => new()
