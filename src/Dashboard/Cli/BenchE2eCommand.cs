@@ -7,6 +7,7 @@ using Fleet.Actors.Persistence;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.HubClient;
 using Fleet.Dashboard.Live;
+using Fleet.Dashboard.Sources;
 using Fleet.Gtfs;
 using Fleet.Ingest.Events;
 using Fleet.Ingest.Hfp;
@@ -74,15 +75,31 @@ internal static class BenchE2eCommand
 
             void SayLatency(string rate, Latency l)
             {
-                Say(string.Create(CultureInfo.InvariantCulture, $"latency at {rate} events/s (predictions) p50 {l.P50,6:F1} ms, p99 {l.P99,6:F1} ms, p99.9 {l.P999,6:F1} ms ({l.Samples:N0} samples, {l.Achieved:N0} events/s offered)"));
+                Say(string.Create(CultureInfo.InvariantCulture, $"latency at {rate} events/s (predictions, ingest -> client) p50 {l.P50,6:F1} ms, p99 {l.P99,6:F1} ms, p99.9 {l.P999,6:F1} ms ({l.Samples:N0} samples, {l.Achieved:N0} events/s offered, {l.Unstamped} unstamped)"));
                 Say(string.Create(CultureInfo.InvariantCulture, $"  server: ingest -> hub send p99 {l.QueueP99:F1} ms, -> written p99 {l.WrittenP99:F1} ms; vehicles (one batch per 250 ms) p50 {l.VehicleP50:F1} ms, p99 {l.VehicleP99:F1} ms; GC {l.Gcs} collections ({l.Gen2Gcs} gen 2), {l.GcPauseMs:F0} ms paused"));
+            }
+
+            (Schedule Schedule, GtfsNetwork Network, byte[] Recording) LoadCity()
+            {
+                var dir = parse.GetValue(cityDir)?.FullName ?? Path.Combine(Path.GetTempPath(), "fleet-bench-city-1000-3-60");
+                if (!File.Exists(Path.Combine(dir, CityGenerator.RecordingFileName)))
+                {
+                    Say($"generating the city into {dir} ...");
+                    CityGenerator.Generate(new GenerateOptions { Vehicles = 1000, Hours = 3, Routes = 60 }, dir);
+                }
+
+                var network = GtfsNetwork.Load(Path.Combine(dir, CityGenerator.GtfsFileName));
+                var recording = BenchReplayCommand.Decompress(Path.Combine(dir, CityGenerator.RecordingFileName), 60, 1, out var slice);
+                Say(string.Create(CultureInfo.InvariantCulture, $"input: {recording.Length / 1e6:F1} MB ({slice}), {network.Schedule.Trips.Count} trips"));
+                return (network.Schedule, network, recording);
             }
 
             if (parse.GetValue(latencyOnly))
             {
-                var l3 = await LatencyAsync(3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+                var (_, cityNetwork, cityRecording) = LoadCity();
+                var l3 = await LatencyAsync(cityRecording, cityNetwork, 3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
                 SayLatency(" 3,000", l3);
-                var l30 = await LatencyAsync(30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+                var l30 = await LatencyAsync(cityRecording, cityNetwork, 30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
                 SayLatency("30,000", l30);
                 if (quiet)
                 {
@@ -102,16 +119,7 @@ internal static class BenchE2eCommand
             var rssMb = await MeasureRssAsync(100_000, ct).ConfigureAwait(false);
             Say(string.Create(CultureInfo.InvariantCulture, $"resident memory, 100,000 live vehicles   {rssMb,10:N0} MB"));
 
-            var dir = parse.GetValue(cityDir)?.FullName ?? Path.Combine(Path.GetTempPath(), "fleet-bench-city-1000-3-60");
-            if (!File.Exists(Path.Combine(dir, CityGenerator.RecordingFileName)))
-            {
-                Say($"generating the city into {dir} ...");
-                CityGenerator.Generate(new GenerateOptions { Vehicles = 1000, Hours = 3, Routes = 60 }, dir);
-            }
-
-            var schedule = GtfsLoader.Load(Path.Combine(dir, CityGenerator.GtfsFileName));
-            var recording = BenchReplayCommand.Decompress(Path.Combine(dir, CityGenerator.RecordingFileName), 60, 1, out var slice);
-            Say(string.Create(CultureInfo.InvariantCulture, $"input: {recording.Length / 1e6:F1} MB ({slice}), {schedule.Trips.Count} trips"));
+            var (schedule, network, recording) = LoadCity();
 
             var (parsed, parseSeconds) = ParseOnly(recording);
             var parseRate = parsed / parseSeconds;
@@ -121,9 +129,9 @@ internal static class BenchE2eCommand
             var e2eRate = e2eEvents / e2eSeconds;
             Say(string.Create(CultureInfo.InvariantCulture, $"end to end (tracking, predictions, hub) {e2eRate,10:N0} events/s ({e2eSeconds:F2} s; ratio to parse only {e2eRate / parseRate:F2}; {predictions:N0} predictions, {pushed:N0} items pushed)"));
 
-            var latency3k = await LatencyAsync(3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+            var latency3k = await LatencyAsync(recording, network, 3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
             SayLatency(" 3,000", latency3k);
-            var latency30k = await LatencyAsync(30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+            var latency30k = await LatencyAsync(recording, network, 30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
             SayLatency("30,000", latency30k);
 
             var count = parse.GetValue(journalEvents);
@@ -311,28 +319,30 @@ internal static class BenchE2eCommand
     }
 
     private readonly record struct Latency(double P50, double P99, double P999, long Samples, double Achieved,
-        double VehicleP50, double VehicleP99, double QueueP99, double WrittenP99, double GcPauseMs, int Gcs, int Gen2Gcs);
+        double VehicleP50, double VehicleP99, double QueueP99, double WrittenP99, double GcPauseMs, int Gcs, int Gen2Gcs, long Unstamped);
 
     /// <summary>
-    /// Events paced at <paramref name="rate"/> per second over 1,000 vehicles; each one, stamped with the wall clock
-    /// when ingested, updates its vehicle's state and the prediction of its trip at a stop (what tracking publishes
-    /// for an event; tracking itself is measured in the throughput row). One client subscribed to the whole map and to
-    /// the route measures receive time minus that stamp for every prediction pushed to it (their own push lane) and,
-    /// separately, for every vehicle (at most one batch per 250 ms by rule). The server times each push too. A first
-    /// second at the rate warms up and is not counted.
+    /// The generated city's lines, read and ingested at <paramref name="rate"/> per second through what
+    /// <c>fleet serve</c> runs for a live source: parse, the live pipeline (tracking with the live options, nothing
+    /// held, woken by each event), the live state and the hub, to one real WebSocket client subscribed to the whole
+    /// map and to every route. Each line is stamped with the wall clock when it is read; the stamp travels through
+    /// tracking to the predictions it causes (<see cref="IngestStampingOutput"/>), and the client measures receive
+    /// time minus that stamp for every prediction (their own push lane) and, separately, for every vehicle (at most
+    /// one batch per 250 ms by rule). The server times each push too. Before the paced part, a stretch of the city is
+    /// ingested unpaced (vehicles on their trips); the first second at the rate warms up and is not counted.
     /// </summary>
-    private static async Task<Latency> LatencyAsync(int rate, double seconds, CancellationToken ct)
+    private static async Task<Latency> LatencyAsync(byte[] recording, GtfsNetwork network, int rate, double seconds, CancellationToken ct)
     {
         // Sized up front: growing these (large-object heap arrays) while measuring would trigger gen 2 collections.
         var samples = new List<double>((int)(rate * (seconds + 2)));
         var vehicleSamples = new List<double>((int)(rate * (seconds + 2)));
         var gate = new Lock();
         var timing = new SendTiming((int)(rate * (seconds + 2)));
-        // The first second at the rate warms up (JIT tiers, pools, socket buffers) and is not counted.
         var warmUp = (long)rate;
         var measureFrom = DateTime.MaxValue.Ticks;
         var gcPause0 = TimeSpan.Zero;
         int gc0 = 0, gen20 = 0;
+        var routes = network.Schedule.Routes.Select(r => r.Id).Take(99).ToArray();
         await using var rig = await HubRig.StartAsync(m =>
         {
             var into = m.Target == LiveMethods.Predictions ? samples : m.Target == LiveMethods.Vehicles ? vehicleSamples : null;
@@ -353,14 +363,25 @@ internal static class BenchE2eCommand
                     }
                 }
             }
-        }, ct, timing, "1").ConfigureAwait(false);
+        }, ct, timing, routes).ConfigureAwait(false);
 
-        var ids = Enumerable.Range(0, 1000).Select(i => $"0018/{i:D5}").ToArray();
-        var trips = Enumerable.Range(0, 1000).Select(i => $"trip-{i:D4}").ToArray();
-        var stops = Enumerable.Range(0, 500).Select(i => $"stop-{i:D3}").ToArray();
+        var time = TimeProvider.System;
+        var stamping = new IngestStampingOutput(new LiveTrackingOutput(rig.Live), time);
+        var pipeline = new LivePipeline(rig.Live, network, time, output: stamping);
+        using var loopStop = new CancellationTokenSource();
+        var loop = pipeline.RunFlushLoopAsync(loopStop.Token);
+        var hfp = new HfpStream();
+        using var reader = new RecordingReader(new MemoryStream(recording, writable: false), "bench");
+        // Ten minutes of the city unpaced (about 50,000 lines): vehicles on their trips, predictions flowing.
+        for (var n = 0; n < 50_000 && reader.TryRead(out var line); n++)
+        {
+            IngestLine(line, hfp, pipeline, rig.Live, time);
+        }
+
         var total = warmUp + (long)(rate * seconds);
+        long i = 0;
         var clock = Stopwatch.StartNew();
-        for (long i = 0; i < total; i++)
+        while (i < total && reader.TryRead(out var line))
         {
             if (i == warmUp)
             {
@@ -371,29 +392,27 @@ internal static class BenchE2eCommand
                 gen20 = GC.CollectionCount(2);
             }
 
-            // Pace in 1 ms steps: wait until this event is due.
+            // A ref struct line cannot cross an await: ingest it, then wait for the next one's turn (1 ms steps).
+            if (IngestLine(line, hfp, pipeline, rig.Live, time))
+            {
+                i++;
+            }
+
             var due = i / (double)rate;
             if (due > clock.Elapsed.TotalSeconds + 0.001)
             {
                 await Task.Delay(TimeSpan.FromSeconds(due - clock.Elapsed.TotalSeconds), ct).ConfigureAwait(false);
             }
-
-            var now = DateTime.UtcNow;
-            var k = (int)(i % ids.Length);
-            rig.Live.Metrics.CountEvent(now);
-            rig.Live.PublishVehicle(new VehicleState(ids[k], "1", 0, trips[k], 60.17 + (i % 97) * 1e-4, 24.94, 90, 8, 0,
-                TransportMode.Bus, null, now));
-            var at = now.AddSeconds(60 + (i % 600));
-            rig.Live.PublishPrediction(new ArrivalPrediction(stops[(int)(i / ids.Length % stops.Length)], trips[k], ids[k], "1", 3,
-                at, at.AddSeconds(-30), at.AddSeconds(60), at.AddSeconds(-(i % 120)), now));
         }
 
-        var achieved = total / clock.Elapsed.TotalSeconds;
+        var achieved = i / clock.Elapsed.TotalSeconds;
         var gcPause = (GC.GetTotalPauseDuration() - gcPause0).TotalMilliseconds;
         var gcs = GC.CollectionCount(0) - gc0;
         var gen2 = GC.CollectionCount(2) - gen20;
         // Let the last batches arrive.
         await Task.Delay(TimeSpan.FromMilliseconds(750), ct).ConfigureAwait(false);
+        await loopStop.CancelAsync().ConfigureAwait(false);
+        await loop.ConfigureAwait(false);
         double[] sorted, vehicles;
         lock (gate)
         {
@@ -404,7 +423,28 @@ internal static class BenchE2eCommand
         static double At(double[] values, double q) =>
             values.Length == 0 ? double.NaN : values[Math.Min(values.Length - 1, (int)Math.Ceiling(q * values.Length) - 1)];
         return new Latency(At(sorted, 0.5), At(sorted, 0.99), At(sorted, 0.999), sorted.Length, achieved,
-            At(vehicles, 0.5), At(vehicles, 0.99), timing.QueueP99, timing.WrittenP99, gcPause, gcs, gen2);
+            At(vehicles, 0.5), At(vehicles, 0.99), timing.QueueP99, timing.WrittenP99, gcPause, gcs, gen2, stamping.Unstamped);
+    }
+
+    // One recording line in, as a live source hands it over: stamped when read, parsed, tracked, shown. True for an event.
+    private static bool IngestLine(RecordingLine line, HfpStream hfp, LivePipeline pipeline, LiveEvents live, TimeProvider time)
+    {
+        var stamp = time.GetTimestamp();
+        if (line.Kind != RecordKind.Message || hfp.Process(line, out var ev) != HfpOutcome.Event)
+        {
+            return false;
+        }
+
+        ev.IngestTimestamp = stamp;
+        pipeline.Track(ev);
+        var now = time.GetUtcNow().UtcDateTime;
+        live.Metrics.CountEvent(now);
+        if (VehicleState.FromEvent(ev) is { } state)
+        {
+            live.PublishVehicle(state with { Updated = now });
+        }
+
+        return true;
     }
 
     /// <summary>Resident memory with <paramref name="vehicles"/> vehicles live in tracking (entities) and in the live state (map).</summary>

@@ -184,6 +184,7 @@ public static class LiveApi
         Metric("fleet_vehicles", "gauge", "Vehicles currently tracked.", null, live.VehicleCount);
         Metric("fleet_predictions", "gauge", "Predictions currently kept.", null, live.PredictionCount);
         Metric("fleet_predictions_total", "counter", "Predictions published.", null, m.Predictions);
+        Metric("fleet_predictions_unchanged_total", "counter", "Predictions that said the same as the one held, not pushed.", null, m.UnchangedPredictions);
         Metric("fleet_predictions_per_second", "gauge", "Predictions per second over the last 5 s.", null, m.PredictionsPerSecond);
         Metric("fleet_hub_clients", "gauge", "Connected hub clients.", null, live.ClientCount);
         Metric("fleet_hub_batches_total", "counter", "Batches pushed to hub clients.", null, m.Batches);

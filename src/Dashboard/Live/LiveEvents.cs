@@ -163,15 +163,19 @@ public sealed partial class LiveEvents
         return true;
     }
 
-    /// <summary>Replaces the prediction of one trip at one stop. Never blocks. Returns false when refused.</summary>
+    /// <summary>
+    /// Replaces the prediction of one trip at one stop. Never blocks. Returns false when refused. A prediction that
+    /// says the same as the one held (<see cref="ArrivalPrediction.SameAs"/>) changes nothing and is not pushed.
+    /// </summary>
     public bool PublishPrediction(ArrivalPrediction prediction)
     {
         ArgumentNullException.ThrowIfNull(prediction);
         var byTrip = _predictionsByStop.GetOrAdd(prediction.StopId, static _ => new ConcurrentDictionary<string, ArrivalPrediction>(StringComparer.Ordinal));
         if (byTrip.TryGetValue(prediction.TripId, out var previous))
         {
-            if (previous == prediction)
+            if (previous.SameAs(prediction))
             {
+                Metrics.CountUnchangedPrediction();
                 return true;
             }
 

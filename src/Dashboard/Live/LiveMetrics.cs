@@ -28,6 +28,7 @@ public sealed class LiveMetrics
     private long _events;
     private long _vehicleUpdates;
     private long _predictions;
+    private long _unchangedPredictions;
     private long _batches;
     private long _items;
     private long _missedBatches;
@@ -48,6 +49,9 @@ public sealed class LiveMetrics
 
     /// <summary>Predictions published.</summary>
     public long Predictions => Interlocked.Read(ref _predictions);
+
+    /// <summary>Predictions that said the same as the one held, so were not pushed (push on change only).</summary>
+    public long UnchangedPredictions => Interlocked.Read(ref _unchangedPredictions);
 
     /// <summary>Batches pushed to clients.</summary>
     public long Batches => Interlocked.Read(ref _batches);
@@ -102,6 +106,8 @@ public sealed class LiveMetrics
     internal void CountVehicleUpdate() => Interlocked.Increment(ref _vehicleUpdates);
 
     internal void CountPrediction() => Interlocked.Increment(ref _predictions);
+
+    internal void CountUnchangedPrediction() => Interlocked.Increment(ref _unchangedPredictions);
 
     internal void CountBatch(int items)
     {

@@ -95,7 +95,14 @@ public sealed record ArrivalPrediction(
     DateTime Low,
     DateTime High,
     DateTime? Scheduled,
-    DateTime Updated);
+    DateTime Updated)
+{
+    /// <summary>True when <paramref name="other"/> says the same as this one, whenever it was made (push on change only).</summary>
+    public bool SameAs(ArrivalPrediction other) =>
+        other is not null && StopId == other.StopId && TripId == other.TripId && VehicleId == other.VehicleId &&
+        RouteId == other.RouteId && StopSequence == other.StopSequence && Predicted == other.Predicted &&
+        Low == other.Low && High == other.High && Scheduled == other.Scheduled;
+}
 
 /// <summary>How serious an alert is.</summary>
 public enum AlertSeverity
