@@ -551,8 +551,10 @@ internal sealed class VehicleSim
 
         // Geohash digits: integer degrees, then the first three decimals of latitude and longitude interleaved.
         // (from the 6-decimal values the payload reports, so that topic and payload always agree).
-        var latScaled = (int)(Math.Round(_lat * 1e6, MidpointRounding.AwayFromZero) / 1000);
-        var lonScaled = (int)(Math.Round(_lon * 1e6, MidpointRounding.AwayFromZero) / 1000);
+        var lat6 = (long)Math.Round(_lat * 1e6, MidpointRounding.AwayFromZero);
+        var lon6 = (long)Math.Round(_lon * 1e6, MidpointRounding.AwayFromZero);
+        var latScaled = (int)(lat6 / 1000.0);
+        var lonScaled = (int)(lon6 / 1000.0);
         var geo = (latScaled * 100_000) + lonScaled;
         int level;
         if (!ReferenceEquals(nextStopText, _lastNextStop) || _lastGeo < 0)
@@ -599,8 +601,8 @@ internal sealed class VehicleSim
             .AppendTimestamp(tstTicks, 3).Append("\",\"tsi\":"u8).AppendInt((tstTicks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerSecond)
             .Append(",\"spd\":"u8).AppendFixed(_speed, 2)
             .Append(",\"hdg\":"u8).AppendInt((int)Math.Round(_heading) % 360)
-            .Append(",\"lat\":"u8).AppendFixed(_lat, 6)
-            .Append(",\"long\":"u8).AppendFixed(_lon, 6)
+            .Append(",\"lat\":"u8).AppendScaled(lat6, 6)
+            .Append(",\"long\":"u8).AppendScaled(lon6, 6)
             .Append(",\"acc\":"u8).AppendFixed(_acc, 2)
             .Append(",\"dl\":"u8).AppendInt(dl)
             .Append(",\"odo\":"u8).AppendInt((long)odo)

@@ -95,23 +95,34 @@ public sealed class Utf8Line
     }
 
     /// <summary>Appends a number with exactly <paramref name="decimals"/> decimals (rounded half away from zero).</summary>
-    public Utf8Line AppendFixed(double value, int decimals)
+    public Utf8Line AppendFixed(double value, int decimals) =>
+        AppendScaled((long)Math.Round(value * Pow10[decimals], MidpointRounding.AwayFromZero), decimals);
+
+    /// <summary>
+    /// Appends <paramref name="scaled"/> / 10^<paramref name="decimals"/> with exactly that many decimals: what
+    /// <see cref="AppendFixed"/> writes for a value that rounds to <paramref name="scaled"/>.
+    /// </summary>
+    public Utf8Line AppendScaled(long scaled, int decimals)
     {
-        var scale = Pow10[decimals];
-        var scaled = (long)Math.Round(value * scale, MidpointRounding.AwayFromZero);
+        Debug.Assert(decimals is >= 0 and <= 7);
+        Ensure(24);
         if (scaled < 0)
         {
-            Append((byte)'-');
+            _buffer[Length++] = (byte)'-';
             scaled = -scaled;
         }
 
-        AppendInt(scaled / scale);
+        // All digits at once, zero-padded so that there is one before the point, then the point moved in.
+        Utf8Formatter.TryFormat(scaled, _buffer.AsSpan(Length), out var written, new StandardFormat('D', (byte)(decimals + 1)));
         if (decimals > 0)
         {
-            Append((byte)'.');
-            AppendPadded(scaled % scale, decimals);
+            var point = Length + written - decimals;
+            _buffer.AsSpan(point, decimals).CopyTo(_buffer.AsSpan(point + 1));
+            _buffer[point] = (byte)'.';
+            written++;
         }
 
+        Length += written;
         return this;
     }
 
