@@ -1,10 +1,12 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Live;
 using Fleet.Gtfs.Realtime;
 using Fleet.Ingest.Events;
 using Fleet.Tracking;
+using Fleet.Tracking.Network;
 using Fleet.Tracking.Output;
 using Fleet.Tracking.Replay;
 using Fleet.Tracking.Schedule;
@@ -31,10 +33,10 @@ namespace Fleet.Dashboard.Sources;
 /// <see cref="MaxClockAhead"/> past the wall clock, so one vehicle with a clock in the future cannot make the others
 /// late), and when every source has been silent for longer than the lateness window it moves on with the wall clock,
 /// so vehicles of a feed that stopped still go stale. A recording published to a broker (<c>fleet replay --to
-/// mqtt://</c>, old timestamps) is therefore tracked like the live feed it was. Events that come later than the
-/// lateness window behind the clock are dropped, counted (<c>fleet_tracking_late_events_total</c>) and logged
-/// (event 5050), never silently. Live sources share one clock: a recording and a live feed served together put the
-/// recording's vehicles behind the clock (their late events are counted).</para>
+/// mqtt://</c>, old timestamps) is therefore tracked like the live feed it was. An event is late when it is older
+/// than what its own vehicle has already had tracked (beyond the late tolerance): it is dropped, counted
+/// (<c>fleet_tracking_late_events_total</c>) and logged (event 5050), never silently. The clock only releases held
+/// events and drives staleness, so a recording and a live feed served together are both tracked.</para>
 /// <para><b>Latency.</b> Live tracking holds nothing by default (<see cref="TrackingOptions.Live"/>: lateness zero,
 /// a 2 s late tolerance), so a report is tracked when it arrives. With the flush loop running
 /// (<see cref="RunFlushLoopAsync"/>, the live sources' pipeline), an event wakes the loop at once: it runs
@@ -46,6 +48,9 @@ namespace Fleet.Dashboard.Sources;
 #pragma warning disable CA1001 // _wake: a SemaphoreSlim whose wait handle is never used owns nothing to dispose.
 public sealed partial class LivePipeline : IMetricsContributor
 {
+    /// <summary>Events queued for tracking beyond which the source runs the batch itself (backpressure).</summary>
+    public const int MaxQueued = 65_536;
+
     /// <summary>How often queued events leave tracking (derived events are batched). Short, so that predictions do
     /// not wait for it and reach the hub in small bursts rather than one a second.</summary>
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(100);
@@ -69,8 +74,15 @@ public sealed partial class LivePipeline : IMetricsContributor
     private volatile bool _loopRunning;
     private readonly TrackingEngine? _engine;
     private readonly TripMatcher? _matcher;
+    // _gate: the engine (one batch at a time). _queueGate: the events queued for the next batch and the clock; held
+    // only briefly, so a source never waits for a batch to finish (unless the queue is full: backpressure).
     private readonly Lock _gate = new();
+    private readonly Lock _queueGate = new();
     private readonly List<VehicleEvent> _rt = [];
+    private List<VehicleEvent> _queued = [];
+    private List<VehicleEvent> _draining = [];
+    private List<StopUpdate> _queuedUpdates = [];
+    private List<StopUpdate> _drainingUpdates = [];
     private long _lastFlush;
     private DateTime _newestEvent;
     private long _newestAt;
@@ -127,7 +139,7 @@ public sealed partial class LivePipeline : IMetricsContributor
     {
         get
         {
-            lock (_gate)
+            lock (_queueGate)
             {
                 return _followEventTime && _newestEvent != default ? EventClock(_time.GetTimestamp()) : null;
             }
@@ -149,13 +161,14 @@ public sealed partial class LivePipeline : IMetricsContributor
             return;
         }
 
-        lock (_gate)
+        int queued;
+        lock (_queueGate)
         {
             PostEvent(ev);
-            FlushIfDue();
+            queued = _queued.Count;
         }
 
-        Wake();
+        AfterQueued(queued);
     }
 
     /// <summary>Publishes an event's vehicle state (a position) or its departure (signed off), and counts it.</summary>
@@ -191,7 +204,8 @@ public sealed partial class LivePipeline : IMetricsContributor
         ArgumentNullException.ThrowIfNull(feed);
         ArgumentNullException.ThrowIfNull(source);
         var positions = 0;
-        lock (_gate)
+        var queued = 0;
+        lock (_queueGate)
         {
             _rt.Clear();
             GtfsRtNormalizer.Normalize(feed, receiveTime, _matcher, _rt);
@@ -217,16 +231,16 @@ public sealed partial class LivePipeline : IMetricsContributor
 
             if (_engine is not null)
             {
-                foreach (var u in GtfsRtStopUpdates.Extract(feed, receiveTime, _matcher))
-                {
-                    _engine.Post(u);
-                }
-
-                FlushIfDue();
+                _queuedUpdates.AddRange(GtfsRtStopUpdates.Extract(feed, receiveTime, _matcher));
+                queued = _queued.Count + _queuedUpdates.Count;
             }
         }
 
-        Wake();
+        if (_engine is not null)
+        {
+            AfterQueued(queued);
+        }
+
         return positions;
     }
 
@@ -298,47 +312,48 @@ public sealed partial class LivePipeline : IMetricsContributor
         }
     }
 
-    // After an event was queued: wakes the flush loop (once per batch) when it runs.
-    private void Wake()
-    {
-        if (_loopRunning && Interlocked.Exchange(ref _wakePending, 1) == 0)
-        {
-            _wake.Release();
-        }
-    }
-
-    // Called under _gate. Without the loop, derived events leave tracking in batches, every FlushInterval.
-    private void FlushIfDue()
+    // After events were queued: with the loop, wakes it (once per batch), or runs the batch here when the queue is
+    // full; without it, runs the batch when FlushInterval has passed.
+    private void AfterQueued(int queued)
     {
         if (_loopRunning)
         {
+            if (queued >= MaxQueued)
+            {
+                Flush();
+            }
+            else if (Interlocked.Exchange(ref _wakePending, 1) == 0)
+            {
+                _wake.Release();
+            }
+
             return;
         }
 
-        var now = _time.GetTimestamp();
-        if (_time.GetElapsedTime(_lastFlush, now) >= FlushInterval)
+        lock (_gate)
         {
-            _lastFlush = now;
-            RunBatch(now);
+            var now = _time.GetTimestamp();
+            if (_time.GetElapsedTime(_lastFlush, now) >= FlushInterval)
+            {
+                _lastFlush = now;
+                RunBatch(now);
+            }
         }
     }
 
-    // Called under _gate. Live sources: the event goes to tracking with the event-time stream clock as its receive
-    // time (the engine's clock is the newest receive time it was given).
+    // Called under _queueGate: queues the event for tracking. Live sources: with the event-time stream clock as its
+    // receive time (the engine's clock is the newest receive time it was given).
     private void PostEvent(in VehicleEvent ev)
     {
         var now = _time.GetTimestamp();
         if (!_followEventTime)
         {
-            if (ev.IngestTimestamp != 0)
+            _queued.Add(ev);
+            if (ev.IngestTimestamp == 0)
             {
-                _engine!.Post(ev);
-                return;
+                CollectionsMarshal.AsSpan(_queued)[^1].IngestTimestamp = now;
             }
 
-            var stamped = ev;
-            stamped.IngestTimestamp = now;
-            _engine!.Post(stamped);
             return;
         }
 
@@ -362,10 +377,10 @@ public sealed partial class LivePipeline : IMetricsContributor
             copy.IngestTimestamp = now;
         }
 
-        _engine!.Post(copy);
+        _queued.Add(copy);
     }
 
-    // Called under _gate: the newest event time, moved on with the wall clock once the sources have been silent for
+    // Called under _queueGate: the newest event time, moved on with the wall clock once the sources have been silent for
     // longer than the lateness window (events within the window may still come; after it nothing holds the clock).
     private DateTime EventClock(long now)
     {
@@ -373,13 +388,37 @@ public sealed partial class LivePipeline : IMetricsContributor
         return idle > TimeSpan.Zero ? _newestEvent + idle : _newestEvent;
     }
 
-    // Called under _gate: runs tracking's queued batch, keeps its counters for readers and reports late drops.
+    // Called under _gate: runs tracking's batch on what was queued, keeps its counters for readers and reports late
+    // drops.
     private void RunBatch(long now)
     {
         var engine = _engine!;
-        if (_followEventTime && _newestEvent != default)
+        DateTime? clock = null;
+        lock (_queueGate)
         {
-            engine.AdvanceClock(EventClock(now));
+            (_queued, _draining) = (_draining, _queued);
+            (_queuedUpdates, _drainingUpdates) = (_drainingUpdates, _queuedUpdates);
+            if (_followEventTime && _newestEvent != default)
+            {
+                clock = EventClock(now);
+            }
+        }
+
+        foreach (var e in _draining)
+        {
+            engine.Post(e);
+        }
+
+        foreach (var u in _drainingUpdates)
+        {
+            engine.Post(u);
+        }
+
+        _draining.Clear();
+        _drainingUpdates.Clear();
+        if (clock is { } c)
+        {
+            engine.AdvanceClock(c);
         }
 
         engine.RunBatch();
