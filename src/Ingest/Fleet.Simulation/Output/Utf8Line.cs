@@ -75,15 +75,6 @@ public sealed class Utf8Line
         return this;
     }
 
-    /// <summary>Appends one decimal digit (0 to 9).</summary>
-    public Utf8Line AppendDigit(int digit)
-    {
-        Debug.Assert(digit is >= 0 and <= 9);
-        Ensure(1);
-        _buffer[Length++] = (byte)('0' + digit);
-        return this;
-    }
-
     /// <summary>Appends an integer left-padded with zeros to <paramref name="width"/> digits (non-negative values).</summary>
     public Utf8Line AppendPadded(long value, int width)
     {
