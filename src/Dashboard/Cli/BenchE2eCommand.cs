@@ -375,7 +375,7 @@ internal static class BenchE2eCommand
         // Ten minutes of the city unpaced (about 50,000 lines): vehicles on their trips, predictions flowing.
         for (var n = 0; n < 50_000 && reader.TryRead(out var line); n++)
         {
-            IngestLine(line, hfp, pipeline, rig.Live, time);
+            BenchIngest.Line(line, hfp, pipeline, rig.Live, time);
         }
 
         var total = warmUp + (long)(rate * seconds);
@@ -393,7 +393,7 @@ internal static class BenchE2eCommand
             }
 
             // A ref struct line cannot cross an await: ingest it, then wait for the next one's turn (1 ms steps).
-            if (IngestLine(line, hfp, pipeline, rig.Live, time))
+            if (BenchIngest.Line(line, hfp, pipeline, rig.Live, time))
             {
                 i++;
             }
@@ -424,27 +424,6 @@ internal static class BenchE2eCommand
             values.Length == 0 ? double.NaN : values[Math.Min(values.Length - 1, (int)Math.Ceiling(q * values.Length) - 1)];
         return new Latency(At(sorted, 0.5), At(sorted, 0.99), At(sorted, 0.999), sorted.Length, achieved,
             At(vehicles, 0.5), At(vehicles, 0.99), timing.QueueP99, timing.WrittenP99, gcPause, gcs, gen2, stamping.Unstamped);
-    }
-
-    // One recording line in, as a live source hands it over: stamped when read, parsed, tracked, shown. True for an event.
-    private static bool IngestLine(RecordingLine line, HfpStream hfp, LivePipeline pipeline, LiveEvents live, TimeProvider time)
-    {
-        var stamp = time.GetTimestamp();
-        if (line.Kind != RecordKind.Message || hfp.Process(line, out var ev) != HfpOutcome.Event)
-        {
-            return false;
-        }
-
-        ev.IngestTimestamp = stamp;
-        pipeline.Track(ev);
-        var now = time.GetUtcNow().UtcDateTime;
-        live.Metrics.CountEvent(now);
-        if (VehicleState.FromEvent(ev) is { } state)
-        {
-            live.PublishVehicle(state with { Updated = now });
-        }
-
-        return true;
     }
 
     /// <summary>Resident memory with <paramref name="vehicles"/> vehicles live in tracking (entities) and in the live state (map).</summary>

@@ -119,7 +119,7 @@ internal static class BenchHubCommand
         while ((reader.Progress ?? 1) < skip && reader.TryRead(out var line))
         {
             clock.Now = line.ReceiveTime;
-            Ingest(line, hfp, pipeline, live, status, time);
+            BenchIngest.Line(line, hfp, pipeline, live, time, status);
         }
 
         pipeline.Flush();
@@ -158,12 +158,12 @@ internal static class BenchHubCommand
             if (wait > TimeSpan.FromMilliseconds(2))
             {
                 // A ref struct line cannot cross an await: ingest first, then wait for the next one's turn.
-                Ingest(line, hfp, pipeline, live, status, time);
+                BenchIngest.Line(line, hfp, pipeline, live, time, status);
                 await Task.Delay(wait, ct).ConfigureAwait(false);
                 continue;
             }
 
-            Ingest(line, hfp, pipeline, live, status, time);
+            BenchIngest.Line(line, hfp, pipeline, live, time, status);
         }
 
         var elapsed = wall.Elapsed;
@@ -243,26 +243,6 @@ internal static class BenchHubCommand
         if (!json)
         {
             Console.Error.WriteLine("bench hub: " + message);
-        }
-    }
-
-    // One recording line into the live state: vehicles stamped with the wall clock of ingest, events to tracking.
-    private static void Ingest(RecordingLine line, HfpStream hfp, LivePipeline pipeline, LiveEvents live, SourceStatus status, TimeProvider time)
-    {
-        var stamp = time.GetTimestamp();
-        if (line.Kind != RecordKind.Message || hfp.Process(line, out var ev) != HfpOutcome.Event)
-        {
-            return;
-        }
-
-        ev.IngestTimestamp = stamp;
-        pipeline.Track(ev);
-        var now = time.GetUtcNow().UtcDateTime;
-        status.CountEvent(now);
-        live.Metrics.CountEvent(now);
-        if (VehicleState.FromEvent(ev) is { } state)
-        {
-            live.PublishVehicle(state with { Updated = now });
         }
     }
 

@@ -1,3 +1,7 @@
+using Fleet.Dashboard.Live;
+using Fleet.Dashboard.Sources;
+using Fleet.Ingest.Hfp;
+using Fleet.Ingest.Recording;
 using Fleet.Tracking.Output;
 
 namespace Fleet.Dashboard.Cli;
@@ -37,5 +41,34 @@ internal sealed class IngestStampingOutput(ITrackingOutput inner, TimeProvider t
         }
 
         inner.Publish(derived with { Time = now - time.GetElapsedTime(derived.IngestTimestamp) });
+    }
+}
+
+/// <summary>How the latency benchmarks feed a recording line in, as a live source hands one over.</summary>
+internal static class BenchIngest
+{
+    /// <summary>
+    /// Stamps the line with the wall clock when read, parses it, queues it for tracking (the stamp travels with it)
+    /// and shows its vehicle with <c>updated</c> = the wall clock now. True when the line was an event.
+    /// </summary>
+    public static bool Line(RecordingLine line, HfpStream hfp, LivePipeline pipeline, LiveEvents live, TimeProvider time, SourceStatus? status = null)
+    {
+        var stamp = time.GetTimestamp();
+        if (line.Kind != RecordKind.Message || hfp.Process(line, out var ev) != HfpOutcome.Event)
+        {
+            return false;
+        }
+
+        ev.IngestTimestamp = stamp;
+        pipeline.Track(ev);
+        var now = time.GetUtcNow().UtcDateTime;
+        status?.CountEvent(now);
+        live.Metrics.CountEvent(now);
+        if (VehicleState.FromEvent(ev) is { } state)
+        {
+            live.PublishVehicle(state with { Updated = now });
+        }
+
+        return true;
     }
 }
