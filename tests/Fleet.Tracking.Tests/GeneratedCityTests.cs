@@ -42,6 +42,19 @@ public class GeneratedCityFixture : IDisposable
 
     public List<TruthRow> Truth { get; }
 
+    /// <summary>Asserts that at least <paramref name="share"/> of truth.csv's arrivals were detected within 10 s.</summary>
+    public void AssertArrivalsWithin10Seconds(double share)
+    {
+        var detected = Events.Where(d => d.Type == DerivedEventType.Arrival && d.TripId is not null)
+            .GroupBy(d => (d.TripId!, d.StopSequence)).ToDictionary(g => g.Key, g => g.First().Time);
+
+        var within = Truth.Count(t => detected.TryGetValue((t.TripId, t.Sequence), out var at) && (at - t.Arrival).Duration() <= TimeSpan.FromSeconds(10));
+
+        Assert.True(Truth.Count > 500, $"only {Truth.Count} truth rows");
+        var measured = (double)within / Truth.Count;
+        Assert.True(measured >= share, $"{within} of {Truth.Count} arrivals within 10 s ({measured:P2})");
+    }
+
     public void Dispose()
     {
         System.IO.Directory.Delete(Directory, recursive: true);
@@ -57,14 +70,7 @@ public sealed class LiveGeneratedCityTests(LiveGeneratedCityFixture city) : ICla
     [Fact]
     public void Arrivals_LiveOptionsNothingHeld_AtLeast99PercentWithin10Seconds()
     {
-        var detected = city.Events.Where(d => d.Type == DerivedEventType.Arrival && d.TripId is not null)
-            .GroupBy(d => (d.TripId!, d.StopSequence)).ToDictionary(g => g.Key, g => g.First().Time);
-
-        var within = city.Truth.Count(t => detected.TryGetValue((t.TripId, t.Sequence), out var at) && (at - t.Arrival).Duration() <= TimeSpan.FromSeconds(10));
-
-        Assert.True(city.Truth.Count > 500, $"only {city.Truth.Count} truth rows");
-        var share = (double)within / city.Truth.Count;
-        Assert.True(share >= 0.99, $"{within} of {city.Truth.Count} arrivals within 10 s ({share:P2})");
+        city.AssertArrivalsWithin10Seconds(0.99);
     }
 
     [Fact]
@@ -93,14 +99,7 @@ public sealed class GeneratedCityTests(GeneratedCityFixture city) : IClassFixtur
     [Fact]
     public void Arrivals_AgainstTruth_AtLeast99PercentWithin10Seconds()
     {
-        var detected = city.Events.Where(d => d.Type == DerivedEventType.Arrival && d.TripId is not null)
-            .GroupBy(d => (d.TripId!, d.StopSequence)).ToDictionary(g => g.Key, g => g.First().Time);
-
-        var within = city.Truth.Count(t => detected.TryGetValue((t.TripId, t.Sequence), out var at) && (at - t.Arrival).Duration() <= TimeSpan.FromSeconds(10));
-
-        Assert.True(city.Truth.Count > 500, $"only {city.Truth.Count} truth rows");
-        var share = (double)within / city.Truth.Count;
-        Assert.True(share >= 0.99, $"{within} of {city.Truth.Count} arrivals within 10 s ({share:P2})");
+        city.AssertArrivalsWithin10Seconds(0.99);
     }
 
     [Fact]

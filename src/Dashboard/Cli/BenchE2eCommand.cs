@@ -79,20 +79,7 @@ internal static class BenchE2eCommand
                 Say(string.Create(CultureInfo.InvariantCulture, $"  server: ingest -> hub send p99 {l.QueueP99:F1} ms, -> written p99 {l.WrittenP99:F1} ms; vehicles (one batch per 250 ms) p50 {l.VehicleP50:F1} ms, p99 {l.VehicleP99:F1} ms; GC {l.Gcs} collections ({l.Gen2Gcs} gen 2), {l.GcPauseMs:F0} ms paused"));
             }
 
-            (Schedule Schedule, GtfsNetwork Network, byte[] Recording) LoadCity()
-            {
-                var dir = parse.GetValue(cityDir)?.FullName ?? Path.Combine(Path.GetTempPath(), "fleet-bench-city-1000-3-60");
-                if (!File.Exists(Path.Combine(dir, CityGenerator.RecordingFileName)))
-                {
-                    Say($"generating the city into {dir} ...");
-                    CityGenerator.Generate(new GenerateOptions { Vehicles = 1000, Hours = 3, Routes = 60 }, dir);
-                }
-
-                var network = GtfsNetwork.Load(Path.Combine(dir, CityGenerator.GtfsFileName));
-                var recording = BenchReplayCommand.Decompress(Path.Combine(dir, CityGenerator.RecordingFileName), 60, 1, out var slice);
-                Say(string.Create(CultureInfo.InvariantCulture, $"input: {recording.Length / 1e6:F1} MB ({slice}), {network.Schedule.Trips.Count} trips"));
-                return (network.Schedule, network, recording);
-            }
+            (Schedule Schedule, GtfsNetwork Network, byte[] Recording) LoadCity() => LoadBenchCity(parse.GetValue(cityDir)?.FullName, 1, Say);
 
             if (parse.GetValue(latencyOnly))
             {
@@ -249,10 +236,9 @@ internal static class BenchE2eCommand
         }
     }
 
-    // --compare-overlap: the end-to-end figure with tracking batches run serially (as before issue 9's change: a
-    // batch runs between two lines, plus a flush every 65,536 lines) and overlapped, interleaved so that the load of
-    // a shared machine hits both alike.
-    private static async Task<int> CompareOverlapAsync(string? cityDir, Action<string> say, CancellationToken ct)
+    // The city of fleet bench replay (generated once into a temp folder), and the given hours of it from 60 minutes
+    // in (every vehicle on the road), decompressed into memory.
+    private static (Schedule Schedule, GtfsNetwork Network, byte[] Recording) LoadBenchCity(string? cityDir, double hours, Action<string> say)
     {
         var dir = cityDir ?? Path.Combine(Path.GetTempPath(), "fleet-bench-city-1000-3-60");
         if (!File.Exists(Path.Combine(dir, CityGenerator.RecordingFileName)))
@@ -261,10 +247,19 @@ internal static class BenchE2eCommand
             CityGenerator.Generate(new GenerateOptions { Vehicles = 1000, Hours = 3, Routes = 60 }, dir);
         }
 
-        var schedule = GtfsLoader.Load(Path.Combine(dir, CityGenerator.GtfsFileName));
+        var network = GtfsNetwork.Load(Path.Combine(dir, CityGenerator.GtfsFileName));
+        var recording = BenchReplayCommand.Decompress(Path.Combine(dir, CityGenerator.RecordingFileName), 60, hours, out var slice);
+        say(string.Create(CultureInfo.InvariantCulture, $"input: {recording.Length / 1e6:F1} MB ({slice}), {network.Schedule.Trips.Count} trips, {Environment.ProcessorCount} cores"));
+        return (network.Schedule, network, recording);
+    }
+
+    // --compare-overlap: the end-to-end figure with tracking batches run serially (as before issue 9's change: a
+    // batch runs between two lines, plus a flush every 65,536 lines) and overlapped, interleaved so that the load of
+    // a shared machine hits both alike.
+    private static async Task<int> CompareOverlapAsync(string? cityDir, Action<string> say, CancellationToken ct)
+    {
         // A quarter of the hour the full run uses (from the same minute), so that four runs stay short.
-        var recording = BenchReplayCommand.Decompress(Path.Combine(dir, CityGenerator.RecordingFileName), 60, 0.25, out var slice);
-        say(string.Create(CultureInfo.InvariantCulture, $"input: {recording.Length / 1e6:F1} MB ({slice}), {schedule.Trips.Count} trips, {Environment.ProcessorCount} cores"));
+        var (schedule, _, recording) = LoadBenchCity(cityDir, 0.25, say);
         foreach (var overlap in new[] { false, true, false, true })
         {
             var (events, seconds, pushed, predictions) = await EndToEndAsync(recording, schedule, overlap, ct).ConfigureAwait(false);
