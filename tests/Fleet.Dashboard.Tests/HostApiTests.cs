@@ -219,6 +219,23 @@ public sealed class GtfsNetworkTests
         Assert.NotEmpty(arrivals);
         Assert.Equal(arrivals.OrderBy(a => a.Scheduled), arrivals);
     }
+
+    [Fact]
+    public void TripHeadsign_KnownAndUnknownTrips_FromTheScheduleOrNull()
+    {
+        var network = Hosting.GtfsNetwork.Load(Path.Combine(Fleet.Testing.RepoPaths.SampleData, "gtfs.zip"));
+        // Expected from trips.txt read here on its own: trip_id and trip_headsign columns.
+        using var zip = System.IO.Compression.ZipFile.OpenRead(Path.Combine(Fleet.Testing.RepoPaths.SampleData, "gtfs.zip"));
+        using var reader = new StreamReader(zip.GetEntry("trips.txt")!.Open());
+        var header = reader.ReadLine()!.Split(',');
+        var first = reader.ReadLine()!.Split(',');
+        var tripId = first[Array.IndexOf(header, "trip_id")];
+        var headsign = first[Array.IndexOf(header, "trip_headsign")];
+
+        Assert.False(string.IsNullOrEmpty(headsign));
+        Assert.Equal(headsign, network.TripHeadsign(tripId));
+        Assert.Null(network.TripHeadsign("no-such-trip"));
+    }
 }
 
 public sealed class ServeCommandTests

@@ -60,6 +60,10 @@ public sealed class GtfsNetwork : ITransitNetwork
     public StopInfo? Stop(string stopId) => _stops.GetValueOrDefault(stopId);
 
     /// <inheritdoc />
+    public string? TripHeadsign(string tripId) =>
+        _schedule.TryGetTrip(tripId, out var trip) ? NullIfEmpty(_schedule.Trips[trip].Headsign) : null;
+
+    /// <inheritdoc />
     public IReadOnlyList<ScheduledArrival> ScheduledArrivals(string stopId, DateTime fromUtc, DateTime toUtc, int max)
     {
         if (!_schedule.TryGetStop(stopId, out var stopIndex) || toUtc <= fromUtc)

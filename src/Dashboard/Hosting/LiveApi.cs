@@ -90,7 +90,8 @@ public static class LiveApi
 
             foreach (var p in byTrip.Values)
             {
-                rows.Add(new Arrival(p.TripId, p.RouteId, null, p.VehicleId, p.Scheduled, p.Predicted, p.Low, p.High));
+                // A late trip, scheduled before the window: named from the schedule all the same.
+                rows.Add(new Arrival(p.TripId, p.RouteId, network?.TripHeadsign(p.TripId), p.VehicleId, p.Scheduled, p.Predicted, p.Low, p.High));
             }
 
             var ordered = rows.OrderBy(r => r.Predicted ?? r.Scheduled ?? DateTime.MaxValue)

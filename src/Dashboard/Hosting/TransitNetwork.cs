@@ -39,6 +39,9 @@ public interface ITransitNetwork
     /// <summary>Scheduled arrivals at a stop in <c>[from, to)</c>, soonest first, at most <paramref name="max"/>.</summary>
     public IReadOnlyList<ScheduledArrival> ScheduledArrivals(string stopId, DateTime fromUtc, DateTime toUtc, int max);
 
+    /// <summary>A trip's headsign, or null when unknown (a prediction for a trip outside the scheduled window is shown with it).</summary>
+    public string? TripHeadsign(string tripId) => null;
+
     /// <summary>The base map as a GeoJSON FeatureCollection (route shapes as LineStrings, stops as Points), UTF-8.</summary>
     public ReadOnlyMemory<byte> GeoJson { get; }
 }
