@@ -192,6 +192,23 @@ async function select(kind, id) {
   renderSelected();
 }
 
+// The selected stop's list (scheduled trips and their names) is fetched again every 30 s: the window moves with the
+// clock, and trips first heard of through pushed predictions get their headsigns.
+async function refreshStop() {
+  const s = selected;
+  if (s?.kind !== "stop" || !s.data || s.refreshing || Date.now() - s.fetchedAt < 30000) return;
+  s.refreshing = true;
+  try {
+    const data = await api(`/api/stops/${encodeURIComponent(s.id)}/arrivals`);
+    if (selected === s) s.data = data;
+  } catch (err) {
+    console.warn("refreshing the stop's arrivals failed", err); // the last list stays; tried again in 30 s
+  } finally {
+    s.fetchedAt = Date.now();
+    s.refreshing = false;
+  }
+}
+
 $("details-close").addEventListener("click", async () => {
   if (selected) await unsubscribe(selected.kind, selected.id);
   selected = null;
@@ -353,7 +370,7 @@ async function start() {
   setInterval(pollStatus, 2000);
   setInterval(pollReplay, 1000);
   setInterval(() => {
-    if (selected?.kind === "stop") renderStop();
+    if (selected?.kind === "stop") { renderStop(); refreshStop(); }
     $("clock").textContent = new Date().toLocaleTimeString();
   }, 1000);
 }
