@@ -258,4 +258,26 @@ public sealed class ServeCommandTests
             Console.SetError(previous);
         }
     }
+
+    [Theory]
+    [InlineData("--lateness", "-1")]
+    [InlineData("--late-tolerance", "NaN")]
+    [InlineData("--lateness", "86400")]
+    public async Task Serve_BadLateness_ExitsWithMessage(string option, string value)
+    {
+        var error = new StringWriter();
+        var previous = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            var rc = await Cli.FleetCli.Build().Parse(["serve", option, value, "--urls", "http://127.0.0.1:0"]).InvokeAsync(cancellationToken: TestContext.Current.CancellationToken);
+
+            Assert.Equal(2, rc);
+            Assert.Contains("--lateness and --late-tolerance must be seconds from 0 to 3600", error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Console.SetError(previous);
+        }
+    }
 }
