@@ -115,6 +115,10 @@ public sealed partial class BrokerReplayTests
                 .Select(a => a.GetProperty("vehicleId").GetString()!).ToList();
             var mayBeStale = lastByVehicle.Where(kv => clock!.Value - kv.Value > TimeSpan.FromSeconds(120)).Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
             Assert.True(stale.All(mayBeStale.Contains), $"stale alerts for vehicles that reported within 120 s of the clock: {string.Join(", ", stale.Where(v => !mayBeStale.Contains(v)))}");
+            // The pipeline's queue is reported, and drains once the input stops.
+            Assert.True(Metric(metrics, "fleet_tracking_queued_events") >= 0, "fleet_tracking_queued_events missing from /metrics");
+            await PollAsync(host, async () => Metric(await host.Http.GetStringAsync(new Uri("metrics", UriKind.Relative), Ct), "fleet_tracking_queued_events") == 0,
+                "fleet_tracking_queued_events to drain to 0");
             var late = Metric(metrics, "fleet_tracking_late_events_total");
             Assert.True(late <= lateBound, $"{late} late events dropped; at most {lateBound} events are more than {tolerance.TotalSeconds} s behind their vehicle's newest");
         }

@@ -276,6 +276,13 @@ public sealed partial class LivePipeline : IMetricsContributor
         Counter("fleet_tracking_corrected_events_total", "Live events that came after a newer one of their vehicle, within the late tolerance, tracked in its place.", c.Corrected);
         Counter("fleet_tracking_duplicate_events_total", "Live events dropped by tracking as exact duplicates.", c.Duplicates);
         Counter("fleet_tracking_unmatched_journeys_total", "Journeys of live events the schedule did not know.", c.UnmatchedJourneys);
+        int queued;
+        lock (_queueGate)
+        {
+            queued = _queued.Count + _queuedUpdates.Count;
+        }
+
+        output.Append(inv, $"# HELP fleet_tracking_queued_events Live events waiting for tracking's next batch (at {MaxQueued} the sources run it themselves: backpressure).\n# TYPE fleet_tracking_queued_events gauge\nfleet_tracking_queued_events {queued}\n");
         if (StreamClock is { } clock)
         {
             output.Append(inv, $"# HELP fleet_tracking_clock_lag_seconds Wall clock minus tracking's event-time stream clock.\n# TYPE fleet_tracking_clock_lag_seconds gauge\nfleet_tracking_clock_lag_seconds {(_time.GetUtcNow().UtcDateTime - clock).TotalSeconds.ToString("R", inv)}\n");
