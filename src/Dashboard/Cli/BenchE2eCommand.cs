@@ -79,14 +79,14 @@ internal static class BenchE2eCommand
                 Say(string.Create(CultureInfo.InvariantCulture, $"  server: ingest -> hub send p99 {l.QueueP99:F1} ms, -> written p99 {l.WrittenP99:F1} ms; vehicles (one batch per 250 ms) p50 {l.VehicleP50:F1} ms, p99 {l.VehicleP99:F1} ms; GC {l.Gcs} collections ({l.Gen2Gcs} gen 2), {l.GcPauseMs:F0} ms paused"));
             }
 
-            (Schedule Schedule, GtfsNetwork Network, byte[] Recording) LoadCity() => LoadBenchCity(parse.GetValue(cityDir)?.FullName, 1, Say);
+            BenchCity LoadCity() => LoadBenchCity(parse.GetValue(cityDir)?.FullName, 1, Say);
 
             if (parse.GetValue(latencyOnly))
             {
-                var (_, cityNetwork, cityRecording) = LoadCity();
-                var l3 = await LatencyAsync(cityRecording, cityNetwork, 3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+                var city = LoadCity();
+                var l3 = await LatencyAsync(city, 3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
                 SayLatency(" 3,000", l3);
-                var l30 = await LatencyAsync(cityRecording, cityNetwork, 30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+                var l30 = await LatencyAsync(city, 30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
                 SayLatency("30,000", l30);
                 if (quiet)
                 {
@@ -106,7 +106,8 @@ internal static class BenchE2eCommand
             var rssMb = await MeasureRssAsync(100_000, ct).ConfigureAwait(false);
             Say(string.Create(CultureInfo.InvariantCulture, $"resident memory, 100,000 live vehicles   {rssMb,10:N0} MB"));
 
-            var (schedule, network, recording) = LoadCity();
+            var bench = LoadCity();
+            var (schedule, recording) = (bench.Schedule, bench.Recording);
 
             var (parsed, parseSeconds) = ParseOnly(recording);
             var parseRate = parsed / parseSeconds;
@@ -116,9 +117,9 @@ internal static class BenchE2eCommand
             var e2eRate = e2eEvents / e2eSeconds;
             Say(string.Create(CultureInfo.InvariantCulture, $"end to end (tracking, predictions, hub) {e2eRate,10:N0} events/s ({e2eSeconds:F2} s; ratio to parse only {e2eRate / parseRate:F2}; {predictions:N0} predictions, {pushed:N0} items pushed)"));
 
-            var latency3k = await LatencyAsync(recording, network, 3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+            var latency3k = await LatencyAsync(bench, 3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
             SayLatency(" 3,000", latency3k);
-            var latency30k = await LatencyAsync(recording, network, 30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+            var latency30k = await LatencyAsync(bench, 30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
             SayLatency("30,000", latency30k);
 
             var count = parse.GetValue(journalEvents);
@@ -205,16 +206,7 @@ internal static class BenchE2eCommand
         /// (their predictions); <paramref name="timing"/>, when given, times every push on the server.</summary>
         public static async Task<HubRig> StartAsync(Action<HubMessage>? onMessage, CancellationToken ct, SendTiming? timing = null, params string[] routes)
         {
-            var app = FleetWebHost.Build(new ServeOptions { Urls = "http://127.0.0.1:0" }, s =>
-            {
-                s.AddSingleton(new LiveOptions { MaxVehicles = 200_000 });
-                if (timing is not null)
-                {
-                    s.AddSingleton<ILiveTransport>(sp => new TimedTransport(new HubLiveTransport(sp.GetRequiredService<IHubContext<LiveHub>>()), timing));
-                }
-            });
-            await app.StartAsync(ct).ConfigureAwait(false);
-            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            var (app, address) = await StartHostAsync(timing, ct).ConfigureAwait(false);
             var client = await SignalRJsonClient.ConnectAsync(SignalRJsonClient.HubUri(new Uri(address + "/"), LiveHub.Path, null), 4096, ct).ConfigureAwait(false);
             await client.InvokeAsync("Subscribe", ["bbox", "-180,-90,180,90"], ct).ConfigureAwait(false);
             foreach (var route in routes)
@@ -223,6 +215,22 @@ internal static class BenchE2eCommand
             }
 
             return new HubRig(app, client, onMessage);
+        }
+
+        /// <summary>The host alone (Kestrel on a free loopback port, the hub, the live state); its address.</summary>
+        public static async Task<(WebApplication App, string Address)> StartHostAsync(SendTiming? timing, CancellationToken ct)
+        {
+            var app = FleetWebHost.Build(new ServeOptions { Urls = "http://127.0.0.1:0" }, s =>
+            {
+                s.AddSingleton(new LiveOptions { MaxVehicles = 200_000 });
+                s.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
+                if (timing is not null)
+                {
+                    s.AddSingleton<ILiveTransport>(sp => new TimedTransport(new HubLiveTransport(sp.GetRequiredService<IHubContext<LiveHub>>()), timing));
+                }
+            });
+            await app.StartAsync(ct).ConfigureAwait(false);
+            return (app, app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         }
 
         public async ValueTask DisposeAsync()
@@ -238,7 +246,9 @@ internal static class BenchE2eCommand
 
     // The city of fleet bench replay (generated once into a temp folder), and the given hours of it from 60 minutes
     // in (every vehicle on the road), decompressed into memory.
-    private static (Schedule Schedule, GtfsNetwork Network, byte[] Recording) LoadBenchCity(string? cityDir, double hours, Action<string> say)
+    private sealed record BenchCity(Schedule Schedule, GtfsNetwork Network, byte[] Recording, string GtfsPath);
+
+    private static BenchCity LoadBenchCity(string? cityDir, double hours, Action<string> say)
     {
         var dir = cityDir ?? Path.Combine(Path.GetTempPath(), "fleet-bench-city-1000-3-60");
         if (!File.Exists(Path.Combine(dir, CityGenerator.RecordingFileName)))
@@ -247,10 +257,11 @@ internal static class BenchE2eCommand
             CityGenerator.Generate(new GenerateOptions { Vehicles = 1000, Hours = 3, Routes = 60 }, dir);
         }
 
-        var network = GtfsNetwork.Load(Path.Combine(dir, CityGenerator.GtfsFileName));
+        var gtfsPath = Path.Combine(dir, CityGenerator.GtfsFileName);
+        var network = GtfsNetwork.Load(gtfsPath);
         var recording = BenchReplayCommand.Decompress(Path.Combine(dir, CityGenerator.RecordingFileName), 60, hours, out var slice);
         say(string.Create(CultureInfo.InvariantCulture, $"input: {recording.Length / 1e6:F1} MB ({slice}), {network.Schedule.Trips.Count} trips, {Environment.ProcessorCount} cores"));
-        return (network.Schedule, network, recording);
+        return new BenchCity(network.Schedule, network, recording, gtfsPath);
     }
 
     // --compare-overlap: the end-to-end figure with tracking batches run serially (as before issue 9's change: a
@@ -259,7 +270,7 @@ internal static class BenchE2eCommand
     private static async Task<int> CompareOverlapAsync(string? cityDir, Action<string> say, CancellationToken ct)
     {
         // A quarter of the hour the full run uses (from the same minute), so that four runs stay short.
-        var (schedule, _, recording) = LoadBenchCity(cityDir, 0.25, say);
+        var (schedule, _, recording, _) = LoadBenchCity(cityDir, 0.25, say);
         foreach (var overlap in new[] { false, true, false, true })
         {
             var (events, seconds, pushed, predictions) = await EndToEndAsync(recording, schedule, overlap, ct).ConfigureAwait(false);
@@ -326,43 +337,19 @@ internal static class BenchE2eCommand
     /// one batch per 250 ms by rule). The server times each push too. Before the paced part, a stretch of the city is
     /// ingested unpaced (vehicles on their trips); the first second at the rate warms up and is not counted.
     /// </summary>
-    private static async Task<Latency> LatencyAsync(byte[] recording, GtfsNetwork network, int rate, double seconds, CancellationToken ct)
+    private static async Task<Latency> LatencyAsync(BenchCity city, int rate, double seconds, CancellationToken ct)
     {
-        // Sized up front: growing these (large-object heap arrays) while measuring would trigger gen 2 collections.
-        var samples = new List<double>((int)(rate * (seconds + 2)));
-        var vehicleSamples = new List<double>((int)(rate * (seconds + 2)));
-        var gate = new Lock();
+        var (recording, network, gtfsPath) = (city.Recording, city.Network, city.GtfsPath);
         var timing = new SendTiming((int)(rate * (seconds + 2)));
         var warmUp = (long)rate;
-        var measureFrom = DateTime.MaxValue.Ticks;
         var gcPause0 = TimeSpan.Zero;
         int gc0 = 0, gen20 = 0;
-        var routes = network.Schedule.Routes.Select(r => r.Id).Take(99).ToArray();
-        await using var rig = await HubRig.StartAsync(m =>
-        {
-            var into = m.Target == LiveMethods.Predictions ? samples : m.Target == LiveMethods.Vehicles ? vehicleSamples : null;
-            if (into is null || m.Arguments.Length == 0 || m.Arguments[0].ValueKind != JsonValueKind.Array)
-            {
-                return;
-            }
-
-            var received = m.Received;
-            var from = new DateTime(Interlocked.Read(ref measureFrom), DateTimeKind.Utc);
-            lock (gate)
-            {
-                foreach (var v in m.Arguments[0].EnumerateArray())
-                {
-                    if (v.TryGetProperty("updated", out var u) && u.TryGetDateTime(out var stamp) && stamp.ToUniversalTime() >= from)
-                    {
-                        into.Add((received - stamp.ToUniversalTime()).TotalMilliseconds);
-                    }
-                }
-            }
-        }, ct, timing, routes).ConfigureAwait(false);
-
+        var (app, address) = await HubRig.StartHostAsync(timing, ct).ConfigureAwait(false);
+        await using var _ = app.ConfigureAwait(false);
+        var live = app.Services.GetRequiredService<LiveEvents>();
         var time = TimeProvider.System;
-        var stamping = new IngestStampingOutput(new LiveTrackingOutput(rig.Live), time);
-        var pipeline = new LivePipeline(rig.Live, network, time, output: stamping);
+        var stamping = new IngestStampingOutput(new LiveTrackingOutput(live), time);
+        var pipeline = new LivePipeline(live, network, time, output: stamping);
         using var loopStop = new CancellationTokenSource();
         var loop = pipeline.RunFlushLoopAsync(loopStop.Token);
         var hfp = new HfpStream();
@@ -370,9 +357,20 @@ internal static class BenchE2eCommand
         // Ten minutes of the city unpaced (about 50,000 lines): vehicles on their trips, predictions flowing.
         for (var n = 0; n < 50_000 && reader.TryRead(out var line); n++)
         {
-            BenchIngest.Line(line, hfp, pipeline, rig.Live, time);
+            BenchIngest.Line(line, hfp, pipeline, live, time);
         }
 
+        pipeline.Flush();
+        // The client lives in its own process (fleet bench hub --clients-of ... --everything), so this process's
+        // garbage collector and threads are the server's alone, as with a real deployment.
+        using var child = BenchHubCommand.StartClients(address, gtfsPath, 1, everything: true);
+        var ready = await child.StandardOutput.ReadLineAsync(ct).ConfigureAwait(false);
+        if (ready != "ready")
+        {
+            throw new InvalidOperationException($"the client process failed: {ready} {await child.StandardError.ReadToEndAsync(ct).ConfigureAwait(false)}");
+        }
+
+        // The client starts measuring a second after "ready"; the first second at the rate is that warm-up.
         var total = warmUp + (long)(rate * seconds);
         long i = 0;
         var clock = Stopwatch.StartNew();
@@ -380,7 +378,6 @@ internal static class BenchE2eCommand
         {
             if (i == warmUp)
             {
-                Interlocked.Exchange(ref measureFrom, DateTime.UtcNow.Ticks);
                 timing.Start();
                 gcPause0 = GC.GetTotalPauseDuration();
                 gc0 = GC.CollectionCount(0);
@@ -388,7 +385,7 @@ internal static class BenchE2eCommand
             }
 
             // A ref struct line cannot cross an await: ingest it, then wait for the next one's turn (1 ms steps).
-            if (BenchIngest.Line(line, hfp, pipeline, rig.Live, time))
+            if (BenchIngest.Line(line, hfp, pipeline, live, time))
             {
                 i++;
             }
@@ -404,21 +401,21 @@ internal static class BenchE2eCommand
         var gcPause = (GC.GetTotalPauseDuration() - gcPause0).TotalMilliseconds;
         var gcs = GC.CollectionCount(0) - gc0;
         var gen2 = GC.CollectionCount(2) - gen20;
-        // Let the last batches arrive.
+        // Let the last batches arrive, then ask the client for its figures.
         await Task.Delay(TimeSpan.FromMilliseconds(750), ct).ConfigureAwait(false);
+        await child.StandardInput.WriteLineAsync("stop").ConfigureAwait(false);
+        await child.StandardInput.FlushAsync(ct).ConfigureAwait(false);
+        var result = await child.StandardOutput.ReadLineAsync(ct).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("the client process gave no result");
+        await child.WaitForExitAsync(ct).ConfigureAwait(false);
         await loopStop.CancelAsync().ConfigureAwait(false);
         await loop.ConfigureAwait(false);
-        double[] sorted, vehicles;
-        lock (gate)
-        {
-            sorted = [.. samples.Order()];
-            vehicles = [.. vehicleSamples.Order()];
-        }
-
-        static double At(double[] values, double q) =>
-            values.Length == 0 ? double.NaN : values[Math.Min(values.Length - 1, (int)Math.Ceiling(q * values.Length) - 1)];
-        return new Latency(At(sorted, 0.5), At(sorted, 0.99), At(sorted, 0.999), sorted.Length, achieved,
-            At(vehicles, 0.5), At(vehicles, 0.99), timing.QueueP99, timing.WrittenP99, gcPause, gcs, gen2, stamping.Unstamped);
+        await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        using var doc = JsonDocument.Parse(result);
+        var r = doc.RootElement;
+        return new Latency(r.GetProperty("p50").GetDouble(), r.GetProperty("p99").GetDouble(), r.GetProperty("p999").GetDouble(),
+            r.GetProperty("predictions").GetInt64(), achieved, r.GetProperty("vehicleP50").GetDouble(), r.GetProperty("vehicleP99").GetDouble(),
+            timing.QueueP99, timing.WrittenP99, gcPause, gcs, gen2, stamping.Unstamped);
     }
 
     /// <summary>Resident memory with <paramref name="vehicles"/> vehicles live in tracking (entities) and in the live state (map).</summary>

@@ -44,6 +44,7 @@ internal static class BenchHubCommand
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
         var clientsOf = new Option<string?>("--clients-of") { Description = "(internal) run only the clients against this server URL.", Hidden = true };
         var gtfs = new Option<string?>("--gtfs") { Description = "(internal) the GTFS the clients pick their stops and routes from.", Hidden = true };
+        var everything = new Option<bool>("--everything") { Description = "(internal) with --clients-of: each client subscribes to the whole map and every route.", Hidden = true };
         var cmd = new Command("hub", """
             Loopback WebSocket clients, each subscribed to a stop or a route, on the hub while the sample city plays;
             reports p50/p99 from ingest to client receive, items pushed, and the hub process's CPU share.
@@ -51,7 +52,7 @@ internal static class BenchHubCommand
             Example: fleet bench hub --clients 1000 --seconds 30 --json
             """)
         {
-            clients, seconds, speed, skip, batchMs, json, clientsOf, gtfs,
+            clients, seconds, speed, skip, batchMs, json, clientsOf, gtfs, everything,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -65,7 +66,7 @@ internal static class BenchHubCommand
 
             if (parse.GetValue(clientsOf) is { } url)
             {
-                return await RunClientsAsync(new Uri(url), parse.GetValue(gtfs)!, n, ct).ConfigureAwait(false);
+                return await RunClientsAsync(new Uri(url), parse.GetValue(gtfs)!, n, parse.GetValue(everything), ct).ConfigureAwait(false);
             }
 
             var sp = parse.GetValue(speed);
@@ -246,7 +247,9 @@ internal static class BenchHubCommand
         }
     }
 
-    private static Process StartClients(string baseUrl, string gtfs, int clients)
+    /// <summary>Starts the client process (<c>fleet bench hub --clients-of</c>); it prints "ready", then one JSON line
+    /// after "stop" on its stdin.</summary>
+    internal static Process StartClients(string baseUrl, string gtfs, int clients, bool everything = false)
     {
         var exe = Environment.ProcessPath!;
         var info = new ProcessStartInfo(exe)
@@ -266,11 +269,16 @@ internal static class BenchHubCommand
             info.ArgumentList.Add(a);
         }
 
+        if (everything)
+        {
+            info.ArgumentList.Add("--everything");
+        }
+
         return Process.Start(info) ?? throw new InvalidOperationException("cannot start the client process");
     }
 
     // The child: connects the clients, says "ready", measures until "stop" on stdin, prints one JSON line.
-    private static async Task<int> RunClientsAsync(Uri baseUrl, string gtfs, int count, CancellationToken ct)
+    private static async Task<int> RunClientsAsync(Uri baseUrl, string gtfs, int count, bool everything, CancellationToken ct)
     {
         var network = GtfsNetwork.Load(gtfs);
         var routes = network.Routes.Select(r => r.Id).ToArray();
@@ -284,8 +292,20 @@ internal static class BenchHubCommand
             try
             {
                 var c = await SignalRJsonClient.ConnectAsync(hub, 4096, ct).ConfigureAwait(false);
-                object?[] subscription = i % 2 == 0 ? ["route", routes[i / 2 % routes.Length]] : ["stop", stops[i / 2 % stops.Length]];
-                await c.InvokeAsync("Subscribe", subscription, ct).ConfigureAwait(false);
+                if (everything)
+                {
+                    await c.InvokeAsync("Subscribe", ["bbox", "-180,-90,180,90"], ct).ConfigureAwait(false);
+                    foreach (var route in routes.Take(new LiveOptions().MaxSubscriptionsPerClient - 1))
+                    {
+                        await c.InvokeAsync("Subscribe", ["route", route], ct).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    object?[] subscription = i % 2 == 0 ? ["route", routes[i / 2 % routes.Length]] : ["stop", stops[i / 2 % stops.Length]];
+                    await c.InvokeAsync("Subscribe", subscription, ct).ConfigureAwait(false);
+                }
+
                 connections[i] = c;
             }
             finally
@@ -352,6 +372,7 @@ internal static class BenchHubCommand
             predictions = all.Length,
             p50 = Percentile(all, 0.50),
             p99 = Percentile(all, 0.99),
+            p999 = Percentile(all, 0.999),
             max = all.Length == 0 ? double.NaN : Math.Round(all[^1], 1),
             vehicleP50 = Percentile(cars, 0.50),
             vehicleP99 = Percentile(cars, 0.99),
