@@ -42,6 +42,7 @@ internal static class BenchE2eCommand
         var journalEvents = new Option<int>("--journal-events") { Description = "Events through the persistent tracking host, journal on and off", DefaultValueFactory = _ => 100_000 };
         var mqttMessages = new Option<int>("--mqtt-messages") { Description = "Messages of the MQTT comparison (0 skips it)", DefaultValueFactory = _ => 100_000 };
         var latencySeconds = new Option<double>("--latency-seconds") { Description = "Seconds of paced load per latency rate", DefaultValueFactory = _ => 5 };
+        var latencyRoutes = new Option<int>("--latency-every-nth-route") { Description = "The latency client follows the whole map and every Nth route (1: every route, all the city's predictions)", DefaultValueFactory = _ => 6 };
         var latencyOnly = new Option<bool>("--latency-only") { Description = "Only the ingest-to-client latency rows (JSON: only their two fields)" };
         var compareOverlap = new Option<bool>("--compare-overlap") { Description = "Only the end-to-end throughput on 15 minutes of the hour, tracking batches serial and overlapped, two runs each (interleaved)" };
         var command = new Command("e2e",
@@ -56,7 +57,7 @@ internal static class BenchE2eCommand
             Example: fleet bench e2e --compare-overlap
             """)
         {
-            cityDir, json, journalEvents, mqttMessages, latencySeconds, latencyOnly, compareOverlap,
+            cityDir, json, journalEvents, mqttMessages, latencySeconds, latencyRoutes, latencyOnly, compareOverlap,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -79,14 +80,20 @@ internal static class BenchE2eCommand
                 Say(string.Create(CultureInfo.InvariantCulture, $"  server: ingest -> hub send p99 {l.QueueP99:F1} ms, -> written p99 {l.WrittenP99:F1} ms; vehicles (one batch per 250 ms) p50 {l.VehicleP50:F1} ms, p99 {l.VehicleP99:F1} ms; GC {l.Gcs} collections ({l.Gen2Gcs} gen 2), {l.GcPauseMs:F0} ms paused"));
             }
 
+            if (parse.GetValue(latencyRoutes) < 1)
+            {
+                await Console.Error.WriteLineAsync("fleet bench e2e: --latency-every-nth-route must be 1 or more").ConfigureAwait(false);
+                return 2;
+            }
+
             BenchCity LoadCity() => LoadBenchCity(parse.GetValue(cityDir)?.FullName, 1, Say);
 
             if (parse.GetValue(latencyOnly))
             {
                 var city = LoadCity();
-                var l3 = await LatencyAsync(city, 3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+                var l3 = await LatencyAsync(city, 3_000, parse.GetValue(latencySeconds), parse.GetValue(latencyRoutes), ct).ConfigureAwait(false);
                 SayLatency(" 3,000", l3);
-                var l30 = await LatencyAsync(city, 30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+                var l30 = await LatencyAsync(city, 30_000, parse.GetValue(latencySeconds), parse.GetValue(latencyRoutes), ct).ConfigureAwait(false);
                 SayLatency("30,000", l30);
                 if (quiet)
                 {
@@ -117,9 +124,9 @@ internal static class BenchE2eCommand
             var e2eRate = e2eEvents / e2eSeconds;
             Say(string.Create(CultureInfo.InvariantCulture, $"end to end (tracking, predictions, hub) {e2eRate,10:N0} events/s ({e2eSeconds:F2} s; ratio to parse only {e2eRate / parseRate:F2}; {predictions:N0} predictions, {pushed:N0} items pushed)"));
 
-            var latency3k = await LatencyAsync(bench, 3_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+            var latency3k = await LatencyAsync(bench, 3_000, parse.GetValue(latencySeconds), parse.GetValue(latencyRoutes), ct).ConfigureAwait(false);
             SayLatency(" 3,000", latency3k);
-            var latency30k = await LatencyAsync(bench, 30_000, parse.GetValue(latencySeconds), ct).ConfigureAwait(false);
+            var latency30k = await LatencyAsync(bench, 30_000, parse.GetValue(latencySeconds), parse.GetValue(latencyRoutes), ct).ConfigureAwait(false);
             SayLatency("30,000", latency30k);
 
             var count = parse.GetValue(journalEvents);
@@ -337,7 +344,7 @@ internal static class BenchE2eCommand
     /// one batch per 250 ms by rule). The server times each push too. Before the paced part, a stretch of the city is
     /// ingested unpaced (vehicles on their trips); the first second at the rate warms up and is not counted.
     /// </summary>
-    private static async Task<Latency> LatencyAsync(BenchCity city, int rate, double seconds, CancellationToken ct)
+    private static async Task<Latency> LatencyAsync(BenchCity city, int rate, double seconds, int everyNthRoute, CancellationToken ct)
     {
         var (recording, network, gtfsPath) = (city.Recording, city.Network, city.GtfsPath);
         var timing = new SendTiming((int)(rate * (seconds + 2)));
@@ -363,7 +370,7 @@ internal static class BenchE2eCommand
         pipeline.Flush();
         // The client lives in its own process (fleet bench hub --clients-of ... --everything), so this process's
         // garbage collector and threads are the server's alone, as with a real deployment.
-        using var child = BenchHubCommand.StartClients(address, gtfsPath, 1, everything: true);
+        using var child = BenchHubCommand.StartClients(address, gtfsPath, 1, everyNthRoute);
         var ready = await child.StandardOutput.ReadLineAsync(ct).ConfigureAwait(false);
         if (ready != "ready")
         {

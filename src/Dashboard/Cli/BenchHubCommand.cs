@@ -44,7 +44,7 @@ internal static class BenchHubCommand
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON object." };
         var clientsOf = new Option<string?>("--clients-of") { Description = "(internal) run only the clients against this server URL.", Hidden = true };
         var gtfs = new Option<string?>("--gtfs") { Description = "(internal) the GTFS the clients pick their stops and routes from.", Hidden = true };
-        var everything = new Option<bool>("--everything") { Description = "(internal) with --clients-of: each client subscribes to the whole map and every route.", Hidden = true };
+        var everything = new Option<int>("--everything") { Description = "(internal) with --clients-of: each client subscribes to the whole map and to every Nth route (1: all routes); 0: one stop or route per client.", Hidden = true };
         var cmd = new Command("hub", """
             Loopback WebSocket clients, each subscribed to a stop or a route, on the hub while the sample city plays;
             reports p50/p99 from ingest to client receive, items pushed, and the hub process's CPU share.
@@ -249,7 +249,7 @@ internal static class BenchHubCommand
 
     /// <summary>Starts the client process (<c>fleet bench hub --clients-of</c>); it prints "ready", then one JSON line
     /// after "stop" on its stdin.</summary>
-    internal static Process StartClients(string baseUrl, string gtfs, int clients, bool everything = false)
+    internal static Process StartClients(string baseUrl, string gtfs, int clients, int everyNthRoute = 0)
     {
         var exe = Environment.ProcessPath!;
         var info = new ProcessStartInfo(exe)
@@ -269,16 +269,17 @@ internal static class BenchHubCommand
             info.ArgumentList.Add(a);
         }
 
-        if (everything)
+        if (everyNthRoute > 0)
         {
             info.ArgumentList.Add("--everything");
+            info.ArgumentList.Add(everyNthRoute.ToString(CultureInfo.InvariantCulture));
         }
 
         return Process.Start(info) ?? throw new InvalidOperationException("cannot start the client process");
     }
 
     // The child: connects the clients, says "ready", measures until "stop" on stdin, prints one JSON line.
-    private static async Task<int> RunClientsAsync(Uri baseUrl, string gtfs, int count, bool everything, CancellationToken ct)
+    private static async Task<int> RunClientsAsync(Uri baseUrl, string gtfs, int count, int everyNthRoute, CancellationToken ct)
     {
         var network = GtfsNetwork.Load(gtfs);
         var routes = network.Routes.Select(r => r.Id).ToArray();
@@ -292,10 +293,10 @@ internal static class BenchHubCommand
             try
             {
                 var c = await SignalRJsonClient.ConnectAsync(hub, 4096, ct).ConfigureAwait(false);
-                if (everything)
+                if (everyNthRoute > 0)
                 {
                     await c.InvokeAsync("Subscribe", ["bbox", "-180,-90,180,90"], ct).ConfigureAwait(false);
-                    foreach (var route in routes.Take(new LiveOptions().MaxSubscriptionsPerClient - 1))
+                    foreach (var route in routes.Where((_, k) => k % everyNthRoute == 0).Take(new LiveOptions().MaxSubscriptionsPerClient - 1))
                     {
                         await c.InvokeAsync("Subscribe", ["route", route], ct).ConfigureAwait(false);
                     }
