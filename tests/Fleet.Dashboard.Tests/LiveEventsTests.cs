@@ -42,6 +42,27 @@ public sealed class LiveEventsTests
     }
 
     [Fact]
+    public void PublishPrediction_NoSubscriberYet_StoredAndSentWhenOneSubscribesThenChangesFollow()
+    {
+        // Nobody follows S1 when its prediction is published: it is stored (the API and a later initial view read
+        // it), not queued for a push. A subscriber then gets it as its initial view, and later changes as pushes.
+        _live.Connect("a");
+        _live.PublishPrediction(Prediction("S1", "t1", minutes: 5));
+        _live.Flush();
+        Assert.Empty(_transport.For("a"));
+        Assert.Single(_live.PredictionsAt("S1"));
+
+        _live.Subscribe("a", Sub("stop", "S1"));
+        _live.Flush();
+        _live.PublishPrediction(Prediction("S1", "t1", minutes: 7));
+        _live.Flush();
+
+        var pushes = _transport.For("a").Where(m => m.Method == LiveMethods.Predictions)
+            .Select(m => Assert.Single((List<ArrivalPrediction>)m.Payload).Predicted).ToList();
+        Assert.Equal([T0.AddMinutes(5), T0.AddMinutes(7)], pushes);
+    }
+
+    [Fact]
     public void Subscribe_Bbox_PushesVehiclesInsideOnly()
     {
         _live.Connect("a");

@@ -200,6 +200,15 @@ public sealed partial class LiveEvents
         }
 
         Metrics.CountPrediction();
+        // Stored first, then the index read (a full fence between): a subscription added meanwhile either is in the
+        // index read here, or reads this prediction in its initial view (Subscribe updates the index, then reads).
+        // No subscriber for it: nothing to push (the API and later initial views read the store).
+        Interlocked.MemoryBarrier();
+        if (!_index.WantsPrediction(prediction))
+        {
+            return true;
+        }
+
         lock (_changeGate)
         {
             _changedPredictions.Add(new PredictionKey(prediction.StopId, prediction.TripId));
@@ -317,6 +326,7 @@ public sealed partial class LiveEvents
         // The index first, then the initial view: a change published before the index has it is in the state the
         // view reads; one published after is distributed through the index.
         RebuildIndex();
+        Interlocked.MemoryBarrier();
         lock (client.Gate)
         {
             var single = new LiveClient.Filter(subscription);
@@ -965,6 +975,11 @@ internal sealed class SubscriptionIndex(
 
         Visit(boxes, v, queue);
     }
+
+    /// <summary>True when a client follows the prediction's stop, route or vehicle.</summary>
+    public bool WantsPrediction(ArrivalPrediction p) =>
+        stops.ContainsKey(p.StopId) || (p.RouteId is not null && routes.ContainsKey(p.RouteId)) ||
+        (p.VehicleId is not null && vehicles.ContainsKey(p.VehicleId));
 
     public void ForPrediction(ArrivalPrediction p, Action<LiveClient> queue)
     {
