@@ -264,7 +264,7 @@ public sealed partial class OutputTests : IClassFixture<GeneratedCityFixture>
     [Fact]
     public void Schedule_Headways_ShorterInThePeak()
     {
-        var city = City.CityBuilder.Build(GeneratedCityFixture.SmallCity with { Start = new TimeOnly(5, 0), Hours = 4.5 });
+        var city = City.CityBuilder.Build(GeneratedCityFixture.SmallCity with { Start = new TimeOnly(4, 0), Hours = 5 });
         var early = new List<int>();
         var peak = new List<int>();
         foreach (var group in city.Trips.GroupBy(t => t.Pattern))
@@ -272,11 +272,64 @@ public sealed partial class OutputTests : IClassFixture<GeneratedCityFixture>
             var starts = group.Select(t => t.StartSeconds).Order().ToArray();
             for (var k = 1; k < starts.Length; k++)
             {
-                (starts[k - 1] < (6 * 3600) + 1800 ? early : starts[k - 1] >= 7 * 3600 ? peak : []).Add(starts[k] - starts[k - 1]);
+                (starts[k - 1] < (5 * 3600) + 1800 ? early : starts[k - 1] >= 6 * 3600 ? peak : []).Add(starts[k] - starts[k - 1]);
             }
         }
 
         Assert.True(early.Average() > 1.5 * peak.Average(), $"early {early.Average()} s vs peak {peak.Average()} s");
+    }
+
+    [Fact]
+    public void Recording_ScheduleAlreadyRunning_WholeFleetFromTheWindowsFirstMinutes()
+    {
+        // The window is 06:00-07:30 local (04:00-05:30 UTC on 2026-03-02): every line was received inside it.
+        var from = new DateTime(2026, 3, 2, 4, 0, 0, DateTimeKind.Utc);
+        var until = from.AddHours(GeneratedCityFixture.SmallCity.Hours);
+        var firstSeen = new Dictionary<string, DateTime>(StringComparer.Ordinal);
+        for (var i = 0; i < _city.Lines.Length; i++)
+        {
+            if (IsMalformed(i + 1))
+            {
+                continue;
+            }
+
+            var line = _city.Lines[i];
+            var time = DateTime.Parse(line.AsSpan(0, 27), CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal);
+            Assert.True(time >= from && time < until, $"line {i + 1} received outside the window: {line}");
+            if (line.Contains(" /hfp/", StringComparison.Ordinal))
+            {
+                var levels = line.Split(' ')[1].Split('/');
+                firstSeen.TryAdd(levels[7] + "/" + levels[8], time);
+            }
+        }
+
+        // The fleet is the buses on the road at the window's busiest moment; the recording has about that many, and
+        // most of them are already driving when it starts (the others begin their day or leave a layover later).
+        var fleet = GeneratedCityFixture.SmallCity.Vehicles;
+        Assert.InRange(firstSeen.Count, (int)(0.85 * fleet), (int)(1.2 * fleet));
+        Assert.Equal(_city.Summary.Vehicles, firstSeen.Count);
+        var atOnce = firstSeen.Values.Count(t => t < from.AddMinutes(1));
+        Assert.True(atOnce >= 0.6 * firstSeen.Count, $"only {atOnce} of {firstSeen.Count} vehicles report in the window's first minute");
+    }
+
+    [Theory]
+    [InlineData(1, 60, 1000, 1.0, 6)]
+    [InlineData(1, 60, 1000, 3.0, 6)]
+    [InlineData(1, 8, 50, 1.0, 7)]
+    [InlineData(2, 12, 150, 0.75, 5)]
+    [InlineData(3, 20, 300, 2.0, 13)]
+    public void Schedule_AnyWindow_FleetAboutTheVehiclesAsked(int cityNumber, int routes, int vehicles, double hours, int startHour)
+    {
+        var city = City.CityBuilder.Build(new GenerateOptions
+        {
+            City = cityNumber, Routes = routes, Vehicles = vehicles, Hours = hours, Start = new TimeOnly(startHour, 0),
+        });
+
+        // Every block runs during the window: its first trip ends after the window opens, its last starts before it
+        // closes.
+        Assert.InRange(city.Blocks.Count, (int)(0.85 * vehicles), (int)(1.15 * vehicles));
+        Assert.All(city.Blocks, b => Assert.True(b.Trips[0].Arrival[^1] >= city.WindowStartSeconds && b.Trips[^1].StartSeconds < city.WindowEndSeconds, b.Id));
+        Assert.Contains(city.Trips, t => t.StartSeconds < city.WindowStartSeconds);
     }
 
     [GeneratedRegex("^(?<time>[0-9T:.Z-]{27}) (?<topic>\\S+) (?<payload>.+)$")]

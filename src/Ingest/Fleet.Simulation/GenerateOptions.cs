@@ -17,10 +17,17 @@ public sealed record GenerateOptions
     /// <summary>Number of bus routes.</summary>
     public int Routes { get; init; } = 12;
 
-    /// <summary>Target fleet size at the peak; the schedule's headways are derived from it.</summary>
+    /// <summary>
+    /// Fleet size: the buses on the road at the window's busiest moment, from which the timetable's headways are derived;
+    /// the recording has about this many vehicles whatever the window's length.
+    /// </summary>
     public int Vehicles { get; init; } = 150;
 
-    /// <summary>Length of the service window in hours; every trip ends (on schedule) inside it.</summary>
+    /// <summary>
+    /// Length of the recorded window in hours. The timetable is already running when the window opens and goes on
+    /// after it closes: the GTFS feed has every trip that runs during the window (in full), the recording what was
+    /// received inside it, and the truth every stop of those trips.
+    /// </summary>
     public double Hours { get; init; } = 3;
 
     /// <summary>The operating day (local date in <see cref="TimeZoneId"/>).</summary>

@@ -358,17 +358,45 @@ public static class CityBuilder
     {
         var windowStart = (int)options.Start.ToTimeSpan().TotalSeconds;
         var windowEnd = windowStart + (int)Math.Round(options.Hours * 3600);
-        var peakNoon = 8 * 3600;
 
-        // Share the fleet by cycle time (both directions plus two layovers) at the morning peak.
-        var cycles = routes.Select(r => RunSeconds(net, r.Patterns[0], peakNoon)[^1] + RunSeconds(net, r.Patterns[1], peakNoon)[^1] + (2 * LayoverPlanSeconds)).ToArray();
+        // The fleet is sized at the window's busiest moment and shared between the routes by their cycle. A bus on the
+        // road at moment T left its terminal within one run (plus the layover before it) of T, so a direction needs
+        // as many buses as departures in that span: the span's length in peak-headway seconds (an off-peak second,
+        // at twice the headway, counts half) over the peak headway. Runs are timed from half a run before T.
+        double RunAround(Pattern pattern, int time) => RunSeconds(net, pattern, time - (RunSeconds(net, pattern, time)[^1] / 2))[^1];
+        static double PeakSeconds(double from, double to)
+        {
+            var sum = 0.0;
+            for (var t = from; t < to; t += 60)
+            {
+                sum += Math.Min(60, to - t) / TimeOfDay.HeadwayFactor(t);
+            }
+
+            return sum;
+        }
+
+        double[] CyclesAt(int time) => routes.Select(r => r.Patterns.Sum(p => PeakSeconds(time - RunAround(p, time) - LayoverPlanSeconds, time))).ToArray();
+        var cycles = CyclesAt(windowStart);
+        for (var time = windowStart + 900; time <= windowEnd; time += 900)
+        {
+            var at = CyclesAt(time);
+            if (at.Sum() > cycles.Sum())
+            {
+                cycles = at;
+            }
+        }
+
         var total = cycles.Sum();
         foreach (var route in routes)
         {
             var share = Math.Max(2.0, options.Vehicles * cycles[route.Index] / total);
-            route.PeakHeadwaySeconds = Math.Max(180, (int)Math.Round(cycles[route.Index] / share / 60.0) * 60);
+            route.PeakHeadwaySeconds = Math.Max(180, (int)Math.Round(cycles[route.Index] / share));
         }
 
+        // The timetable runs before the window opens and goes on after it closes: it starts one and a half cycles early, so
+        // that every bus of the fleet is already out on its route when the window opens, and it keeps every trip
+        // that runs during the window (in full, as GTFS has it). Trips that end before the window are only used to
+        // chain the blocks, and a block none of whose trips touches the window is dropped.
         var trips = new List<Trip>();
         var blocks = new List<Block>();
         var journey = 1;
@@ -376,18 +404,22 @@ public static class CityBuilder
         {
             var rng = SimRandom.Create((ulong)options.City, 6, (ulong)route.Index);
             var routeTrips = new List<Trip>();
+            var oneCycle = route.Patterns.Sum(p => RunSeconds(net, p, windowStart)[^1] + LayoverPlanSeconds);
+            var scheduleStart = Math.Max(0, windowStart - (int)Math.Ceiling(1.5 * oneCycle));
             for (var dir = 0; dir < 2; dir++)
             {
                 var pattern = route.Patterns[dir];
-                var t = windowStart + (60 * rng.NextInt(0, Math.Max(1, route.PeakHeadwaySeconds / 60)));
+                // Departures keep the exact headway on average and leave on whole minutes (HFP's start is hh:mm).
+                double next = scheduleStart + (60 * rng.NextInt(0, Math.Max(1, route.PeakHeadwaySeconds / 60)));
                 while (true)
                 {
-                    var run = RunSeconds(net, pattern, t);
-                    if (t + run[^1] > windowEnd)
+                    var t = (int)Math.Round(next / 60) * 60;
+                    if (t >= windowEnd)
                     {
                         break;
                     }
 
+                    var run = RunSeconds(net, pattern, t);
                     var arrival = new int[run.Length];
                     for (var k = 0; k < run.Length; k++)
                     {
@@ -404,12 +436,13 @@ public static class CityBuilder
                         Departure = (int[])arrival.Clone(),
                         JourneyNumber = 0,
                     });
-                    t += Math.Max(120, (int)Math.Round(route.PeakHeadwaySeconds * TimeOfDay.HeadwayFactor(t) / 60.0) * 60);
+                    next += Math.Max(120, route.PeakHeadwaySeconds * TimeOfDay.HeadwayFactor(t));
                 }
             }
 
             // Chain trips into blocks: each departure takes the vehicle that has waited longest at its terminal.
-            var waiting = new List<(int block, int readyAt, int terminalDir)>();
+            var chains = new List<List<Trip>>();
+            var waiting = new List<(int chain, int readyAt, int terminalDir)>();
             foreach (var trip in routeTrips.OrderBy(x => x.StartSeconds).ThenBy(x => x.Pattern.Direction))
             {
                 var pick = -1;
@@ -422,29 +455,47 @@ public static class CityBuilder
                     }
                 }
 
-                Block block;
+                int chain;
                 if (pick >= 0)
                 {
-                    block = blocks[waiting[pick].block];
+                    chain = waiting[pick].chain;
                     waiting.RemoveAt(pick);
                 }
                 else
                 {
-                    block = new Block
-                    {
-                        Index = blocks.Count,
-                        Id = string.Create(CultureInfo.InvariantCulture, $"{route.Id}_{blocks.Count(b => b.Route == route) + 1:D2}"),
-                        Route = route,
-                    };
-                    blocks.Add(block);
+                    chain = chains.Count;
+                    chains.Add([]);
                 }
 
-                block.Trips.Add(trip);
-                trip.Block = block.Index;
-                waiting.Add((block.Index, trip.Arrival[^1] + MinLayoverSeconds, 1 - trip.Pattern.Direction));
+                chains[chain].Add(trip);
+                waiting.Add((chain, trip.Arrival[^1] + MinLayoverSeconds, 1 - trip.Pattern.Direction));
             }
 
-            foreach (var trip in routeTrips.OrderBy(x => x.Pattern.Direction).ThenBy(x => x.StartSeconds))
+            var kept = new HashSet<Trip>();
+            foreach (var chain in chains)
+            {
+                var inWindow = chain.Where(trip => trip.Arrival[^1] >= windowStart).ToList();
+                if (inWindow.Count == 0)
+                {
+                    continue;
+                }
+
+                var block = new Block
+                {
+                    Index = blocks.Count,
+                    Id = string.Create(CultureInfo.InvariantCulture, $"{route.Id}_{blocks.Count(b => b.Route == route) + 1:D2}"),
+                    Route = route,
+                };
+                blocks.Add(block);
+                foreach (var trip in inWindow)
+                {
+                    block.Trips.Add(trip);
+                    trip.Block = block.Index;
+                    kept.Add(trip);
+                }
+            }
+
+            foreach (var trip in routeTrips.Where(kept.Contains).OrderBy(x => x.Pattern.Direction).ThenBy(x => x.StartSeconds))
             {
                 trips.Add(new Trip
                 {

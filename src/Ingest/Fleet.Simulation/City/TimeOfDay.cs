@@ -27,13 +27,16 @@ public static class TimeOfDay
         return 0.45 + (1.45 * Bump(h, 7.8, 1.0)) + (1.2 * Bump(h, 16.5, 1.3)) + (0.45 * Bump(h, 12.5, 2.5));
     }
 
-    /// <summary>Timetable headway multiplier: 1 in the peaks, 1.5 midday, 2 early and late.</summary>
+    /// <summary>
+    /// Timetable headway multiplier: 1 in the peaks (peak headways from 05:30, so that the whole morning fleet is out by about 06:15, to 09:00, and from 15:00 to
+    /// 18:00), 1.5 midday, 2 early and late.
+    /// </summary>
     public static double HeadwayFactor(double localSeconds)
     {
         var h = localSeconds / 3600.0;
         return h switch
         {
-            < 6.5 => 2.0,
+            < 5.5 => 2.0,
             < 9.0 => 1.0,
             < 15.0 => 1.5,
             < 18.0 => 1.0,

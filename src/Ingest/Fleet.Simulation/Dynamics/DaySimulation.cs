@@ -56,6 +56,8 @@ public sealed class DaySimulation
     private readonly VehicleSim[] _vehicles;
     private readonly Dictionary<Pattern, TripPath> _patternPaths = [];
     private readonly Dictionary<Pattern, double[]> _attractionSuffix = [];
+    private readonly long _recordFromTicks;
+    private readonly long _recordUntilTicks;
 
     /// <summary>Prepares the day: traffic, vehicles, detours, late starts.</summary>
     public DaySimulation(CityModel city, ulong seed, OrderedRecording recording, ISnapshotSink? snapshots = null)
@@ -115,9 +117,12 @@ public sealed class DaySimulation
         }
 
         // Pattern-level "last bus left at" per stop, so waiting passengers accumulate with the real headway.
+        var firstStart = city.Trips.GroupBy(t => t.Pattern).ToDictionary(g => g.Key, g => g.Min(t => t.StartSeconds));
         LastDepartureByPattern = city.Routes.SelectMany(r => r.Patterns).ToDictionary(
             p => p,
-            p => Enumerable.Repeat((long)(city.WindowStartSeconds - p.Route.PeakHeadwaySeconds) * 1000, p.Stops.Length).ToArray());
+            p => Enumerable.Repeat((long)(firstStart.GetValueOrDefault(p, city.WindowStartSeconds) - p.Route.PeakHeadwaySeconds) * 1000, p.Stops.Length).ToArray());
+        _recordFromTicks = TicksOf((long)city.WindowStartSeconds * 1000);
+        _recordUntilTicks = TicksOf((long)city.WindowEndSeconds * 1000);
     }
 
     /// <summary>Actual arrival per trip and stop, milliseconds after service-day start; -1 until known.</summary>
@@ -142,6 +147,12 @@ public sealed class DaySimulation
     internal Dictionary<Pattern, long[]> LastDepartureByPattern { get; }
 
     internal long BufferedMessages { get; set; }
+
+    /// <summary>
+    /// True when a message received at <paramref name="receiveTicks"/> goes into the recording: the window's first
+    /// second up to (not including) its end. Vehicles drive the whole timetable, before and after.
+    /// </summary>
+    internal bool Records(long receiveTicks) => receiveTicks >= _recordFromTicks && receiveTicks < _recordUntilTicks;
 
     internal long HfpMessages { get; set; }
 
@@ -196,7 +207,7 @@ public sealed class DaySimulation
                 malformedNext++;
             }
 
-            if (_snapshots is not null && s >= _city.WindowStartSeconds && s % interval == 0)
+            if (_snapshots is not null && s >= _city.WindowStartSeconds && s < _city.WindowEndSeconds && s % interval == 0)
             {
                 snapshot.Clear();
                 foreach (var v in _vehicles)

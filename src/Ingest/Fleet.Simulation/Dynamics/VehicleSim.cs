@@ -78,6 +78,8 @@ internal sealed class VehicleSim
     private long _burstSeq;
     private long _lastReportMs;
     private int _lastDl;
+    private readonly int _lateTrip;
+    private readonly long _lateByMs;
 
     public VehicleSim(DaySimulation day, Block block, int operatorNumber, int number, SimRandom rng)
     {
@@ -94,9 +96,15 @@ internal sealed class VehicleSim
         _driverFactor = rng.Uniform(0.92, 1.08);
         _gpsSigma = rng.Uniform(5, 15) / Math.Sqrt(2);
         var firstDeparture = (long)block.Trips[0].StartSeconds * 1000;
-        LateStart = rng.Chance(0.08);
-        AppearMs = LateStart ? firstDeparture + (long)rng.Uniform(60_000, 480_000) : firstDeparture - (long)rng.Uniform(120_000, 360_000);
-        AppearMs = Align(AppearMs);
+        // A late start: the first trip the vehicle begins inside the window leaves its terminal 1 to 8 minutes late
+        // (a bus that pulls out late, or a driver change that runs late).
+        var late = rng.Chance(0.08);
+        var lateBy = (long)rng.Uniform(60_000, 480_000);
+        var early = (long)rng.Uniform(120_000, 360_000);
+        _lateTrip = late ? block.Trips.FindIndex(t => t.StartSeconds >= day.City.WindowStartSeconds) : -1;
+        _lateByMs = lateBy;
+        LateStart = _lateTrip >= 0;
+        AppearMs = Align(_lateTrip == 0 ? firstDeparture + lateBy : firstDeparture - early);
 
         // Tunnels and radio shadows: now and then a vehicle's messages arrive late, all at once.
         var end = (long)block.Trips[^1].Arrival[^1] * 1000;
@@ -206,6 +214,11 @@ internal sealed class VehicleSim
 
         // Terminal: doors open for boarding a while before departure; never leave before the timetable.
         var scheduled = (long)_trip.Departure[0] * 1000;
+        if (index == _lateTrip)
+        {
+            earliestDeparture = Math.Max(earliestDeparture, scheduled + _lateByMs);
+        }
+
         _departMs = Math.Max(scheduled, earliestDeparture) + (long)_rng.Uniform(0, 12_000);
         _departMs = Align(_departMs);
         _doorsOpenMs = Math.Max(nowMs + 3000, _departMs - 120_000);
@@ -541,6 +554,28 @@ internal sealed class VehicleSim
     /// <summary>Formats one HFP v2 message exactly as HSL does and queues it with its receive time.</summary>
     private void Emit(HfpEvent kind, long nowMs, int stopIndex)
     {
+        // Receive time: network latency, or the end of a radio shadow for buffered messages.
+        long receiveMs = nowMs + _rng.NextInt(25, 180);
+        var buffered = false;
+        foreach (var (start, end) in _bursts)
+        {
+            if (nowMs >= start && nowMs < end)
+            {
+                receiveMs = end + 40 + (3 * _burstSeq++);
+                buffered = true;
+                break;
+            }
+        }
+
+        var receiveTicks = _day.TicksOf(receiveMs) + (_rng.NextInt(0, 1000) * 10);
+        if (!_day.Records(receiveTicks))
+        {
+            // Before the window opens or after it closes: the bus drives on, but nobody is listening.
+            _lastDl = ScheduleDeviation(nowMs);
+            _lastReportMs = nowMs;
+            return;
+        }
+
         var line = _line;
         line.Clear();
         var p = _trip.Pattern;
@@ -628,20 +663,12 @@ internal sealed class VehicleSim
 
         line.Append("}}"u8);
 
-        // Receive time: network latency, or the end of a radio shadow for buffered messages.
-        long receiveMs = nowMs + _rng.NextInt(25, 180);
-        foreach (var (start, end) in _bursts)
+        _day.Recording.Add(receiveTicks, line.Written);
+        if (buffered)
         {
-            if (nowMs >= start && nowMs < end)
-            {
-                receiveMs = end + 40 + (3 * _burstSeq++);
-                _day.BufferedMessages++;
-                break;
-            }
+            _day.BufferedMessages++;
         }
 
-        var receiveTicks = _day.TicksOf(receiveMs) + (_rng.NextInt(0, 1000) * 10);
-        _day.Recording.Add(receiveTicks, line.Written);
         _day.HfpMessages++;
         if (kind == HfpEvent.Vp)
         {
