@@ -140,7 +140,7 @@ public sealed partial class BrokerReplayTests
         var source = new SourceStatus("test", "mqtt");
         // A vehicle of the sample city on its trip (the first vehicle's first positions in the recording), at its
         // recorded times, months before the fake wall clock.
-        var t0 = new DateTime(2026, 3, 2, 4, 54, 25, DateTimeKind.Utc);
+        var t0 = new DateTime(2026, 3, 2, 5, 15, 0, DateTimeKind.Utc);
         for (var i = 0; i < 5; i++)
         {
             pipeline.Ingest(Position(t0.AddSeconds(i), t0.AddDays(264).AddSeconds(i)), source);
@@ -160,7 +160,7 @@ public sealed partial class BrokerReplayTests
         pipeline.Flush();
         Assert.Equal(t0.AddSeconds(4 + 140), pipeline.StreamClock);
         var alert = Assert.Single(live.Alerts());
-        Assert.Equal("Stale:0018/00403", alert.Id);
+        Assert.Equal("Stale:0018/00408", alert.Id);
     }
 
     [Fact]
@@ -173,7 +173,7 @@ public sealed partial class BrokerReplayTests
         var output = new ListOutput();
         var pipeline = new LivePipeline(live, s_network.Value, time, output: output, followEventTime: true);
         var source = new SourceStatus("test", "mqtt");
-        var t0 = new DateTime(2026, 3, 2, 4, 54, 25, DateTimeKind.Utc);
+        var t0 = new DateTime(2026, 3, 2, 5, 15, 0, DateTimeKind.Utc);
 
         var report = Position(t0, t0);
         report.IngestTimestamp = 4242;
@@ -183,7 +183,7 @@ public sealed partial class BrokerReplayTests
         var predictions = output.Events.Where(d => d.Type == DerivedEventType.Prediction).ToList();
         Assert.NotEmpty(predictions);
         Assert.All(predictions, p => Assert.Equal(4242, p.IngestTimestamp));
-        Assert.All(predictions, p => Assert.Equal("0018/00403", p.VehicleId));
+        Assert.All(predictions, p => Assert.Equal("0018/00408", p.VehicleId));
 
         // The replay default (60 s held) says nothing yet for the same report.
         var held = new ListOutput();
@@ -199,19 +199,18 @@ public sealed partial class BrokerReplayTests
         Type = EventType.Vp,
         Journey = JourneyType.Journey,
         Mode = TransportMode.Bus,
-        VehicleId = "0018/00403",
+        VehicleId = "0018/00408",
         EventTime = tst,
         ReceiveTime = received,
-        Latitude = 60.192738,
-        Longitude = 24.914312,
-        RouteId = "1058",
-        DirectionId = 0,
-        StartTimeSeconds = 7 * 3600,
+        Latitude = 60.173999,
+        Longitude = 24.945488,
+        RouteId = "1027",
+        DirectionId = 1,
+        StartTimeSeconds = (7 * 3600) + (12 * 60),
         OperatingDay = new DateOnly(2026, 3, 2),
-        Speed = 0,
-        Heading = 180,
-        DelaySeconds = -334,
-        StopId = "1005934",
+        Speed = 7.1,
+        Heading = 86,
+        DelaySeconds = 25,
     };
 
     private static JsonElement MqttSource(JsonElement health) =>

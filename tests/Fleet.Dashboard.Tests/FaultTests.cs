@@ -156,7 +156,8 @@ public sealed class FaultTests
     private static bool IsValidHfp(string line)
     {
         var parts = line.Split(' ', 3);
-        if (parts.Length < 3 || !parts[1].StartsWith("/hfp/", StringComparison.Ordinal))
+        if (parts.Length < 3 || !parts[1].StartsWith("/hfp/", StringComparison.Ordinal)
+            || !DateTime.TryParse(parts[0], CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal, out _))
         {
             return false;
         }

@@ -285,6 +285,8 @@ public sealed partial class OutputTests : IClassFixture<GeneratedCityFixture>
         // The window is 06:00-07:30 local (04:00-05:30 UTC on 2026-03-02): every line was received inside it.
         var from = new DateTime(2026, 3, 2, 4, 0, 0, DateTimeKind.Utc);
         var until = from.AddHours(GeneratedCityFixture.SmallCity.Hours);
+        Assert.Equal(from, _city.Summary.RecordedFrom);
+        Assert.Equal(until, _city.Summary.RecordedUntil);
         var firstSeen = new Dictionary<string, DateTime>(StringComparer.Ordinal);
         for (var i = 0; i < _city.Lines.Length; i++)
         {

@@ -77,7 +77,7 @@ internal static class GenerateCommand
             var ci = CultureInfo.InvariantCulture;
             Console.WriteLine(string.Create(ci, $"city {options.City}, seed {options.Seed}: {summary.Routes} routes, {summary.Stops} stops, {summary.Trips} trips, {summary.Vehicles} vehicles"));
             Console.WriteLine(string.Create(ci, $"  {summary.GtfsPath}"));
-            Console.WriteLine(string.Create(ci, $"  {summary.RecordingPath}: {summary.Lines} lines ({summary.Day.HfpMessages} HFP, {summary.GtfsRtSnapshots} GTFS-RT, {summary.Malformed.Count} malformed), {summary.Day.BufferedMessages} delivered late in bursts"));
+            Console.WriteLine(string.Create(ci, $"  {summary.RecordingPath}: {summary.Lines} lines ({summary.Day.HfpMessages} HFP, {summary.GtfsRtSnapshots} GTFS-RT, {summary.Malformed.Count} malformed), {summary.Day.BufferedMessages} delivered late in bursts, received {summary.RecordedFrom:yyyy-MM-ddTHH:mm:ssZ} to {summary.RecordedUntil:yyyy-MM-ddTHH:mm:ssZ}"));
             Console.WriteLine(string.Create(ci, $"  {summary.TruthPath}"));
             Console.WriteLine(string.Create(ci, $"  dynamics: {summary.Day.Incidents} incidents, {summary.Day.Detours} detours, {summary.Day.LateStarts} late starts"));
             foreach (var (line, kind) in summary.Malformed)

@@ -25,7 +25,7 @@ internal static class ServeCommand
         var replay = new Option<string?>("--replay") { Description = "Replay a recording (HSL dump lines, .gz or plain), event times shifted to now." };
         var speed = new Option<double>("--speed") { Description = "Replay speed (1 = real time).", DefaultValueFactory = _ => 1 };
         var loop = new Option<bool>("--loop") { Description = "Start the replay again at its end." };
-        var replayStart = new Option<double>("--replay-start") { Description = $"Where the replay's first round starts, as a fraction of the file from 0 to 1 (default 0; the sample city starts at {SampleStartAt})." };
+        var replayStart = new Option<double>("--replay-start") { Description = $"Where the replay's first round starts, as a fraction of the file from 0 to 1 (default 0)." };
         var gtfs = new Option<string?>("--gtfs") { Description = "GTFS static feed (zip or folder): base map, routes, stops and schedule." };
         var store = new Option<string?>("--store") { Description = "Persist vehicle state: sqlite:PATH or postgres:CONNSTR (default with no options: sqlite:.fleet/fleet.db); a restart on the same store resumes." };
         var mqtt = new Option<string[]>("--mqtt") { Description = "Subscribe to an MQTT broker (mqtt://[user:pass@]host[:port] or mqtts://...) for HSL HFP; repeatable.", AllowMultipleArgumentsPerToken = false };
@@ -136,7 +136,6 @@ internal static class ServeCommand
                 // No input given: the sample city, looping, so it looks live forever.
                 recording = sample;
                 looping = true;
-                startAt = startAt > 0 ? startAt : SampleStartAt;
                 feed = SampleGtfs(sample);
                 options = options with { Store = options.Store ?? StoreSpec.Default, ModelPath = options.ModelPath ?? SampleModel(sample) };
             }
@@ -188,13 +187,9 @@ internal static class ServeCommand
                 s.AddSingleton<ITransitNetwork>(network);
             }
 
-            s.AddReplay(new ReplayOptions { Path = sample, Loop = true, StartAt = SampleStartAt });
+            s.AddReplay(new ReplayOptions { Path = sample, Loop = true });
         });
     }
-
-    // The sample city's recording starts at 07:00 with the first buses leaving their terminals; 30% in (about 07:27)
-    // the whole fleet is on the road, so the default run shows a busy map and predictions at once.
-    private const double SampleStartAt = 0.3;
 
     /// <summary>A duration written as a number and a unit (<c>s</c>, <c>m</c> or <c>h</c>), or <c>0</c>; null when malformed.</summary>
     internal static TimeSpan? ParseDuration(string text)

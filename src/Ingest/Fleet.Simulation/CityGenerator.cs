@@ -19,9 +19,11 @@ namespace Fleet.Simulation;
 /// <param name="Malformed">The deliberately malformed lines: 1-based line number in the (decompressed) recording and kind.</param>
 /// <param name="UncompressedBytes">Size of the recording before compression.</param>
 /// <param name="Elapsed">Wall time of the whole generation.</param>
+/// <param name="RecordedFrom">The window's first instant (UTC): no line of the recording was received before it.</param>
+/// <param name="RecordedUntil">The window's end (UTC): every line of the recording was received before it.</param>
 public sealed record GenerateSummary(string GtfsPath, string RecordingPath, string TruthPath, int Routes, int Stops, int Trips,
     int Vehicles, long Lines, DayFigures Day, long GtfsRtSnapshots, IReadOnlyList<(long Line, string Kind)> Malformed,
-    long UncompressedBytes, TimeSpan Elapsed)
+    long UncompressedBytes, TimeSpan Elapsed, DateTime RecordedFrom, DateTime RecordedUntil)
 {
     /// <summary>Recording lines per second of wall time.</summary>
     public double LinesPerSecond => Lines / Math.Max(1e-9, Elapsed.TotalSeconds);
@@ -80,7 +82,8 @@ public static class CityGenerator
         }
 
         return new GenerateSummary(gtfsPath, recordingPath, truthPath, city.Routes.Count, city.Stops.Count, city.Trips.Count,
-            city.Blocks.Count, recording.LinesWritten, figures, snapshots, recording.TaggedLines, recording.BytesWritten, clock.Elapsed);
+            city.Blocks.Count, recording.LinesWritten, figures, snapshots, recording.TaggedLines, recording.BytesWritten, clock.Elapsed,
+            city.ToUtc(city.WindowStartSeconds), city.ToUtc(city.WindowEndSeconds));
     }
 }
 

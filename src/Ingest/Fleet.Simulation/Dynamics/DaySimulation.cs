@@ -160,7 +160,11 @@ public sealed class DaySimulation
     {
         detour = false;
         var basePath = _patternPaths[trip.Pattern];
-        if (SimRandom.Hash01(_seed, 310, (ulong)trip.Index) < 0.03)
+
+        // Detours only on trips that run inside the recorded window (with ten minutes to spare for a late finish),
+        // so that every detour of the day's figures is in the recording.
+        var recorded = trip.StartSeconds >= _city.WindowStartSeconds && trip.Arrival[^1] <= _city.WindowEndSeconds - 600;
+        if (recorded && SimRandom.Hash01(_seed, 310, (ulong)trip.Index) < 0.03)
         {
             var d = TripPath.WithDetour(_city.Network, trip.Pattern, rng);
             if (d is not null)

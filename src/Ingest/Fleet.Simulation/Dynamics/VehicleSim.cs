@@ -76,8 +76,9 @@ internal sealed class VehicleSim
     private int _lastGeo = -1;
     private byte[] _lastNextStop = [];
     private long _burstSeq;
-    private long _lastReportMs;
-    private int _lastDl;
+    private VehicleSnapshot _agencyView;
+    private bool _agencyHeard;
+    private long _backlogReceiveMs;
     private readonly int _lateTrip;
     private readonly long _lateByMs;
 
@@ -150,9 +151,9 @@ internal sealed class VehicleSim
             return false;
         }
 
-        snapshot = new VehicleSnapshot(Label, _trip, _lat, _lon, _heading, _speed, _nextStop,
-            _phase is Phase.AtStop or Phase.Terminal, -_lastDl, _lastReportMs);
-        return true;
+        // What the agency last heard from the bus: in a tunnel, the position from before it.
+        snapshot = _agencyView;
+        return _agencyHeard;
     }
 
     public void Step(long nowMs)
@@ -567,12 +568,28 @@ internal sealed class VehicleSim
             }
         }
 
+        // The modem sends its backlog first: a live message after a tunnel waits for the last buffered one.
+        if (buffered)
+        {
+            _backlogReceiveMs = receiveMs;
+        }
+        else if (receiveMs <= _backlogReceiveMs)
+        {
+            receiveMs = _backlogReceiveMs + 3;
+        }
+
         var receiveTicks = _day.TicksOf(receiveMs) + (_rng.NextInt(0, 1000) * 10);
+        var dl = ScheduleDeviation(nowMs);
+        if (!buffered)
+        {
+            _agencyView = new VehicleSnapshot(Label, _trip, _lat, _lon, _heading, _speed, _nextStop,
+                _phase is Phase.AtStop or Phase.Terminal, -dl, nowMs);
+            _agencyHeard = true;
+        }
+
         if (!_day.Records(receiveTicks))
         {
-            // Before the window opens or after it closes: the bus drives on, but nobody is listening.
-            _lastDl = ScheduleDeviation(nowMs);
-            _lastReportMs = nowMs;
+            // Before the window opens or after it closes: the bus drives on, but the recording is not listening.
             return;
         }
 
@@ -628,9 +645,6 @@ internal sealed class VehicleSim
             .AppendInt(latScaled % 10).AppendInt(lonScaled % 10);
 
         var tstTicks = _day.TicksOf(nowMs);
-        var dl = ScheduleDeviation(nowMs);
-        _lastDl = dl;
-        _lastReportMs = nowMs;
         var odo = Math.Max(0, _pos - _path.StopDistance[0]);
         line.Append(" {\""u8).Append(HfpEventNames.Upper[(int)kind]).Append("\":{"u8).Append(_payloadHead)
             .AppendTimestamp(tstTicks, 3).Append("\",\"tsi\":"u8).AppendInt((tstTicks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerSecond)
