@@ -208,7 +208,7 @@ public sealed partial class BrokerReplayTests
         DirectionId = 1,
         StartTimeSeconds = (7 * 3600) + (12 * 60),
         OperatingDay = new DateOnly(2026, 3, 2),
-        Speed = 7.1,
+        Speed = 7.1f,
         Heading = 86,
         DelaySeconds = 25,
     };
