@@ -485,6 +485,7 @@ public static class CityBuilder
                     Index = blocks.Count,
                     Id = string.Create(CultureInfo.InvariantCulture, $"{route.Id}_{blocks.Count(b => b.Route == route) + 1:D2}"),
                     Route = route,
+                    OutBeforeWindow = inWindow.Count < chain.Count,
                 };
                 blocks.Add(block);
                 foreach (var trip in inWindow)

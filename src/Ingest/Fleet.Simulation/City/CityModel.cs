@@ -297,6 +297,12 @@ public sealed class Block
 
     /// <summary>Trips in time order.</summary>
     public List<Trip> Trips { get; } = [];
+
+    /// <summary>
+    /// True when the bus ran trips of this block that ended before the window opened (not in the schedule): it is
+    /// already out, waiting at the terminal, when the window opens.
+    /// </summary>
+    public bool OutBeforeWindow { get; set; }
 }
 
 /// <summary>

@@ -29,7 +29,7 @@ public interface ISnapshotSink
 /// <param name="MalformedLines">Deliberately malformed lines written.</param>
 /// <param name="BufferedMessages">Messages delivered late in bursts.</param>
 /// <param name="Detours">Trips that drove a detour.</param>
-/// <param name="LateStarts">Vehicles that started their first trip late.</param>
+/// <param name="LateStarts">Vehicles that left late on the first trip they began inside the window.</param>
 /// <param name="Incidents">Incidents.</param>
 public readonly record struct DayFigures(long HfpMessages, int MalformedLines, long BufferedMessages, int Detours, int LateStarts, int Incidents);
 
@@ -211,7 +211,8 @@ public sealed class DaySimulation
                 malformedNext++;
             }
 
-            if (_snapshots is not null && s >= _city.WindowStartSeconds && s < _city.WindowEndSeconds && s % interval == 0)
+            // A snapshot is received two seconds after it is taken: only those received inside the window.
+            if (_snapshots is not null && s >= _city.WindowStartSeconds && s + 3 <= _city.WindowEndSeconds && s % interval == 0)
             {
                 snapshot.Clear();
                 foreach (var v in _vehicles)

@@ -76,6 +76,7 @@ internal sealed class VehicleSim
     private int _lastGeo = -1;
     private byte[] _lastNextStop = [];
     private long _burstSeq;
+    private long _burstEnd;
     private VehicleSnapshot _agencyView;
     private bool _agencyHeard;
     private long _backlogReceiveMs;
@@ -97,15 +98,25 @@ internal sealed class VehicleSim
         _driverFactor = rng.Uniform(0.92, 1.08);
         _gpsSigma = rng.Uniform(5, 15) / Math.Sqrt(2);
         var firstDeparture = (long)block.Trips[0].StartSeconds * 1000;
-        // A late start: the first trip the vehicle begins inside the window leaves its terminal 1 to 8 minutes late
+        // A late start: the first trip the vehicle begins inside the window (early enough for the delay to be seen)
+        // leaves its terminal 1 to 8 minutes late
         // (a bus that pulls out late, or a driver change that runs late).
         var late = rng.Chance(0.08);
         var lateBy = (long)rng.Uniform(60_000, 480_000);
         var early = (long)rng.Uniform(120_000, 360_000);
-        _lateTrip = late ? block.Trips.FindIndex(t => t.StartSeconds >= day.City.WindowStartSeconds) : -1;
+        _lateTrip = late
+            ? block.Trips.FindIndex(t => t.StartSeconds >= day.City.WindowStartSeconds && t.StartSeconds + 480 < day.City.WindowEndSeconds)
+            : -1;
         _lateByMs = lateBy;
         LateStart = _lateTrip >= 0;
         AppearMs = Align(_lateTrip == 0 ? firstDeparture + lateBy : firstDeparture - early);
+        if (block.OutBeforeWindow)
+        {
+            // Back from a trip that ended before the window: on its layover at the terminal when the window opens
+            // (a late start is then a late departure from there).
+            AppearMs = Math.Min(AppearMs, Align((day.City.WindowStartSeconds * 1000L) - 60_000));
+        }
+
 
         // Tunnels and radio shadows: now and then a vehicle's messages arrive late, all at once.
         var end = (long)block.Trips[^1].Arrival[^1] * 1000;
@@ -562,6 +573,11 @@ internal sealed class VehicleSim
         {
             if (nowMs >= start && nowMs < end)
             {
+                if (_burstEnd != end)
+                {
+                    (_burstEnd, _burstSeq) = (end, 0);
+                }
+
                 receiveMs = end + 40 + (3 * _burstSeq++);
                 buffered = true;
                 break;
@@ -575,7 +591,9 @@ internal sealed class VehicleSim
         }
         else if (receiveMs <= _backlogReceiveMs)
         {
+            // Queued behind the backlog, in the order they were sent.
             receiveMs = _backlogReceiveMs + 3;
+            _backlogReceiveMs = receiveMs;
         }
 
         var receiveTicks = _day.TicksOf(receiveMs) + (_rng.NextInt(0, 1000) * 10);
