@@ -191,6 +191,57 @@ public sealed partial class OutputTests : IClassFixture<GeneratedCityFixture>
     }
 
     [Fact]
+    public void Recording_GtfsRtVehiclePositions_OnlyWhatTheAgencyHasHeard()
+    {
+        // The agency's feed reports a vehicle's last position it received: every position in a snapshot (inside the
+        // window) is an HFP message of that vehicle, same second, received before the snapshot. A bus in a tunnel keeps
+        // its position from before the tunnel until the backlog arrives.
+        var heard = new Dictionary<string, HashSet<long>>(StringComparer.Ordinal);
+        var from = new DateTimeOffset(_city.Summary.RecordedFrom).ToUnixTimeSeconds();
+        var checkedPositions = 0;
+        for (var i = 0; i < _city.Lines.Length; i++)
+        {
+            if (IsMalformed(i + 1))
+            {
+                continue;
+            }
+
+            var parts = _city.Lines[i].Split(' ');
+            if (parts[1].StartsWith("/hfp/", StringComparison.Ordinal))
+            {
+                var levels = parts[1].Split('/');
+                var at = _city.Lines[i].IndexOf("\"tsi\":", StringComparison.Ordinal) + 6;
+                var tsi = long.Parse(_city.Lines[i].AsSpan(at, 10), CultureInfo.InvariantCulture);
+                var vehicle = levels[7] + "/" + levels[8];
+                if (!heard.TryGetValue(vehicle, out var set))
+                {
+                    heard[vehicle] = set = [];
+                }
+
+                set.Add(tsi);
+            }
+            else if (parts[1] == GtfsRtSnapshotWriter.VehiclePositionsTopic)
+            {
+                foreach (var entity in FeedMessage.Parser.ParseFrom(Convert.FromBase64String(parts[2])).Entity)
+                {
+                    var ts = (long)entity.Vehicle.Timestamp;
+                    if (ts < from)
+                    {
+                        continue; // heard before the recording began
+                    }
+
+                    var label = entity.Vehicle.Vehicle.Label;
+                    Assert.True(heard.TryGetValue(label, out var set) && set.Contains(ts),
+                        $"line {i + 1}: {label} at {DateTimeOffset.FromUnixTimeSeconds(ts):O} is not a report received before the snapshot");
+                    checkedPositions++;
+                }
+            }
+        }
+
+        Assert.True(checkedPositions > 100, $"only {checkedPositions} positions checked");
+    }
+
+    [Fact]
     public void Recording_GtfsRt_BytesAreWhatGoogleProtobufWrites()
     {
         // The generator encodes the feeds by hand; the oracle is the library: parsing keeps every field that was set
