@@ -12,7 +12,7 @@ namespace Fleet.Tracking.Tests;
 
 /// <summary>
 /// The sample city (sample-data/, seed 42) replayed once through tracking with the bundled model (trained on seeds
-/// 43 and 44, so this day is unseen); every prediction round also asks the delay carried forward, with the same
+/// 43 to 46, so this day is unseen); every prediction round also asks the delay carried forward, with the same
 /// progress, so both are scored on the same moments against sample-data/truth.csv.
 /// </summary>
 public sealed class SampleCityModelFixture

@@ -25,8 +25,8 @@ internal static class BenchReplayCommand
     {
         var cityDir = new Option<DirectoryInfo?>("--city-dir") { Description = "A folder made by fleet generate (gtfs.zip, recording.hfp.gz); generated into a temp folder when absent" };
         var vehicles = new Option<int>("--vehicles") { Description = "Fleet size of the generated city", DefaultValueFactory = _ => 1000 };
-        var hours = new Option<double>("--hours") { Description = "Hours of the generated day (from 06:00; a 1,000-vehicle fleet needs about 2.5 h to be all on the road)", DefaultValueFactory = _ => 3.0 };
-        var skipMinutes = new Option<int>("--skip-minutes") { Description = "Minutes of the recording skipped before the replayed slice (the fleet's ramp-up)", DefaultValueFactory = _ => 60 };
+        var hours = new Option<double>("--hours") { Description = "Hours of the generated city's recorded window (from 06:00)", DefaultValueFactory = _ => 3.0 };
+        var skipMinutes = new Option<int>("--skip-minutes") { Description = "Minutes of the recording skipped before the replayed slice", DefaultValueFactory = _ => 60 };
         var sliceHours = new Option<double>("--slice-hours") { Description = "Hours of the recording replayed after the skipped minutes (0 = to the end)", DefaultValueFactory = _ => 1.0 };
         var routes = new Option<int>("--routes") { Description = "Routes of the generated city", DefaultValueFactory = _ => 60 };
         var partitions = new Option<int>("--partitions") { Description = "Vehicle partitions (0 = processor count)", DefaultValueFactory = _ => 0 };

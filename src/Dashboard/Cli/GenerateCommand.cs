@@ -18,7 +18,7 @@ internal static class GenerateCommand
         var vehicles = new Option<int>("--vehicles") { Description = "Fleet size: the buses on the road at the window's busiest moment (the headways follow from it)", DefaultValueFactory = _ => defaults.Vehicles };
         var hours = new Option<double>("--hours") { Description = "Length of the recorded window in hours (the timetable runs before and after it)", DefaultValueFactory = _ => defaults.Hours };
         var date = new Option<string>("--date") { Description = "Operating day, yyyy-MM-dd (local)", DefaultValueFactory = _ => defaults.Date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) };
-        var start = new Option<string>("--start") { Description = "Local start of the service window, HH:mm", DefaultValueFactory = _ => defaults.Start.ToString("HH:mm", CultureInfo.InvariantCulture) };
+        var start = new Option<string>("--start") { Description = "Local start of the recorded window, HH:mm", DefaultValueFactory = _ => defaults.Start.ToString("HH:mm", CultureInfo.InvariantCulture) };
         var gzipLevel = new Option<int>("--gzip-level") { Description = "zlib level of recording.hfp.gz, 1 (fastest) to 9 (smallest); changes only the compressed bytes", DefaultValueFactory = _ => defaults.GzipLevel };
         var command = new Command("generate",
             """

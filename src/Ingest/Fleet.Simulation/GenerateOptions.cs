@@ -33,7 +33,7 @@ public sealed record GenerateOptions
     /// <summary>The operating day (local date in <see cref="TimeZoneId"/>).</summary>
     public DateOnly Date { get; init; } = new(2026, 3, 2);
 
-    /// <summary>Local start of the service window.</summary>
+    /// <summary>Local start of the recorded window.</summary>
     public TimeOnly Start { get; init; } = new(6, 0);
 
     /// <summary>The agency's IANA time zone.</summary>

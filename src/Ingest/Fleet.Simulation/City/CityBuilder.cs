@@ -394,7 +394,7 @@ public static class CityBuilder
         }
 
         // The timetable runs before the window opens and goes on after it closes: it starts one and a half cycles early, so
-        // that every bus of the fleet is already out on its route when the window opens, and it keeps every trip
+        // that the buses of the window's first minutes are already out (on a trip or a layover) when it opens, and it keeps every trip
         // that runs during the window (in full, as GTFS has it). Trips that end before the window are only used to
         // chain the blocks, and a block none of whose trips touches the window is dropped.
         var trips = new List<Trip>();
