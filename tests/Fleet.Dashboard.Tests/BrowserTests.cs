@@ -71,6 +71,15 @@ public sealed class BrowserTests
         wait.Until(d => d.FindElements(By.CssSelector("#stop-arrivals li")).Count >= 3);
         var panel = driver.FindElement(By.Id("details-body")).Text;
         Screenshot(driver, Path.Combine(shots, "stop.png"));
+
+        // Vehicle v1's panel lists its predictions although they name another trip than its position does (as an
+        // HFP journey key and the GTFS trip tracking matched do).
+        ((IJavaScriptExecutor)driver).ExecuteScript("window.fleet.select('vehicle', 'v1');");
+        wait.Message = "waiting for vehicle v1's next stops after selecting it";
+        wait.Until(d => d.FindElement(By.Id("details-body")).Text.Contains("Vehicle v1", StringComparison.Ordinal)
+            && d.FindElements(By.CssSelector("#details-body ul.arrivals li")).Count >= 1);
+        var vehiclePanel = driver.FindElement(By.Id("details-body")).Text;
+        Screenshot(driver, Path.Combine(shots, "vehicle.png"));
         await stop.CancelAsync();
         await producer;
 
@@ -78,6 +87,8 @@ public sealed class BrowserTests
         Assert.Contains("min", panel, StringComparison.Ordinal);
         // The prediction for trip pred-1 carries a range: "(a min–b min)".
         Assert.Matches(@"\(\d+ min–\d+ min\)", panel);
+        Assert.Contains("Vehicle v1", vehiclePanel, StringComparison.Ordinal);
+        Assert.Contains("Harbour", vehiclePanel, StringComparison.Ordinal);
     }
 
     private static ChromeDriver StartChromium()

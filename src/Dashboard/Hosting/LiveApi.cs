@@ -35,7 +35,9 @@ public static class LiveApi
                 return Results.NotFound(new { error = $"unknown vehicle '{id}'" });
             }
 
-            var next = v.TripId is null ? [] : live.PredictionsOfTrip(v.TripId);
+            // HFP names a journey by route, direction and start (v.TripId), tracking by the GTFS trip it matched:
+            // the vehicle's predictions are found by the vehicle.
+            var next = live.PredictionsOfVehicle(v.Id, v.TripId);
             return Results.Ok(new { vehicle = v, nextStops = next });
         });
 

@@ -266,12 +266,16 @@ public sealed partial class LiveEvents
     public IReadOnlyList<ArrivalPrediction> PredictionsAt(string stopId) =>
         _predictionsByStop.TryGetValue(stopId, out var byTrip) ? [.. byTrip.Values.OrderBy(p => p.Predicted)] : [];
 
-    /// <summary>Predictions of one trip, in stop order.</summary>
-    public IReadOnlyList<ArrivalPrediction> PredictionsOfTrip(string tripId) =>
+    /// <summary>
+    /// What one vehicle is predicted to reach, soonest first: its own predictions (the trip tracking matched it to,
+    /// whatever the source calls the journey, and the block's next trip) and, for a source that names the GTFS trip
+    /// itself, that trip's.
+    /// </summary>
+    public IReadOnlyList<ArrivalPrediction> PredictionsOfVehicle(string vehicleId, string? tripId) =>
         [.. _predictionsByStop.Values
-            .Select(byTrip => byTrip.TryGetValue(tripId, out var p) ? p : null)
-            .OfType<ArrivalPrediction>()
-            .OrderBy(p => p.StopSequence).ThenBy(p => p.Predicted)];
+            .SelectMany(byTrip => byTrip.Values)
+            .Where(p => p.VehicleId == vehicleId || (tripId is not null && p.TripId == tripId))
+            .OrderBy(p => p.Predicted).ThenBy(p => p.StopSequence)];
 
     /// <summary>Every prediction (a snapshot), for the GTFS-RT feed.</summary>
     public IReadOnlyList<ArrivalPrediction> AllPredictions() => [.. _predictionsByStop.Values.SelectMany(t => t.Values)];

@@ -225,8 +225,11 @@ function renderSelected() {
 
 function renderVehicle(v) {
   if (!v) return;
-  const next = [...predictions.values()].filter((p) => p.tripId === v.tripId && new Date(p.predicted) >= Date.now() - 60000)
-    .sort((a, b) => (a.stopSequence - b.stopSequence) || a.predicted.localeCompare(b.predicted)).slice(0, 8);
+  // By vehicle: an HFP vehicle's trip is its journey key, its predictions name the GTFS trip tracking matched (and the
+  // block's next trip).
+  const next = [...predictions.values()]
+    .filter((p) => (p.vehicleId === v.id || p.tripId === v.tripId) && new Date(p.predicted) >= Date.now() - 60000)
+    .sort((a, b) => a.predicted.localeCompare(b.predicted) || (a.stopSequence - b.stopSequence)).slice(0, 8);
   $("details-body").innerHTML = `
     <h2>Vehicle ${esc(v.id)}</h2>
     <dl>
