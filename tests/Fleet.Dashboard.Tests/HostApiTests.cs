@@ -39,19 +39,21 @@ public sealed class HostApiTests
     public async Task VehicleById_HfpJourneyKeyAndTrackedGtfsTrip_NextStopsAreTheVehiclesPredictions()
     {
         // HFP names the journey route:direction:day:start; tracking predicts under the GTFS trip it matched, and the
-        // block's next trip: both are the vehicle's next stops, soonest first. Another bus's predictions are not.
+        // block's next trip: both are the vehicle's next stops, its trip first. Another bus's predictions are not.
         await using var host = await TestHost.StartAsync();
         var now = DateTime.UtcNow;
         host.Live.PublishVehicle(new VehicleState("0018/00408", "1027", 1, "1027:1:2026-03-02:0712", 60.17, 24.94, 86, 7, 25,
             TransportMode.Bus, "1003440", now));
-        host.Live.PublishPrediction(new ArrivalPrediction("S9", "1027_2_0750", "0018/00408", "1027", 1, now.AddMinutes(20), now.AddMinutes(19), now.AddMinutes(22), now.AddMinutes(19), now));
+        host.Live.PublishPrediction(new ArrivalPrediction("S9", "1027_2_0750", "0018/00408", "1027", 1, now.AddMinutes(20), now.AddMinutes(19), now.AddMinutes(22), now.AddMinutes(19), now) { NextTrip = true });
         host.Live.PublishPrediction(new ArrivalPrediction("S2", "1027_2_0712", "0018/00408", "1027", 5, now.AddMinutes(3), now.AddMinutes(2), now.AddMinutes(4), now.AddMinutes(2), now));
         host.Live.PublishPrediction(new ArrivalPrediction("S2", "1027_2_0718", "0018/00409", "1027", 5, now.AddMinutes(9), now.AddMinutes(8), now.AddMinutes(10), now.AddMinutes(8), now));
 
         var one = await host.GetJsonAsync("api/vehicles/0018/00408");
 
-        var next = one.GetProperty("nextStops").EnumerateArray().Select(p => (p.GetProperty("tripId").GetString(), p.GetProperty("stopId").GetString())).ToList();
-        Assert.Equal([("1027_2_0712", "S2"), ("1027_2_0750", "S9")], next);
+        var next = one.GetProperty("nextStops").EnumerateArray()
+            .Select(p => (p.GetProperty("tripId").GetString(), p.GetProperty("stopId").GetString(), p.GetProperty("nextTrip").GetBoolean())).ToList();
+        // The trip it is on first (stop_sequence 5), then the block's next trip (sequence 1), marked as such.
+        Assert.Equal([("1027_2_0712", "S2", false), ("1027_2_0750", "S9", true)], next);
     }
 
     [Fact]

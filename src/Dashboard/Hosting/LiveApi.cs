@@ -36,8 +36,9 @@ public static class LiveApi
             }
 
             // HFP names a journey by route, direction and start (v.TripId), tracking by the GTFS trip it matched:
-            // the vehicle's predictions are found by the vehicle.
-            var next = live.PredictionsOfVehicle(v.Id, v.TripId);
+            // the vehicle's predictions are found by the vehicle (its latest round: the trip it is on in stop order,
+            // then the block's next trip, marked nextTrip).
+            var next = live.PredictionsOfVehicle(v.Id);
             return Results.Ok(new { vehicle = v, nextStops = next });
         });
 
@@ -87,6 +88,12 @@ public static class LiveApi
             foreach (var s in scheduled)
             {
                 byTrip.Remove(s.TripId, out var p);
+                if (p is null && live.HasPassed(s.TripId, s.StopSequence))
+                {
+                    // Its vehicle has been seen at or past this stop: the trip is gone from here, however early.
+                    continue;
+                }
+
                 rows.Add(new Arrival(s.TripId, s.RouteId, s.Headsign, p?.VehicleId, s.Scheduled, p?.Predicted, p?.Low, p?.High));
             }
 

@@ -160,6 +160,7 @@ public sealed partial class LiveEvents
             _removedVehicles[vehicleId] = removed.State;
         }
 
+        WithdrawVehicle(vehicleId, WithdrawReason.VehicleGone, LatestEventTime ?? removed.State.Updated);
         return true;
     }
 
@@ -170,33 +171,36 @@ public sealed partial class LiveEvents
     public bool PublishPrediction(ArrivalPrediction prediction)
     {
         ArgumentNullException.ThrowIfNull(prediction);
-        var byTrip = _predictionsByStop.GetOrAdd(prediction.StopId, static _ => new ConcurrentDictionary<string, ArrivalPrediction>(StringComparer.Ordinal));
-        if (byTrip.TryGetValue(prediction.TripId, out var previous))
+        lock (_roundGate)
         {
-            if (previous.SameAs(prediction))
+            var byTrip = _predictionsByStop.GetOrAdd(prediction.StopId, static _ => new ConcurrentDictionary<string, ArrivalPrediction>(StringComparer.Ordinal));
+            if (byTrip.TryGetValue(prediction.TripId, out var previous))
             {
-                Metrics.CountUnchangedPrediction();
-                return true;
-            }
+                if (previous.SameAs(prediction))
+                {
+                    // Said again by a newer round: it survives that round's end, but nothing is pushed.
+                    Track(previous with { Updated = prediction.Updated }, previous);
+                    byTrip[prediction.TripId] = previous with { Updated = prediction.Updated };
+                    Metrics.CountUnchangedPrediction();
+                    return true;
+                }
 
-            byTrip[prediction.TripId] = prediction;
-        }
-        else
-        {
-            if (Volatile.Read(ref _predictionCount) >= _options.MaxPredictions)
-            {
-                Metrics.CountRejected(RejectReason.PredictionLimit);
-                return false;
-            }
-
-            if (byTrip.TryAdd(prediction.TripId, prediction))
-            {
-                Interlocked.Increment(ref _predictionCount);
+                byTrip[prediction.TripId] = prediction;
             }
             else
             {
+                if (Volatile.Read(ref _predictionCount) >= _options.MaxPredictions)
+                {
+                    Metrics.CountRejected(RejectReason.PredictionLimit);
+                    return false;
+                }
+
                 byTrip[prediction.TripId] = prediction;
+                Interlocked.Increment(ref _predictionCount);
             }
+
+            Track(prediction, previous);
+            _withdrawn.TryRemove(new PredictionKey(prediction.StopId, prediction.TripId), out _);
         }
 
         Metrics.CountPrediction();
@@ -218,16 +222,28 @@ public sealed partial class LiveEvents
         return true;
     }
 
-    /// <summary>Removes the prediction of a trip at a stop (the vehicle has passed it).</summary>
+    /// <summary>Withdraws the prediction of a trip at a stop (the vehicle has reached it); its followers are told.</summary>
     public bool RemovePrediction(string stopId, string tripId)
     {
-        if (_predictionsByStop.TryGetValue(stopId, out var byTrip) && byTrip.TryRemove(tripId, out _))
+        ArgumentNullException.ThrowIfNull(stopId);
+        ArgumentNullException.ThrowIfNull(tripId);
+        var removed = false;
+        var signal = false;
+        lock (_roundGate)
         {
-            Interlocked.Decrement(ref _predictionCount);
-            return true;
+            if (_predictionsByStop.TryGetValue(stopId, out var byTrip) && byTrip.TryGetValue(tripId, out var p))
+            {
+                removed = true;
+                signal = WithdrawLocked(new PredictionKey(stopId, tripId), p, WithdrawReason.Passed, LatestEventTime ?? p.Updated);
+            }
         }
 
-        return false;
+        if (signal)
+        {
+            Signal();
+        }
+
+        return removed;
     }
 
     /// <summary>Adds or replaces an alert (same <see cref="LiveAlert.Id"/>); a cleared one is pushed so clients drop
@@ -265,17 +281,6 @@ public sealed partial class LiveEvents
     /// <summary>Predictions at one stop, soonest first.</summary>
     public IReadOnlyList<ArrivalPrediction> PredictionsAt(string stopId) =>
         _predictionsByStop.TryGetValue(stopId, out var byTrip) ? [.. byTrip.Values.OrderBy(p => p.Predicted)] : [];
-
-    /// <summary>
-    /// What one vehicle is predicted to reach, soonest first: its own predictions (the trip tracking matched it to,
-    /// whatever the source calls the journey, and the block's next trip) and, for a source that names the GTFS trip
-    /// itself, that trip's.
-    /// </summary>
-    public IReadOnlyList<ArrivalPrediction> PredictionsOfVehicle(string vehicleId, string? tripId) =>
-        [.. _predictionsByStop.Values
-            .SelectMany(byTrip => byTrip.Values)
-            .Where(p => p.VehicleId == vehicleId || (tripId is not null && p.TripId == tripId))
-            .OrderBy(p => p.Predicted).ThenBy(p => p.StopSequence)];
 
     /// <summary>Every prediction (a snapshot), for the GTFS-RT feed.</summary>
     public IReadOnlyList<ArrivalPrediction> AllPredictions() => [.. _predictionsByStop.Values.SelectMany(t => t.Values)];
@@ -674,13 +679,19 @@ public sealed partial class LiveEvents
                 var index = _index;
                 foreach (var key in predictions)
                 {
+                    void Queue(LiveClient client)
+                    {
+                        client.QueuePrediction(key, _options.MaxPendingPerClient, Metrics);
+                        touched.Add(client);
+                    }
+
                     if (_predictionsByStop.TryGetValue(key.StopId, out var byTrip) && byTrip.TryGetValue(key.TripId, out var p))
                     {
-                        index.ForPrediction(p, client =>
-                        {
-                            client.QueuePrediction(key, _options.MaxPendingPerClient, Metrics);
-                            touched.Add(client);
-                        });
+                        index.ForPrediction(p.StopId, p.RouteId, p.VehicleId, Queue);
+                    }
+                    else if (_withdrawn.TryGetValue(key, out var w))
+                    {
+                        index.ForPrediction(w.Withdrawal.StopId, w.Withdrawal.RouteId, w.Withdrawal.VehicleId, Queue);
                     }
                 }
 
@@ -764,6 +775,7 @@ public sealed partial class LiveEvents
     private void TrySendUrgent(LiveClient client)
     {
         List<ArrivalPrediction> predictions;
+        List<PredictionWithdrawal> withdrawn;
         List<LiveAlert> alerts;
         lock (client.Gate)
         {
@@ -786,10 +798,25 @@ public sealed partial class LiveEvents
             }
 
             var max = _options.MaxBatchItems;
+            // A key is pushed in the state it has now: the prediction when one is held, else its withdrawal.
+            withdrawn = [];
+            var gone = withdrawn;
             predictions = client.TakePredictions(max, k =>
-                _predictionsByStop.TryGetValue(k.StopId, out var byTrip) && byTrip.TryGetValue(k.TripId, out var p) ? p : null);
+            {
+                if (_predictionsByStop.TryGetValue(k.StopId, out var byTrip) && byTrip.TryGetValue(k.TripId, out var p))
+                {
+                    return p;
+                }
+
+                if (_withdrawn.TryGetValue(k, out var w))
+                {
+                    gone.Add(w.Withdrawal);
+                }
+
+                return null;
+            });
             alerts = client.TakeAlerts(max, id => _alerts.TryGetValue(id, out var a) ? a : null);
-            if (predictions.Count == 0 && alerts.Count == 0)
+            if (predictions.Count == 0 && withdrawn.Count == 0 && alerts.Count == 0)
             {
                 return;
             }
@@ -799,13 +826,14 @@ public sealed partial class LiveEvents
             client.UrgentMissCounted = false;
         }
 
-        _ = SendPushAsync(client, urgent: true, LiveMethods.Predictions, predictions, LiveMethods.Alerts, alerts);
+        _ = SendPushAsync(client, urgent: true, LiveMethods.Predictions, predictions, LiveMethods.Alerts, alerts, withdrawn);
     }
 
     // One push of a lane: up to two messages (vehicles then removals, or predictions then alerts); a failure concerns
     // this client only. The lane is free again when it ends.
     private async Task SendPushAsync<TFirst, TSecond>(
-        LiveClient client, bool urgent, string firstMethod, List<TFirst> first, string secondMethod, List<TSecond> second)
+        LiveClient client, bool urgent, string firstMethod, List<TFirst> first, string secondMethod, List<TSecond> second,
+        List<PredictionWithdrawal>? withdrawn = null)
     {
         try
         {
@@ -814,12 +842,17 @@ public sealed partial class LiveEvents
                 await _transport.SendAsync(client.Id, firstMethod, first, CancellationToken.None).ConfigureAwait(false);
             }
 
+            if (withdrawn is { Count: > 0 })
+            {
+                await _transport.SendAsync(client.Id, LiveMethods.Withdrawn, withdrawn, CancellationToken.None).ConfigureAwait(false);
+            }
+
             if (second.Count > 0)
             {
                 await _transport.SendAsync(client.Id, secondMethod, second, CancellationToken.None).ConfigureAwait(false);
             }
 
-            Metrics.CountBatch(first.Count + second.Count);
+            Metrics.CountBatch(first.Count + second.Count + (withdrawn?.Count ?? 0));
         }
 #pragma warning disable CA1031 // A failed send concerns one client only (usually it went away): count and go on.
         catch (Exception ex)
@@ -889,17 +922,27 @@ public sealed partial class LiveEvents
         if (LatestEventTime is { } latest)
         {
             var cutoff = latest - _options.PredictionTtl;
-            foreach (var (stopId, byTrip) in _predictionsByStop)
+            var signal = false;
+            lock (_roundGate)
             {
-                foreach (var (tripId, p) in byTrip)
+                foreach (var (stopId, byTrip) in _predictionsByStop)
                 {
-                    if (p.Predicted < cutoff)
+                    foreach (var (tripId, p) in byTrip)
                     {
-                        RemovePrediction(stopId, tripId);
+                        if (p.Predicted < cutoff)
+                        {
+                            signal |= WithdrawLocked(new PredictionKey(stopId, tripId), p, WithdrawReason.Expired, latest);
+                        }
                     }
                 }
             }
 
+            if (signal)
+            {
+                Signal();
+            }
+
+            ExpireRounds(latest, now);
             var alertCutoff = latest - _options.AlertTtl;
             foreach (var (id, a) in _alerts)
             {
@@ -985,21 +1028,22 @@ internal sealed class SubscriptionIndex(
         stops.ContainsKey(p.StopId) || (p.RouteId is not null && routes.ContainsKey(p.RouteId)) ||
         (p.VehicleId is not null && vehicles.ContainsKey(p.VehicleId));
 
-    public void ForPrediction(ArrivalPrediction p, Action<LiveClient> queue)
+    /// <summary>Queues for the clients that follow a prediction's (or a withdrawal's) stop, route or vehicle.</summary>
+    public void ForPrediction(string stopId, string? routeId, string? vehicleId, Action<LiveClient> queue)
     {
-        if (stops.TryGetValue(p.StopId, out var byStop))
+        if (stops.TryGetValue(stopId, out var byStop))
         {
-            Visit(byStop, p, queue);
+            Visit(byStop, stopId, routeId, vehicleId, queue);
         }
 
-        if (p.RouteId is not null && routes.TryGetValue(p.RouteId, out var byRoute))
+        if (routeId is not null && routes.TryGetValue(routeId, out var byRoute))
         {
-            Visit(byRoute, p, queue);
+            Visit(byRoute, stopId, routeId, vehicleId, queue);
         }
 
-        if (p.VehicleId is not null && vehicles.TryGetValue(p.VehicleId, out var byVehicle))
+        if (vehicleId is not null && vehicles.TryGetValue(vehicleId, out var byVehicle))
         {
-            Visit(byVehicle, p, queue);
+            Visit(byVehicle, stopId, routeId, vehicleId, queue);
         }
     }
 
@@ -1051,13 +1095,13 @@ internal sealed class SubscriptionIndex(
         }
     }
 
-    private static void Visit(LiveClient[] clients, ArrivalPrediction p, Action<LiveClient> queue)
+    private static void Visit(LiveClient[] clients, string stopId, string? routeId, string? vehicleId, Action<LiveClient> queue)
     {
         foreach (var client in clients)
         {
             lock (client.Gate)
             {
-                if (client.Matches(p))
+                if (client.MatchesPrediction(stopId, routeId, vehicleId))
                 {
                     queue(client);
                 }
@@ -1096,6 +1140,9 @@ public static class LiveMethods
 
     /// <summary>A batch of changed <see cref="ArrivalPrediction"/>s.</summary>
     public const string Predictions = "predictions";
+
+    /// <summary>A batch of <see cref="PredictionWithdrawal"/>s: predictions taken back (drop the row).</summary>
+    public const string Withdrawn = "withdrawn";
 
     /// <summary>A batch of new or changed <see cref="LiveAlert"/>s.</summary>
     public const string Alerts = "alerts";
@@ -1218,10 +1265,12 @@ internal sealed class LiveClient(string id, Action? abort = null)
         return false;
     }
 
-    public bool Matches(ArrivalPrediction p) =>
-        _stopIds.Contains(p.StopId)
-        || (p.RouteId is not null && _routeIds.Contains(p.RouteId))
-        || (p.VehicleId is not null && _vehicleIds.Contains(p.VehicleId));
+    public bool Matches(ArrivalPrediction p) => MatchesPrediction(p.StopId, p.RouteId, p.VehicleId);
+
+    public bool MatchesPrediction(string stopId, string? routeId, string? vehicleId) =>
+        _stopIds.Contains(stopId)
+        || (routeId is not null && _routeIds.Contains(routeId))
+        || (vehicleId is not null && _vehicleIds.Contains(vehicleId));
 
     public bool Matches(LiveAlert a) =>
         (a.StopId is not null && _stopIds.Contains(a.StopId))

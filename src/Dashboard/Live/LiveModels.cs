@@ -97,11 +97,17 @@ public sealed record ArrivalPrediction(
     DateTime? Scheduled,
     DateTime Updated)
 {
+    /// <summary>
+    /// True when the stop belongs to the block's next trip, the one the vehicle serves after the trip it is on (listed
+    /// after that trip's stops in the vehicle's next stops).
+    /// </summary>
+    public bool NextTrip { get; init; }
+
     /// <summary>True when <paramref name="other"/> says the same as this one, whenever it was made (push on change only).</summary>
     public bool SameAs(ArrivalPrediction other) =>
         other is not null && StopId == other.StopId && TripId == other.TripId && VehicleId == other.VehicleId &&
         RouteId == other.RouteId && StopSequence == other.StopSequence && Predicted == other.Predicted &&
-        Low == other.Low && High == other.High && Scheduled == other.Scheduled;
+        Low == other.Low && High == other.High && Scheduled == other.Scheduled && NextTrip == other.NextTrip;
 }
 
 /// <summary>How serious an alert is.</summary>

@@ -38,6 +38,12 @@ public sealed class LiveOptions
     /// <summary>A prediction whose predicted time is this far in the past is removed (default 2 minutes).</summary>
     public TimeSpan PredictionTtl { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// The predictions of a vehicle that has not reported (a position or a prediction round) for this long in event
+    /// time are withdrawn (default 2 minutes, as tracking's stale alert).
+    /// </summary>
+    public TimeSpan PredictionStaleAfter { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>An alert older than this is removed (default 30 minutes).</summary>
     public TimeSpan AlertTtl { get; set; } = TimeSpan.FromMinutes(30);
 }

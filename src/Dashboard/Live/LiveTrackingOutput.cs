@@ -4,18 +4,23 @@ namespace Fleet.Dashboard.Live;
 
 /// <summary>
 /// The seam between tracking and the live fan-out: turns tracking's <see cref="DerivedEvent"/>s into predictions
-/// and alerts on <see cref="LiveEvents"/>. An arrival at a stop retires that trip's prediction for the stop.
+/// and alerts on <see cref="LiveEvents"/>, and keeps the predictions true: a round replaces the vehicle's previous
+/// one whole, an arrival withdraws the stop and those before it, a trip's end withdraws its predictions, and a stale
+/// vehicle loses all of its.
 /// </summary>
 /// <remarks>
 /// Tracking works in event time; a replay that looks live shifts times, so <paramref name="shift"/> (read for each
 /// event) is added to every time published. Called from the tracking engine's publishing thread; LiveEvents is
-/// thread-safe, so this adapter is too.
+/// thread-safe, so this adapter is too. Events arrive either in each vehicle's own order (the actor runtime) or in
+/// <see cref="DerivedEventOrder"/> (the batch engine); both put a round's predictions before its
+/// <see cref="DerivedEventType.PredictionRound"/>, and the withdrawals below hold in either order.
 /// </remarks>
 public sealed class LiveTrackingOutput(LiveEvents live, Func<TimeSpan>? shift = null) : ITrackingOutput
 {
     /// <summary>
     /// Publishes predictions with their p10-p90 range (a predictor without one, the delay carried forward, gives
-    /// low = high = the prediction), retires predictions on arrival and forwards alerts.
+    /// low = high = the prediction), withdraws what arrivals, trip ends, stale vehicles and newer rounds retire, and
+    /// forwards alerts.
     /// </summary>
     public void Publish(DerivedEvent derived)
     {
@@ -28,10 +33,25 @@ public sealed class LiveTrackingOutput(LiveEvents live, Func<TimeSpan>? shift = 
                 var low = (derived.PredictedLow ?? predicted) + by;
                 var high = (derived.PredictedHigh ?? predicted) + by;
                 live.PublishPrediction(new ArrivalPrediction(
-                    stop, trip, derived.VehicleId, derived.RouteId, derived.StopSequence, at, low, high, derived.Scheduled + by, derived.Time + by));
+                    stop, trip, derived.VehicleId, derived.RouteId, derived.StopSequence, at, low, high, derived.Scheduled + by, derived.Time + by)
+                {
+                    NextTrip = derived.NextTrip,
+                });
+                break;
+            case DerivedEventType.PredictionRound when derived.VehicleId is { } vehicle:
+                live.EndRound(vehicle, derived.TripId, derived.Time + by);
                 break;
             case DerivedEventType.Arrival when derived is { StopId: { } stop, TripId: { } trip }:
-                live.RemovePrediction(stop, trip);
+                live.WithdrawPassed(derived.VehicleId, trip, stop, derived.StopSequence, derived.Time + by);
+                break;
+            case DerivedEventType.TripEnded when derived is { VehicleId: { } vehicle, TripId: { } trip }:
+                // Completing a trip keeps the block's next trip (the vehicle is about to serve it); anything else
+                // (journey change, dead run, sign-off) leaves the block, and every older prediction goes.
+                live.WithdrawTrip(vehicle, trip, derived.Time + by, leftBlock: derived.Other != "completed");
+                break;
+            case DerivedEventType.Alert when derived is { Kind: AlertKind.Stale, Cleared: false, VehicleId: { } vehicle }:
+                live.WithdrawVehicle(vehicle, WithdrawReason.Stale, derived.Time + by);
+                live.PublishAlert(ToAlert(derived, by));
                 break;
             case DerivedEventType.Alert:
                 live.PublishAlert(ToAlert(derived, by));

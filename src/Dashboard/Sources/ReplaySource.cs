@@ -98,6 +98,9 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     private double _position;
     private long _recordedTicks;
     private int _round;
+    // The persisted tracking's round: a new vehicle region for every pass that starts event time over (each loop round
+    // and each seek), saved in the checkpoint. _round only counts loops (what the page shows).
+    private int _trackingRound;
     private long _shiftTicks;
     private bool _finished;
     private readonly Fleet.Gtfs.Schedule? _schedule;
@@ -245,6 +248,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
                 lock (_gate)
                 {
                     _round = _options.Loop ? checkpoint.Round : 0;
+                    _trackingRound = checkpoint.Round;
                 }
 
                 _resumeLine = checkpoint.Line;
@@ -261,6 +265,11 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
                 if (seek is not null)
                 {
                     skipTo = seek;
+                    lock (_gate)
+                    {
+                        _trackingRound++;
+                    }
+
                     continue;
                 }
 
@@ -283,6 +292,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
                     {
                         skipTo = _seek;
                         _seek = null;
+                        _trackingRound++;
                     }
 
                     continue;
@@ -291,6 +301,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
                 lock (_gate)
                 {
                     _round++;
+                    _trackingRound++;
                     _reanchor = true;
                 }
             }
@@ -322,11 +333,16 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
             int round;
             lock (_gate)
             {
-                round = _round;
+                round = _trackingRound;
             }
 
             await _persistent.StartRoundAsync(round).ConfigureAwait(false);
         }
+
+        // Event time starts over with this pass (the first, a loop or a seek): nothing predicted before it may stay
+        // on a board, in a vehicle's next stops or in the GTFS-RT feed. The previous pass's tracking has stopped
+        // (its pipeline was run inline; the persisted round's host was disposed just above).
+        _live.WithdrawAllPredictions(WithdrawReason.Restarted);
 
         long lineNumber = 0;
         // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh pipeline per

@@ -19,6 +19,13 @@ public enum DerivedEventType : byte
     TripEnded,
     /// <summary>A vehicle's matched position (internal; only when <see cref="TrackingOptions.EmitVehicleStates"/>).</summary>
     VehicleState,
+    /// <summary>
+    /// A prediction round of a vehicle is complete (internal): the <see cref="Prediction"/>s of this vehicle with this
+    /// <see cref="DerivedEvent.Time"/> are its whole forecast, and every prediction of an earlier round that this one
+    /// did not repeat is withdrawn. Follows the round's predictions in both the per-vehicle order and
+    /// <see cref="DerivedEventOrder"/>; an empty round (nothing left to predict) withdraws everything.
+    /// </summary>
+    PredictionRound,
 }
 
 /// <summary>The kind of an alert.</summary>
@@ -132,6 +139,12 @@ public sealed record DerivedEvent
     /// the time from ingest to a client can be measured. Never written out.
     /// </summary>
     public long IngestTimestamp { get; init; }
+
+    /// <summary>
+    /// Predictions: true when the stop belongs to the block's next trip (the trip the vehicle serves after its
+    /// current one), not to the trip it is on. Never written out.
+    /// </summary>
+    public bool NextTrip { get; init; }
 
     /// <summary>True for the types written to the events file (arrival, departure, alert, prediction).</summary>
     public bool IsPublic => Type <= DerivedEventType.Prediction;

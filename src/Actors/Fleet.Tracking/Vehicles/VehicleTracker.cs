@@ -889,30 +889,39 @@ public sealed class VehicleTracker
         }
     }
 
+    // One prediction round: the vehicle's whole forecast at t, followed by a PredictionRound marker that retires
+    // whatever an earlier round said and this one does not (a stop passed meanwhile, a trip left). Times are made
+    // non-decreasing along the trip (and on into the block's next trip) and never earlier than t: a vehicle reaches
+    // its stops in order, and not before now, whatever a per-stop model says.
     private void Predict(DateTime t, double speed, ITrackingOutput output)
     {
         var plan = _plan!;
         _s.LastPredictionTicks = t.Ticks;
         var next = Math.Max(_s.LastEmitted + 1, 0);
-        if (next >= plan.Stops.Count)
+        _predictions.Clear();
+        if (next < plan.Stops.Count)
         {
-            return;
+            var delay = _s.HasDelay ? _s.DelaySeconds : 0;
+            _s.LastPredictionDelay = delay;
+            var progress = new VehicleProgress(_s.VehicleId, plan, t, Math.Max(0, _s.Progress), next, delay, speed)
+            {
+                Arrivals = _s.Arrivals,
+                Departures = _s.Departures,
+                HasPosition = _s.Progress >= 0,
+            };
+            _predictor!.Predict(progress, _predictions);
+            _predictions.Sort(static (a, b) => (a.Trip is null ? 0 : 1).CompareTo(b.Trip is null ? 0 : 1) is var c && c != 0
+                ? c
+                : a.StopIndex.CompareTo(b.StopIndex));
         }
 
-        _predictions.Clear();
-        var delay = _s.HasDelay ? _s.DelaySeconds : 0;
-        _s.LastPredictionDelay = delay;
-        var progress = new VehicleProgress(_s.VehicleId, plan, t, Math.Max(0, _s.Progress), next, delay, speed)
-        {
-            Arrivals = _s.Arrivals,
-            Departures = _s.Departures,
-            HasPosition = _s.Progress >= 0,
-        };
-        _predictor!.Predict(progress, _predictions);
+        var floor = t;
         foreach (var p in _predictions)
         {
             var trip = p.Trip ?? plan; // the block's next trip carries its own plan
             var stop = trip.Stops[p.StopIndex];
+            var arrival = p.Arrival < floor ? floor : p.Arrival;
+            floor = arrival;
             output.Publish(new DerivedEvent
             {
                 Type = DerivedEventType.Prediction,
@@ -925,14 +934,28 @@ public sealed class VehicleTracker
                 StopId = stop.StopId,
                 StopSequence = stop.Sequence,
                 Scheduled = stop.Arrival,
-                Predicted = p.Arrival,
-                PredictedLow = p.Low,
-                PredictedHigh = p.High,
-                DelaySeconds = (int)Math.Round((p.Arrival - stop.Arrival).TotalSeconds),
+                Predicted = arrival,
+                PredictedLow = p.Low is { } low && low > arrival ? arrival : p.Low,
+                PredictedHigh = p.High is { } high && high < arrival ? arrival : p.High,
+                DelaySeconds = (int)Math.Round((arrival - stop.Arrival).TotalSeconds),
                 Mode = _s.Mode,
                 IngestTimestamp = _ingest,
+                NextTrip = p.Trip is not null,
             });
         }
+
+        output.Publish(new DerivedEvent
+        {
+            Type = DerivedEventType.PredictionRound,
+            Time = t,
+            VehicleId = _s.VehicleId,
+            TripId = plan.TripId,
+            RouteId = plan.RouteId,
+            DirectionId = plan.DirectionId,
+            ServiceDate = plan.ServiceDate,
+            Mode = _s.Mode,
+            Value = _predictions.Count,
+        });
     }
 
     private DerivedEvent Alert(DateTime t, AlertKind kind, bool cleared, double? value)
