@@ -31,6 +31,18 @@ public sealed class FakeTimeProvider : TimeProvider
     /// <inheritdoc />
     public override long GetTimestamp() => GetUtcNow().UtcTicks;
 
+    /// <summary>True while a timer is armed (something waits on this clock: a paced replay between two lines).</summary>
+    public bool HasPendingTimers
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _timers.Exists(t => t.Due is not null);
+            }
+        }
+    }
+
     /// <summary>Moves time forward and fires every timer that became due, in due order.</summary>
     public void Advance(TimeSpan by)
     {

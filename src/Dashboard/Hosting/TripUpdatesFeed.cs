@@ -63,7 +63,9 @@ public static class TripUpdatesFeed
             var update = new TripUpdate
             {
                 Trip = new TripDescriptor { TripId = trip.Key },
-                Timestamp = Posix(trip.Max(p => p.Updated)),
+                // A replay tracks a line before its paced moment, so a round can be a moment ahead of the clock: the
+                // update's timestamp never passes the header's (E012).
+                Timestamp = Math.Min(Posix(trip.Max(p => p.Updated)), Posix(nowUtc)),
             };
             if (trip.Select(p => p.RouteId).FirstOrDefault(r => r is not null) is { } route)
             {

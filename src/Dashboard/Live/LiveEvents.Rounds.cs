@@ -118,9 +118,11 @@ public sealed partial class LiveEvents
                 signal |= WithdrawLocked(key, atStop, WithdrawReason.Passed, time);
             }
 
-            if (vehicleId is not null && _rounds.TryGetValue(vehicleId, out var round))
+            if (vehicleId is not null)
             {
+                var round = RoundOf(vehicleId);
                 round.Seen(time.Ticks);
+                round.Passed(tripId, stopSequence);
                 signal |= WithdrawWhere(round, time, WithdrawReason.Passed,
                     (k, _, p) => k.TripId == tripId && p.StopSequence >= 0 && p.StopSequence <= stopSequence);
             }
@@ -148,6 +150,12 @@ public sealed partial class LiveEvents
             if (_rounds.TryGetValue(vehicleId, out var round))
             {
                 round.Seen(time.Ticks);
+                if (round.PassedTrip == tripId)
+                {
+                    // Done with the trip: a later run of the same trip_id (a frequency-based trip) starts afresh.
+                    round.Passed(null, -1);
+                }
+
                 signal = WithdrawWhere(round, time, WithdrawReason.TripEnded,
                     (k, stamp, _) => k.TripId == tripId || (leftBlock && stamp < time.Ticks));
             }
@@ -443,6 +451,28 @@ public sealed partial class LiveEvents
         public Dictionary<PredictionKey, long> Keys { get; } = [];
 
         public string? TripId { get; set; }
+
+        /// <summary>The trip of the vehicle's latest arrival, and the highest stop_sequence it arrived at on it.</summary>
+        public string? PassedTrip { get; private set; }
+
+        public int PassedSequence { get; private set; } = -1;
+
+        /// <summary>True when the vehicle has been seen at or past this stop of this trip.</summary>
+        public bool HasPassed(string tripId, int stopSequence) =>
+            stopSequence >= 0 && PassedSequence >= stopSequence && string.Equals(PassedTrip, tripId, StringComparison.Ordinal);
+
+        public void Passed(string? tripId, int stopSequence)
+        {
+            if (tripId is null || !string.Equals(PassedTrip, tripId, StringComparison.Ordinal))
+            {
+                PassedTrip = tripId;
+                PassedSequence = stopSequence;
+            }
+            else if (stopSequence > PassedSequence)
+            {
+                PassedSequence = stopSequence;
+            }
+        }
 
         public long LastSeenTicks { get; private set; }
 

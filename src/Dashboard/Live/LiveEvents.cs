@@ -173,6 +173,15 @@ public sealed partial class LiveEvents
         ArgumentNullException.ThrowIfNull(prediction);
         lock (_roundGate)
         {
+            if (prediction.VehicleId is { } vehicleId && _rounds.TryGetValue(vehicleId, out var round) &&
+                round.HasPassed(prediction.TripId, prediction.StopSequence))
+            {
+                // Made before an arrival that was published first (the batch engine orders by time, and an arrival
+                // detected from positions is dated back to when it happened): the vehicle is already past the stop.
+                Metrics.CountUnchangedPrediction();
+                return true;
+            }
+
             var byTrip = _predictionsByStop.GetOrAdd(prediction.StopId, static _ => new ConcurrentDictionary<string, ArrivalPrediction>(StringComparer.Ordinal));
             if (byTrip.TryGetValue(prediction.TripId, out var previous))
             {

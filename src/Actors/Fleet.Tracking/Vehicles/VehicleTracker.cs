@@ -898,6 +898,16 @@ public sealed class VehicleTracker
         var plan = _plan!;
         _s.LastPredictionTicks = t.Ticks;
         var next = Math.Max(_s.LastEmitted + 1, 0);
+        if (_s.Progress >= 0)
+        {
+            // Stops already behind the vehicle's matched position are not predicted, detected or not (a vehicle that
+            // joins mid-trip has passed the first stops before anyone heard from it).
+            while (next < plan.Stops.Count - 1 && plan.Stops[next].DistanceMetres + _zone < _s.Progress)
+            {
+                next++;
+            }
+        }
+
         _predictions.Clear();
         if (next < plan.Stops.Count)
         {
