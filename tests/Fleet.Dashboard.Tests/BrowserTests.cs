@@ -1,6 +1,8 @@
 using Fleet.Dashboard.Live;
 using Fleet.Ingest.Events;
+using Fleet.Dashboard.Sources;
 using Fleet.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
 using OpenQA.Selenium.Interactions;
@@ -89,6 +91,105 @@ public sealed class BrowserTests
         Assert.Matches(@"\(\d+ min–\d+ min\)", panel);
         Assert.Contains("Vehicle v1", vehiclePanel, StringComparison.Ordinal);
         Assert.Contains("Harbour", vehiclePanel, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Page_SampleReplaySought_StopBoardListsOnlyWhatIsStillComing()
+    {
+        // The sample city replayed at 10x through tracking; a stop board open in the page while the replay is sought
+        // with the page's own slider: afterwards every bus on the board was predicted after the seek, and none has
+        // already left the stop (the generator's truth).
+        var dir = RepoPaths.SampleData;
+        var truth = ReadTruth(Path.Combine(dir, "truth.csv"));
+        await using var host = await TestHost.StartAsync(
+            network: Hosting.GtfsNetwork.Load(Path.Combine(dir, "gtfs.zip")),
+            configure: s => s.AddReplay(new ReplayOptions { Path = Path.Combine(dir, "recording.hfp.gz"), Speed = 10, Loop = true }));
+        var shots = Path.Combine(RepoPaths.Root, "artifacts", "screenshots");
+        Directory.CreateDirectory(shots);
+
+        // The stop with the most buses predicted once the replay has been running a little.
+        string? stopId = null;
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (stopId is null)
+        {
+            Assert.True(DateTime.UtcNow < until, "no stop with two predicted buses within 60 s of replay");
+            await Task.Delay(500, Ct);
+            stopId = host.Live.AllPredictions().Where(p => p.VehicleId is not null).GroupBy(p => p.StopId)
+                .Where(g => g.Count() >= 2).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => g.Key).FirstOrDefault();
+        }
+
+        using var driver = StartChromium();
+        driver.Navigate().GoToUrl(host.BaseUri);
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60));
+        wait.Message = "waiting for the page to connect and show the replay controls";
+        wait.Until(d => d.FindElement(By.Id("conn-state")).Text == "connected" && d.FindElement(By.Id("replay")).Displayed);
+        ((IJavaScriptExecutor)driver).ExecuteScript($"window.fleet.select('stop', '{stopId}');");
+        wait.Message = $"waiting for stop {stopId}'s board to list a predicted bus";
+        wait.Until(d => d.FindElements(By.CssSelector("#stop-arrivals li[data-vehicle]")).Count >= 1);
+        Screenshot(driver, Path.Combine(shots, "board-before-seek.png"));
+
+        // Seek to 60% with the slider, as a user drags it.
+        var sought = DateTime.UtcNow;
+        ((IJavaScriptExecutor)driver).ExecuteScript(
+            "const r = document.getElementById('replay-position'); r.value = '600'; r.dispatchEvent(new Event('change'));");
+        wait.Message = "waiting for the replay to seek to 60%";
+        wait.Until(_ => host.Live.AllPredictions().Count > 0 && ReplayPosition(host) is >= 0.6 and < 0.9);
+
+        // The board is rebuilt from what comes after the seek: every bus on it was predicted after it.
+        wait.Message = $"waiting for stop {stopId}'s board to list only buses predicted after the seek";
+        List<(string Trip, string Vehicle)> rows = [];
+        wait.Until(d =>
+        {
+            // Read in one script: the board is re-rendered on every push, so element handles go stale.
+            var read = (IReadOnlyCollection<object>)((IJavaScriptExecutor)d).ExecuteScript(
+                "return [...document.querySelectorAll('#stop-arrivals li[data-vehicle]')].map(li => li.dataset.trip + '|' + li.dataset.vehicle);")!;
+            rows = [.. read.Select(o => ((string)o).Split('|') is var x ? (x[0], x[1]) : default)];
+            var held = host.Live.PredictionsAt(stopId);
+            return rows.Count >= 1 && rows.All(r => held.Any(p => p.TripId == r.Trip && p.VehicleId == r.Vehicle && p.Updated >= sought));
+        });
+        // And once the board has been fetched again for the new moment, its scheduled trips are of that moment too:
+        // nothing from before the seek, in time order.
+        wait.Message = $"waiting for stop {stopId}'s board to show only trips due from now on";
+        IReadOnlyList<long> times = [];
+        wait.Until(d =>
+        {
+            times = [.. ((IReadOnlyCollection<object>)((IJavaScriptExecutor)d).ExecuteScript(
+                "return [...document.querySelectorAll('#stop-arrivals li')].map(li => Number(li.dataset.at));")!).Select(Convert.ToInt64)];
+            var serverNow = new DateTimeOffset(host.Live.LatestEventTime ?? DateTime.UtcNow).ToUnixTimeMilliseconds();
+            return times.Count >= 2 && times.All(t => t >= serverNow - 120_000);
+        });
+        Assert.Equal([.. times.Order()], times);
+        Screenshot(driver, Path.Combine(shots, "board-after-seek.png"));
+        var recorded = RecordedTime(host);
+        foreach (var (trip, vehicle) in rows)
+        {
+            var p = host.Live.PredictionsAt(stopId).FirstOrDefault(x => x.TripId == trip);
+            Assert.NotNull(p);
+            Assert.True(!truth.TryGetValue((trip, p.StopSequence), out var left) || left >= recorded - TimeSpan.FromSeconds(90),
+                $"the board lists {vehicle} on {trip}, which left stop {stopId} at {left:HH:mm:ss} (replay at {recorded:HH:mm:ss})");
+        }
+    }
+
+    private static double ReplayPosition(TestHost host) =>
+        host.App.Services.GetRequiredService<IReplayControl>().State.Position;
+
+    private static DateTime RecordedTime(TestHost host) =>
+        host.App.Services.GetRequiredService<IReplayControl>().State.RecordedTime ?? DateTime.MinValue;
+
+    // truth.csv: trip_id,stop_id,stop_sequence,vehicle,arrival,departure (the generator's ground truth).
+    private static Dictionary<(string Trip, int Sequence), DateTime> ReadTruth(string path)
+    {
+        var result = new Dictionary<(string, int), DateTime>();
+        foreach (var line in File.ReadLines(path).Skip(1))
+        {
+            var c = line.Split(',');
+            result[(c[0], int.Parse(c[2], System.Globalization.CultureInfo.InvariantCulture))] = DateTime.Parse(
+                c[5], System.Globalization.CultureInfo.InvariantCulture,
+                System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal);
+        }
+
+        return result;
     }
 
     private static ChromeDriver StartChromium()

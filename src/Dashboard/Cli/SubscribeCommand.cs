@@ -26,7 +26,7 @@ internal static class SubscribeCommand
             "subscribe",
             """
             Subscribes to a running `fleet serve` hub and prints each pushed item as one JSON line:
-            {"type":"prediction"|"vehicle"|"removed"|"alert", "data":{...}}.
+            {"type":"prediction"|"withdrawal"|"vehicle"|"removed"|"alert", "data":{...}}; a withdrawal takes back the prediction of that trip at that stop (reason: passed, replaced, trip-ended, stale, vehicle-gone, restarted, expired).
 
             Example: fleet subscribe --url http://127.0.0.1:5080 --stop S0012 --count 20
             """)
@@ -115,6 +115,7 @@ internal static class SubscribeCommand
                     {
                         "vehicles" => "vehicle",
                         "predictions" => "prediction",
+                        "withdrawn" => "withdrawal",
                         "alerts" => "alert",
                         "removed" => "removed",
                         _ => message.Target,

@@ -208,6 +208,8 @@ public sealed partial class LiveEvents
 
             _rounds.Clear();
             _passed.Clear();
+            // Event time starts over too (a replay sought back, or looped without shifting to now).
+            Interlocked.Exchange(ref _latestEventTicks, 0);
         }
 
         if (signal)

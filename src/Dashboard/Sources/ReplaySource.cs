@@ -345,6 +345,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         _live.WithdrawAllPredictions(WithdrawReason.Restarted);
 
         long lineNumber = 0;
+        var firstOfPass = true;
         // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh pipeline per
         // pass. With a store, tracking runs on the persistent entities instead and the pipeline only publishes.
         var pipeline = _pipeline = new LivePipeline(_live, _persistent is null ? _network : null, _time, _catalog, () => Shift,
@@ -379,6 +380,17 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
             }
 
             var recorded = line.ReceiveTime;
+            if (firstOfPass)
+            {
+                // The pass's first line: time is shifted to now from here on, before tracking publishes anything of
+                // this pass (the pacing below anchors on the same line).
+                firstOfPass = false;
+                if (_options.ShiftToNow)
+                {
+                    Interlocked.Exchange(ref _shiftTicks, (_time.GetUtcNow().UtcDateTime - recorded).Ticks);
+                }
+            }
+
             var outcome = _hfp.Process(line, out var ev);
             // Tracking runs in event time, so it takes the event now, before pacing; the line is a ref struct and
             // cannot outlive the await below.

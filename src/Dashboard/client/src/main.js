@@ -96,8 +96,26 @@ conn.on("vehicles", (batch) => {
 });
 conn.on("removed", (ids) => vehicles.remove(ids));
 conn.on("predictions", (batch) => {
-  for (const p of batch) predictions.set(`${p.stopId}|${p.tripId}`, p);
+  for (const p of batch) {
+    const key = `${p.stopId}|${p.tripId}`;
+    predictions.set(key, p);
+    withdrawn.delete(key);
+  }
   if (selected) renderSelected();
+});
+// A prediction taken back: its vehicle reached the stop, left the trip, went quiet, or the replay sought or looped.
+conn.on("withdrawn", (batch) => {
+  let restarted = false;
+  for (const w of batch) {
+    const key = `${w.stopId}|${w.tripId}`;
+    predictions.delete(key);
+    withdrawn.set(key, w.reason);
+    restarted ||= w.reason === "restarted";
+  }
+  if (selected) renderSelected();
+  // The replay starts over elsewhere: the board's scheduled trips (and its clock) belong to the old moment. Fetched
+  // again once the replay has moved its clock to the new one.
+  if (restarted && selected?.kind === "stop") setTimeout(() => refreshStop(true).then(() => selected && renderSelected()), 1000);
 });
 let alertsPending = false;
 conn.on("alerts", (batch) => {
@@ -154,6 +172,7 @@ map.on("moveend", () => followView().catch(console.error));
 
 // ---- selection: a vehicle or a stop ------------------------------------------------------------------------
 const predictions = new Map(); // "stop|trip" -> prediction
+const withdrawn = new Map(); // "stop|trip" -> why its prediction was taken back (until a new one comes)
 const alerts = new Map();
 let selected = null; // { kind: "vehicle"|"stop", id, data }
 
@@ -185,7 +204,11 @@ async function select(kind, id) {
       : await api(`/api/stops/${encodeURIComponent(id)}/arrivals`);
     selected.fetchedAt = Date.now();
     if (kind === "stop" && selected.data.now) clockSkew = new Date(selected.data.now).getTime() - selected.fetchedAt;
-    for (const p of (kind === "vehicle" ? selected.data.nextStops : [])) predictions.set(`${p.stopId}|${p.tripId}`, p);
+    for (const p of (kind === "vehicle" ? selected.data.nextStops : [])) {
+      predictions.set(`${p.stopId}|${p.tripId}`, p);
+      withdrawn.delete(`${p.stopId}|${p.tripId}`);
+    }
+    if (kind === "stop") for (const a of selected.data.arrivals) withdrawn.delete(`${id}|${a.tripId}`);
   } catch (err) {
     selected.data = { error: String(err) };
   }
@@ -194,13 +217,17 @@ async function select(kind, id) {
 
 // The selected stop's list (scheduled trips and their names) is fetched again every 30 s: the window moves with the
 // clock, and trips first heard of through pushed predictions get their headsigns.
-async function refreshStop() {
+async function refreshStop(force = false) {
   const s = selected;
-  if (s?.kind !== "stop" || !s.data || s.refreshing || Date.now() - s.fetchedAt < 30000) return;
+  if (s?.kind !== "stop" || !s.data || s.refreshing || (!force && Date.now() - s.fetchedAt < 30000)) return;
   s.refreshing = true;
   try {
     const data = await api(`/api/stops/${encodeURIComponent(s.id)}/arrivals`);
-    if (selected === s) s.data = data;
+    if (selected === s) {
+      s.data = data;
+      if (data.now) clockSkew = new Date(data.now).getTime() - Date.now();
+      for (const a of data.arrivals) if (a.predicted) withdrawn.delete(`${s.id}|${a.tripId}`);
+    }
   } catch (err) {
     console.warn("refreshing the stop's arrivals failed", err); // the last list stays; tried again in 30 s
   } finally {
@@ -225,11 +252,11 @@ function renderSelected() {
 
 function renderVehicle(v) {
   if (!v) return;
-  // By vehicle: an HFP vehicle's trip is its journey key, its predictions name the GTFS trip tracking matched (and the
-  // block's next trip).
+  // By vehicle: an HFP vehicle's trip is its journey key, its predictions name the GTFS trip tracking matched. The trip
+  // it is on in stop order, then its block's next trip (marked), as /api/vehicles/{id} lists them.
   const next = [...predictions.values()]
-    .filter((p) => (p.vehicleId === v.id || p.tripId === v.tripId) && new Date(p.predicted) >= Date.now() - 60000)
-    .sort((a, b) => a.predicted.localeCompare(b.predicted) || (a.stopSequence - b.stopSequence)).slice(0, 8);
+    .filter((p) => p.vehicleId === v.id)
+    .sort((a, b) => (a.nextTrip - b.nextTrip) || (a.stopSequence - b.stopSequence)).slice(0, 8);
   $("details-body").innerHTML = `
     <h2>Vehicle ${esc(v.id)}</h2>
     <dl>
@@ -240,7 +267,7 @@ function renderVehicle(v) {
       <dt>updated</dt><dd>${new Date(v.updated).toLocaleTimeString()}</dd>
     </dl>
     <h3>Next stops</h3>
-    ${next.length ? `<ul class="arrivals">${next.map((p) => `<li><span>${esc(stopName(p.stopId))}</span>
+    ${next.length ? `<ul class="arrivals" id="vehicle-next-stops">${next.map((p) => `<li data-trip="${esc(p.tripId)}" data-sequence="${p.stopSequence}"${p.nextTrip ? " class=\"next-trip\"" : ""}><span>${p.nextTrip ? "<small class=\"tag\">next trip</small> " : ""}${esc(stopName(p.stopId))}</span>
       <span class="time">${fmtTime(p.predicted)}${p.low !== p.high ? ` <small>(${fmtTime(p.low)}–${fmtTime(p.high)})</small>` : ""}</span></li>`).join("")}</ul>`
       : "<p class=\"muted\">no predictions yet</p>"}`;
 }
@@ -249,7 +276,14 @@ function renderStop() {
   const d = selected.data;
   if (!d) return;
   const now = Date.now();
-  const rows = new Map(d.arrivals.map((a) => [a.tripId, { ...a }]));
+  // A withdrawn prediction's row goes when its vehicle has reached the stop (or left the trip); otherwise the trip
+  // falls back to its scheduled time.
+  const rows = new Map();
+  for (const a of d.arrivals) {
+    const why = withdrawn.get(`${selected.id}|${a.tripId}`);
+    if (why === "passed" || why === "trip-ended") continue;
+    rows.set(a.tripId, why ? { ...a, predicted: null, low: null, high: null, vehicleId: null } : { ...a });
+  }
   for (const p of predictions.values()) {
     if (p.stopId !== selected.id) continue;
     const row = rows.get(p.tripId) ?? { tripId: p.tripId, routeId: p.routeId, scheduled: p.scheduled };
@@ -265,7 +299,7 @@ function renderStop() {
     <h2>Stop ${esc(d.stop.name ?? selected.id)}</h2>
     <p class="muted">${esc(selected.id)}</p>
     <ul class="arrivals" id="stop-arrivals">
-      ${list.map((r) => `<li>
+      ${list.map((r) => `<li data-trip="${esc(r.tripId)}" data-at="${r.at}"${r.vehicleId ? ` data-vehicle="${esc(r.vehicleId)}"` : ""}>
         <span><b>${esc(r.routeId ?? "")}</b> ${esc(r.headsign ?? "")}</span>
         <span class="time">${r.predicted ? `<b>${countdown(r.predicted, now)}</b> ${range(r, now)}` : `<b>${countdown(r.scheduled, now)}</b> <small>scheduled</small>`}
         ${r.scheduled ? `<small class="muted">sched ${fmtTime(r.scheduled)}</small>` : ""}</span></li>`).join("")}
@@ -379,5 +413,5 @@ async function start() {
 }
 
 // Debug hooks for tests and the console.
-window.fleet = { map, vehicles, select, subscriptions, conn };
+window.fleet = { map, vehicles, select, subscriptions, conn, now: () => Date.now() + clockSkew };
 start().catch((err) => { console.error(err); setConn(`error: ${err.message}`); });
