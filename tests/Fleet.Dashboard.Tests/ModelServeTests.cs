@@ -35,6 +35,8 @@ public sealed class ModelServeTests
             Type = DerivedEventType.Prediction, Time = t, VehicleId = "0018/00001", TripId = "T1", RouteId = "10", StopId = "S2", StopSequence = 4,
             Predicted = t.AddMinutes(7),
         });
+        Assert.Empty(live.PredictionsAt("S1")); // a round is published whole, at its end
+        output.Publish(new DerivedEvent { Type = DerivedEventType.PredictionRound, Time = t, VehicleId = "0018/00001", TripId = "T1" });
 
         var ranged = Assert.Single(live.PredictionsAt("S1"));
         Assert.Equal((t.AddMinutes(3) + shift, t.AddMinutes(4) + shift, t.AddMinutes(6) + shift), (ranged.Low, ranged.Predicted, ranged.High));

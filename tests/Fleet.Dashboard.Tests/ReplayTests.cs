@@ -141,6 +141,7 @@ public sealed class ReplayTests
 
         output.Publish(new DerivedEvent { Type = DerivedEventType.Prediction, Time = t, VehicleId = "0018/00001", TripId = "T1", RouteId = "10", StopId = "S1", StopSequence = 3, Predicted = t.AddMinutes(4), Scheduled = t.AddMinutes(3) });
         output.Publish(new DerivedEvent { Type = DerivedEventType.Prediction, Time = t, VehicleId = "0018/00001", TripId = "T1", RouteId = "10", StopId = "S2", StopSequence = 4, Predicted = t.AddMinutes(6) });
+        output.Publish(new DerivedEvent { Type = DerivedEventType.PredictionRound, Time = t, VehicleId = "0018/00001", TripId = "T1" });
         output.Publish(new DerivedEvent { Type = DerivedEventType.Arrival, Time = t.AddMinutes(4), VehicleId = "0018/00001", TripId = "T1", StopId = "S1" });
         output.Publish(new DerivedEvent { Type = DerivedEventType.Alert, Time = t, VehicleId = "0018/00001", RouteId = "10", Kind = AlertKind.SevereDelay, DelaySeconds = 420 });
 

@@ -83,19 +83,24 @@ public sealed partial class LiveEvents
     public void EndRound(string vehicleId, string? tripId, DateTime roundTime)
     {
         ArgumentNullException.ThrowIfNull(vehicleId);
-        var signal = false;
+        bool signal;
         lock (_roundGate)
         {
-            var round = RoundOf(vehicleId);
-            round.TripId = tripId;
-            round.Seen(roundTime.Ticks);
-            signal = WithdrawWhere(round, roundTime, WithdrawReason.Replaced, (_, stamp, _) => stamp < roundTime.Ticks);
+            signal = EndRoundLocked(vehicleId, tripId, roundTime);
         }
 
         if (signal)
         {
             Signal();
         }
+    }
+
+    private bool EndRoundLocked(string vehicleId, string? tripId, DateTime roundTime)
+    {
+        var round = RoundOf(vehicleId);
+        round.TripId = tripId;
+        round.Seen(roundTime.Ticks);
+        return WithdrawWhere(round, roundTime, WithdrawReason.Replaced, (_, stamp, _) => stamp < roundTime.Ticks);
     }
 
     /// <summary>
@@ -254,9 +259,9 @@ public sealed partial class LiveEvents
         return result;
     }
 
-    // Records a published prediction in its vehicle's round (under _roundGate). A key another vehicle held moves to
-    // this one (the last to predict a trip at a stop owns the row).
-    private void Track(ArrivalPrediction p, ArrivalPrediction? previous)
+    // Records a published prediction in its vehicle's round, made at stamp (under _roundGate). A key another vehicle
+    // held moves to this one (the last to predict a trip at a stop owns the row).
+    private void Track(ArrivalPrediction p, ArrivalPrediction? previous, long stamp)
     {
         if (previous?.VehicleId is { } was && was != p.VehicleId && _rounds.TryGetValue(was, out var old))
         {
@@ -266,8 +271,8 @@ public sealed partial class LiveEvents
         if (p.VehicleId is { } vehicleId)
         {
             var round = RoundOf(vehicleId);
-            round.Keys[new PredictionKey(p.StopId, p.TripId)] = p.Updated.Ticks;
-            round.Seen(p.Updated.Ticks);
+            round.Keys[new PredictionKey(p.StopId, p.TripId)] = stamp;
+            round.Seen(stamp);
         }
     }
 

@@ -167,59 +167,126 @@ public sealed partial class LiveEvents
     /// <summary>
     /// Replaces the prediction of one trip at one stop. Never blocks. Returns false when refused. A prediction that
     /// says the same as the one held (<see cref="ArrivalPrediction.SameAs"/>) changes nothing and is not pushed.
+    /// Tracking publishes whole rounds through <see cref="PublishRound"/>; this is for a single prediction.
     /// </summary>
     public bool PublishPrediction(ArrivalPrediction prediction)
     {
         ArgumentNullException.ThrowIfNull(prediction);
+        bool accepted, push;
         lock (_roundGate)
         {
-            if (prediction.VehicleId is { } vehicleId && _rounds.TryGetValue(vehicleId, out var round) &&
-                round.HasPassed(prediction.TripId, prediction.StopSequence))
+            accepted = PublishLocked(prediction, prediction.Updated.Ticks, out push);
+        }
+
+        if (push)
+        {
+            QueueChanged(prediction);
+        }
+
+        return accepted;
+    }
+
+    /// <summary>
+    /// Publishes a vehicle's whole prediction round at once and ends it (<see cref="EndRound"/>): readers see the old
+    /// round or the new one, never a mix (a stop board, the GTFS-RT feed). Every prediction is the vehicle's, made at
+    /// <paramref name="roundTime"/>. Returns how many were refused (limit).
+    /// </summary>
+    public int PublishRound(string vehicleId, string? tripId, DateTime roundTime, IReadOnlyList<ArrivalPrediction> predictions)
+    {
+        ArgumentNullException.ThrowIfNull(vehicleId);
+        ArgumentNullException.ThrowIfNull(predictions);
+        var refused = 0;
+        List<ArrivalPrediction>? changed = null;
+        bool withdrew;
+        lock (_roundGate)
+        {
+            foreach (var p in predictions)
             {
-                // Made before an arrival that was published first (the batch engine orders by time, and an arrival
-                // detected from positions is dated back to when it happened): the vehicle is already past the stop.
+                if (!PublishLocked(p, roundTime.Ticks, out var push))
+                {
+                    refused++;
+                }
+                else if (push)
+                {
+                    (changed ??= []).Add(p);
+                }
+            }
+
+            withdrew = EndRoundLocked(vehicleId, tripId, roundTime);
+        }
+
+        if (changed is not null)
+        {
+            foreach (var p in changed)
+            {
+                QueueChanged(p);
+            }
+        }
+        else if (withdrew)
+        {
+            Signal();
+        }
+
+        return refused;
+    }
+
+    // Stores one prediction (under _roundGate). Returns false when refused; push: a client may want it.
+    private bool PublishLocked(ArrivalPrediction prediction, long stamp, out bool push)
+    {
+        push = false;
+        if (prediction.VehicleId is { } vehicleId && _rounds.TryGetValue(vehicleId, out var round) &&
+            round.HasPassed(prediction.TripId, prediction.StopSequence))
+        {
+            // Made before an arrival that was published first (the batch engine orders by time, and an arrival
+            // detected from positions is dated back to when it happened): the vehicle is already past the stop.
+            Metrics.CountUnchangedPrediction();
+            return true;
+        }
+
+        var byTrip = _predictionsByStop.GetOrAdd(prediction.StopId, static _ => new ConcurrentDictionary<string, ArrivalPrediction>(StringComparer.Ordinal));
+        if (byTrip.TryGetValue(prediction.TripId, out var previous))
+        {
+            if (previous.SameAs(prediction))
+            {
+                // Said again by a newer round: it survives that round's end, but nothing is pushed.
+                var again = previous with { Updated = prediction.Updated };
+                byTrip[prediction.TripId] = again;
+                Track(again, previous, stamp);
                 Metrics.CountUnchangedPrediction();
                 return true;
             }
 
-            var byTrip = _predictionsByStop.GetOrAdd(prediction.StopId, static _ => new ConcurrentDictionary<string, ArrivalPrediction>(StringComparer.Ordinal));
-            if (byTrip.TryGetValue(prediction.TripId, out var previous))
+            byTrip[prediction.TripId] = prediction;
+        }
+        else
+        {
+            if (Volatile.Read(ref _predictionCount) >= _options.MaxPredictions)
             {
-                if (previous.SameAs(prediction))
-                {
-                    // Said again by a newer round: it survives that round's end, but nothing is pushed.
-                    Track(previous with { Updated = prediction.Updated }, previous);
-                    byTrip[prediction.TripId] = previous with { Updated = prediction.Updated };
-                    Metrics.CountUnchangedPrediction();
-                    return true;
-                }
-
-                byTrip[prediction.TripId] = prediction;
-            }
-            else
-            {
-                if (Volatile.Read(ref _predictionCount) >= _options.MaxPredictions)
-                {
-                    Metrics.CountRejected(RejectReason.PredictionLimit);
-                    return false;
-                }
-
-                byTrip[prediction.TripId] = prediction;
-                Interlocked.Increment(ref _predictionCount);
+                Metrics.CountRejected(RejectReason.PredictionLimit);
+                return false;
             }
 
-            Track(prediction, previous);
-            _withdrawn.TryRemove(new PredictionKey(prediction.StopId, prediction.TripId), out _);
+            byTrip[prediction.TripId] = prediction;
+            Interlocked.Increment(ref _predictionCount);
         }
 
+        Track(prediction, previous, stamp);
+        _withdrawn.TryRemove(new PredictionKey(prediction.StopId, prediction.TripId), out _);
         Metrics.CountPrediction();
+        push = true;
+        return true;
+    }
+
+    // A stored prediction is queued for the clients that follow it, if any.
+    private void QueueChanged(ArrivalPrediction prediction)
+    {
         // Stored first, then the index read (a full fence between): a subscription added meanwhile either is in the
         // index read here, or reads this prediction in its initial view (Subscribe updates the index, then reads).
         // No subscriber for it: nothing to push (the API and later initial views read the store).
         Interlocked.MemoryBarrier();
         if (!_index.WantsPrediction(prediction))
         {
-            return true;
+            return;
         }
 
         lock (_changeGate)
@@ -228,7 +295,6 @@ public sealed partial class LiveEvents
         }
 
         Signal();
-        return true;
     }
 
     /// <summary>Withdraws the prediction of a trip at a stop (the vehicle has reached it); its followers are told.</summary>
@@ -288,11 +354,29 @@ public sealed partial class LiveEvents
     public VehicleState? Vehicle(string id) => _vehicles.TryGetValue(id, out var e) ? e.State : null;
 
     /// <summary>Predictions at one stop, soonest first.</summary>
-    public IReadOnlyList<ArrivalPrediction> PredictionsAt(string stopId) =>
-        _predictionsByStop.TryGetValue(stopId, out var byTrip) ? [.. byTrip.Values.OrderBy(p => p.Predicted)] : [];
+    public IReadOnlyList<ArrivalPrediction> PredictionsAt(string stopId)
+    {
+        ArgumentNullException.ThrowIfNull(stopId);
+        ArrivalPrediction[] held;
+        lock (_roundGate)
+        {
+            // Under the round lock: a round is seen whole or not at all.
+            held = _predictionsByStop.TryGetValue(stopId, out var byTrip) ? [.. byTrip.Values] : [];
+        }
+
+        Array.Sort(held, static (a, b) => a.Predicted.CompareTo(b.Predicted));
+        return held;
+    }
 
     /// <summary>Every prediction (a snapshot), for the GTFS-RT feed.</summary>
-    public IReadOnlyList<ArrivalPrediction> AllPredictions() => [.. _predictionsByStop.Values.SelectMany(t => t.Values)];
+    public IReadOnlyList<ArrivalPrediction> AllPredictions()
+    {
+        lock (_roundGate)
+        {
+            // Under the round lock: every round is seen whole (the GTFS-RT feed's times never go back along a trip).
+            return [.. _predictionsByStop.Values.SelectMany(t => t.Values)];
+        }
+    }
 
     /// <summary>Current (not cleared) alerts, newest first.</summary>
     public IReadOnlyList<LiveAlert> Alerts() => [.. _alerts.Values.Where(a => !a.Cleared).OrderByDescending(a => a.Time)];

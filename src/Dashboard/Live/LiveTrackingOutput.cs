@@ -17,6 +17,10 @@ namespace Fleet.Dashboard.Live;
 /// </remarks>
 public sealed class LiveTrackingOutput(LiveEvents live, Func<TimeSpan>? shift = null) : ITrackingOutput
 {
+    // A round's predictions per vehicle, until its PredictionRound marker (which always follows them) publishes the
+    // round whole. Locked: the engine publishes from one thread at a time, but nothing here relies on it.
+    private readonly Dictionary<string, List<ArrivalPrediction>> _pending = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Publishes predictions with their p10-p90 range (a predictor without one, the delay carried forward, gives
     /// low = high = the prediction), withdraws what arrivals, trip ends, stale vehicles and newer rounds retire, and
@@ -32,14 +36,38 @@ public sealed class LiveTrackingOutput(LiveEvents live, Func<TimeSpan>? shift = 
                 var at = predicted + by;
                 var low = (derived.PredictedLow ?? predicted) + by;
                 var high = (derived.PredictedHigh ?? predicted) + by;
-                live.PublishPrediction(new ArrivalPrediction(
+                var prediction = new ArrivalPrediction(
                     stop, trip, derived.VehicleId, derived.RouteId, derived.StopSequence, at, low, high, derived.Scheduled + by, derived.Time + by)
                 {
                     NextTrip = derived.NextTrip,
-                });
+                };
+                if (derived.VehicleId is { } owner)
+                {
+                    // Held until the round's end, then published whole.
+                    lock (_pending)
+                    {
+                        if (!_pending.TryGetValue(owner, out var round))
+                        {
+                            _pending[owner] = round = [];
+                        }
+
+                        round.Add(prediction);
+                    }
+                }
+                else
+                {
+                    live.PublishPrediction(prediction);
+                }
+
                 break;
             case DerivedEventType.PredictionRound when derived.VehicleId is { } vehicle:
-                live.EndRound(vehicle, derived.TripId, derived.Time + by);
+                List<ArrivalPrediction>? made;
+                lock (_pending)
+                {
+                    _pending.Remove(vehicle, out made);
+                }
+
+                live.PublishRound(vehicle, derived.TripId, derived.Time + by, made ?? []);
                 break;
             case DerivedEventType.Arrival when derived is { StopId: { } stop, TripId: { } trip }:
                 live.WithdrawPassed(derived.VehicleId, trip, stop, derived.StopSequence, derived.Time + by);

@@ -1,7 +1,8 @@
 namespace Fleet.Tracking.Output;
 
 /// <summary>
-/// The total order the replay writes derived events in: event time, then type, vehicle, trip, stop sequence,
+/// The total order the replay writes derived events in: event time, then type (a prediction round's end right after
+/// the predictions), vehicle, trip, stop sequence,
 /// stop, alert kind, other party and predicted time (ordinal string comparison throughout).
 /// </summary>
 /// <remarks>
@@ -12,6 +13,12 @@ public sealed class DerivedEventOrder : IComparer<DerivedEvent>
 {
     /// <summary>The single instance.</summary>
     public static DerivedEventOrder Instance { get; } = new();
+
+    // The type's place among events of the same instant: the declared order, except that a prediction round's end
+    // follows the predictions at once, before the trip starts and ends of that instant (a trip that ends at the
+    // instant of a round withdraws that round's predictions of it; the other way round they would stand).
+    private static int Rank(DerivedEventType type) =>
+        type == DerivedEventType.PredictionRound ? ((int)DerivedEventType.Prediction * 2) + 1 : (int)type * 2;
 
     /// <inheritdoc />
     public int Compare(DerivedEvent? x, DerivedEvent? y)
@@ -37,7 +44,7 @@ public sealed class DerivedEventOrder : IComparer<DerivedEvent>
             return c;
         }
 
-        c = x.Type.CompareTo(y.Type);
+        c = Rank(x.Type).CompareTo(Rank(y.Type));
         if (c != 0)
         {
             return c;
