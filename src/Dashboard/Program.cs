@@ -1,3 +1,3 @@
 using Fleet.Dashboard.Cli;
 
-return await FleetCli.Build().Parse(args).InvokeAsync().ConfigureAwait(false);
+return await CliRunner.RunAsync(args).ConfigureAwait(false);

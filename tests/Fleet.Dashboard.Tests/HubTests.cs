@@ -158,6 +158,7 @@ public sealed class HubTests
         var options = new LiveOptions { MaxPendingPerClient = 20_000, SlowClientTimeout = TimeSpan.FromMinutes(10) };
         // SignalR would drop a client that sends nothing for 30 s (the stalled one); this test drops it itself.
         await using var host = await TestHost.StartAsync(live: options, configure: s => s.Configure<HubOptions>(o => o.ClientTimeoutInterval = TimeSpan.FromMinutes(10)));
+        host.Live.PublishVehicle(LiveEventsTests.Vehicle("stall-marker", route: "99"));
         using var stalled = await ConnectStalledAsync(host.BaseUri, ["bbox", "-180,-90,180,90"], ["route", "10"], ["vehicle", "stall-marker"]);
         string? stalledId = null;
         await AwaitAsync(

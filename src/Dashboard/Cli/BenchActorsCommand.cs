@@ -68,7 +68,7 @@ internal static class BenchActorsCommand
         table.AddRow($"events persisted to SQLite ({options.PersistEntities:N0} entities)", F(result.PersistedEventsPerSecond, "N0") + " events/s", ">= 100,000 events/s");
         table.AddRow($"recovery of {options.RecoveryEntities:N0} entities x {options.RecoveryEventsPerEntity} events", F(result.RecoverySeconds10k, "N3") + " s", "< 3 s");
         table.AddRow("memory per idle entity (id included)", F(result.BytesPerIdleEntity, "N1") + " bytes", "< 500 bytes");
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+        var console = CliConsole.For(output);
         console.Write(table);
         return 0;
     }

@@ -65,7 +65,7 @@ internal static class EvaluateCommand
         var predictors = model.Bind(schedule);
         Scorecard card = null!;
         IReadOnlyDictionary<string, double> coverage = null!;
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        AnsiConsole.Console = CliConsole.For(Console.Error);
         AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .Start(progress =>

@@ -5,6 +5,9 @@ namespace Fleet.Dashboard.Cli;
 /// <summary>The <c>fleet</c> command line: one root command, one sub command per capability.</summary>
 public static class FleetCli
 {
+    /// <summary>Name of the option that, on every command, prints a failure's stack trace too.</summary>
+    public const string VerboseOption = "--verbose";
+
     /// <summary>Builds the root command with every sub command registered.</summary>
     public static RootCommand Build()
     {
@@ -28,6 +31,7 @@ public static class FleetCli
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvaluateCommand.Create());
 
+        root.Options.Add(new Option<bool>(VerboseOption) { Description = "On a failure, print the stack trace too.", Recursive = true });
         root.SetAction((parse, ct) => DefaultRun.RunAsync(ct));
         return root;
     }

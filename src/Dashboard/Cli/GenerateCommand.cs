@@ -11,12 +11,12 @@ internal static class GenerateCommand
     public static Command Create()
     {
         var defaults = new GenerateOptions();
-        var outOption = new Option<DirectoryInfo>("--out") { Description = "Folder to write gtfs.zip, recording.hfp.gz and truth.csv into", Required = true };
+        var outOption = new Option<DirectoryInfo>("--out") { Description = "Folder to write gtfs.zip, recording.hfp.gz and truth.csv into (created if missing)", Required = true };
         var city = new Option<int>("--city") { Description = "City number: fixes the network and the schedule", DefaultValueFactory = _ => defaults.City };
         var seed = new Option<ulong>("--seed") { Description = "Day seed: fixes the day's dynamics (same city, another day)", DefaultValueFactory = _ => defaults.Seed };
-        var routes = new Option<int>("--routes") { Description = "Number of bus routes", DefaultValueFactory = _ => defaults.Routes };
-        var vehicles = new Option<int>("--vehicles") { Description = "Fleet size: the buses on the road at the window's busiest moment (the headways follow from it)", DefaultValueFactory = _ => defaults.Vehicles };
-        var hours = new Option<double>("--hours") { Description = "Length of the recorded window in hours (the timetable runs before and after it)", DefaultValueFactory = _ => defaults.Hours };
+        var routes = new Option<int>("--routes") { Description = "Number of bus routes, 1 to 400", DefaultValueFactory = _ => defaults.Routes };
+        var vehicles = new Option<int>("--vehicles") { Description = "Fleet size: the buses on the road at the window's busiest moment (the headways follow from it); at least 2 per route, at most 20000", DefaultValueFactory = _ => defaults.Vehicles };
+        var hours = new Option<double>("--hours") { Description = "Length of the recorded window in hours, at least 0.75, ending by midnight (the timetable runs before and after it)", DefaultValueFactory = _ => defaults.Hours };
         var date = new Option<string>("--date") { Description = "Operating day, yyyy-MM-dd (local)", DefaultValueFactory = _ => defaults.Date.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) };
         var start = new Option<string>("--start") { Description = "Local start of the recorded window, HH:mm", DefaultValueFactory = _ => defaults.Start.ToString("HH:mm", CultureInfo.InvariantCulture) };
         var gzipLevel = new Option<int>("--gzip-level") { Description = "zlib level of recording.hfp.gz, 1 (fastest) to 9 (smallest); changes only the compressed bytes", DefaultValueFactory = _ => defaults.GzipLevel };
@@ -60,19 +60,32 @@ internal static class GenerateCommand
                 Start = startTime,
                 GzipLevel = parse.GetValue(gzipLevel),
             };
+            if (Limits(options) is { } wrong)
+            {
+                Console.Error.WriteLine($"fleet generate: {wrong}");
+                return Task.FromResult(2);
+            }
+
+            var outDir = parse.GetValue(outOption)!;
+            if (File.Exists(outDir.FullName))
+            {
+                Console.Error.WriteLine($"fleet generate: --out {outDir.FullName} is a file; give a folder");
+                return Task.FromResult(2);
+            }
+
             try
             {
-                options.Validate();
+                Directory.CreateDirectory(outDir.FullName);
             }
-            catch (ArgumentOutOfRangeException e)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                Console.Error.WriteLine($"fleet generate: {e.Message}");
-                return Task.FromResult(2);
+                Console.Error.WriteLine($"fleet generate: cannot create the folder --out {outDir.FullName}: {e.Message}");
+                return Task.FromResult(1);
             }
 
             // CPU time beside wall time: on a shared machine the wall-clock rate follows the load, the CPU per message does not.
             var cpuBefore = Environment.CpuUsage.TotalTime;
-            var summary = CityGenerator.Generate(options, parse.GetValue(outOption)!.FullName);
+            var summary = CityGenerator.Generate(options, outDir.FullName);
             var cpu = Environment.CpuUsage.TotalTime - cpuBefore;
             var ci = CultureInfo.InvariantCulture;
             Console.WriteLine(string.Create(ci, $"city {options.City}, seed {options.Seed}: {summary.Routes} routes, {summary.Stops} stops, {summary.Trips} trips, {summary.Vehicles} vehicles"));
@@ -89,5 +102,50 @@ internal static class GenerateCommand
             return Task.FromResult(0);
         });
         return command;
+    }
+
+    // The generator's limits, named by the option that breaks them (GenerateOptions.Validate checks the same).
+    private static string? Limits(GenerateOptions o)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        if (o.City < 0)
+        {
+            return string.Create(ci, $"--city {o.City}: must be 0 or more");
+        }
+
+        if (o.Routes is < 1 or > 400)
+        {
+            return string.Create(ci, $"--routes {o.Routes}: must be from 1 to 400");
+        }
+
+        if (o.Vehicles < o.Routes * 2 || o.Vehicles > 20_000)
+        {
+            return string.Create(ci, $"--vehicles {o.Vehicles}: must be at least 2 per route ({o.Routes * 2} for {o.Routes} routes) and at most 20000");
+        }
+
+        if (!(o.Hours >= 0.75))
+        {
+            return string.Create(ci, $"--hours {o.Hours}: must be at least 0.75");
+        }
+
+        if (o.Start.ToTimeSpan().TotalHours + o.Hours > 24)
+        {
+            return string.Create(ci, $"--start {o.Start:HH:mm} --hours {o.Hours}: the window must end by midnight");
+        }
+
+        if (o.GzipLevel is < 1 or > 9)
+        {
+            return string.Create(ci, $"--gzip-level {o.GzipLevel}: must be from 1 to 9");
+        }
+
+        try
+        {
+            o.Validate();
+            return null;
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            return e.Message;
+        }
     }
 }

@@ -77,10 +77,32 @@ internal static class InspectCommand
         return Task.FromResult(result);
     }
 
+    // What could not be read, and why (GTFS zips and GTFS-RT files that InspectGtfs could not open come here).
     private static int Unsupported(string path, InputFileKind kind)
     {
-        Console.Error.WriteLine($"fleet inspect: {path}: {kind} files are not supported yet.");
-        return 2;
+        var why = kind switch
+        {
+            InputFileKind.GtfsZip => NotAGtfsZip(path),
+            InputFileKind.GtfsRt => "not a GTFS-Realtime FeedMessage (the protobuf does not decode)",
+            _ => $"not a file fleet reads ({kind})",
+        };
+        Console.Error.WriteLine($"fleet inspect: {path}: {why}");
+        return 1;
+    }
+
+    private static string NotAGtfsZip(string path)
+    {
+        try
+        {
+            using var zip = System.IO.Compression.ZipFile.OpenRead(path);
+            return zip.Entries.Count == 0
+                ? "an empty zip, not a GTFS feed"
+                : $"a zip without the GTFS files (stops.txt, routes.txt, trips.txt, stop_times.txt); it holds {string.Join(", ", zip.Entries.Take(5).Select(e => e.FullName))}";
+        }
+        catch (InvalidDataException ex)
+        {
+            return $"not a readable zip archive, so not a GTFS feed ({ex.Message})";
+        }
     }
 
     private static int InspectRecording(string path, bool json, TextWriter output, ILoggerFactory logging, CancellationToken ct)
@@ -129,7 +151,7 @@ internal static class InspectCommand
             return;
         }
 
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+        var console = CliConsole.For(output);
         var table = new Table().AddColumn("").AddColumn(new TableColumn("").RightAligned()).HideHeaders();
         table.Title = new TableTitle(Markup.Escape($"{Path.GetFileName(path)} ({kind})"));
         table.AddRow("messages", $"{s.Messages:N0}");

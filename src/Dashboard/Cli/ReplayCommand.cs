@@ -252,6 +252,13 @@ internal static class ReplayCommand
             // Ctrl+C is how a looping replay ends; report and exit normally.
         }
 
+        if (ct.IsCancellationRequested)
+        {
+            // Stopped (Ctrl+C, SIGTERM) before the end: say how far it got, not "done".
+            write($"stopped: replay {(replayer.Progress is { } p ? $"{p * 100:0.0}%" : "-")} sent {replayer.MessagesSent:N0}{LoopText(replayer)} -> {target.Name}: {target.Status(clock.Elapsed)}");
+            return 0;
+        }
+
         write($"done: {Line()}");
         return 0;
     }

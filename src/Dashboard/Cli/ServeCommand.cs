@@ -35,6 +35,7 @@ internal static class ServeCommand
         var model = new Option<string?>("--model") { Description = "Arrival model (fleet train) for predictions; default with the sample city: sample-data/model.bin." };
         var lateness = new Option<double>("--lateness") { Description = "Seconds of event time tracking holds each report to put late ones in order (0: tracked when it arrives, for the lowest latency; fleet replay uses 60).", DefaultValueFactory = _ => 0 };
         var lateTolerance = new Option<double>("--late-tolerance") { Description = "A report that comes after a newer one of its vehicle by at most this many seconds is tracked in its place; later ones are counted and dropped.", DefaultValueFactory = _ => 2 };
+        var staleAfter = new Option<double>("--stale-after") { Description = "Seconds without a report (event time) after which a vehicle on a trip is alerted as stale and its predictions are withdrawn.", DefaultValueFactory = _ => 120 };
         var retrainEvery = new Option<string>("--retrain-every") { Description = "With a model: retrain it in the background every this much event time (e.g. 1h, 30m, 900s; 0 disables); a new model is swapped in only when it scores better.", DefaultValueFactory = _ => "1h" };
 
         var cmd = new Command(
@@ -51,7 +52,7 @@ internal static class ServeCommand
             urls, apiKey, tileUrl, replay, speed, loop, replayStart, gtfs,
             store,
             mqtt, topic, gtfsRt, gtfsRtInterval,
-            model, retrainEvery, lateness, lateTolerance,
+            model, retrainEvery, lateness, lateTolerance, staleAfter,
         };
         cmd.Validators.Add(r =>
         {
@@ -95,9 +96,19 @@ internal static class ServeCommand
                 return Task.FromResult(2);
             }
 
+            var stale = parse.GetValue(staleAfter);
+            if (!(stale >= 1 && stale <= 86_400))
+            {
+                Console.Error.WriteLine("fleet serve: --stale-after must be seconds from 1 to 86400");
+                return Task.FromResult(2);
+            }
+
             options = options with
             {
-                Tracking = new TrackingOptions { Lateness = TimeSpan.FromSeconds(hold), LateTolerance = TimeSpan.FromSeconds(tolerance) },
+                Tracking = new TrackingOptions
+                {
+                    Lateness = TimeSpan.FromSeconds(hold), LateTolerance = TimeSpan.FromSeconds(tolerance), StaleAfter = TimeSpan.FromSeconds(stale),
+                },
             };
             var replaySpeed = parse.GetValue(speed);
             if (!double.IsFinite(replaySpeed) || replaySpeed <= 0 || replaySpeed > ReplayOptions.MaxSpeed)
@@ -222,6 +233,45 @@ internal static class ServeCommand
     private static string? SampleGtfs(string recording) =>
         Path.Combine(Path.GetDirectoryName(recording)!, "gtfs.zip") is var zip && File.Exists(zip) ? zip : null;
 
+    // The first of the URLs whose fixed loopback or any-address port cannot be bound now, or null.
+    private static string? PortInUse(string urls)
+    {
+        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Port <= 0)
+            {
+                continue;
+            }
+
+            var address = uri.Host is "localhost" ? System.Net.IPAddress.Loopback
+                : System.Net.IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) ? ip : null;
+            if (address is null)
+            {
+                continue;
+            }
+
+            var probe = new System.Net.Sockets.TcpListener(address, uri.Port);
+            try
+            {
+                probe.Start();
+            }
+            catch (System.Net.Sockets.SocketException ex) when (ex.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+            {
+                return url;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // Not ours to judge (an address this machine does not have): Kestrel says what is wrong.
+            }
+            finally
+            {
+                probe.Stop();
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The sample city's recording: under ./sample-data, else in a sample-data folder above the app.</summary>
     public static string? FindSample()
     {
@@ -248,6 +298,14 @@ internal static class ServeCommand
     public static async Task<int> RunAsync(ServeOptions options, CancellationToken cancellationToken, Action<IServiceCollection>? configureServices = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        // Before anything starts (the replay and the store start with the host, ahead of Kestrel's bind): a port that
+        // is taken is said at once, and nothing is left half-started behind the message.
+        if (PortInUse(options.Urls) is { } taken)
+        {
+            await Console.Error.WriteLineAsync($"fleet serve: cannot listen on {taken}: the address is already in use (another fleet serve? choose one with --urls)").ConfigureAwait(false);
+            return CliRunner.Failure;
+        }
+
         IJournal? journal = null;
         if (options.Store is { } store)
         {
@@ -295,7 +353,7 @@ internal static class ServeCommand
         catch (IOException ex)
         {
             await Console.Error.WriteLineAsync($"fleet serve: cannot listen on {options.Urls}: {ex.Message}").ConfigureAwait(false);
-            return 2;
+            return CliRunner.Failure;
         }
 
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];

@@ -41,7 +41,9 @@ internal static class SubscribeCommand
                 r.AddError("give --stop, --route, --vehicle or --bbox");
             }
 
-            if (!Uri.TryCreate(r.GetValue(url), UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps))
+            // A validator sees an empty value for an option left at its default (http://127.0.0.1:5080).
+            if (r.GetValue(url) is { Length: > 0 } text &&
+                (!Uri.TryCreate(text, UriKind.Absolute, out var u) || (u.Scheme != Uri.UriSchemeHttp && u.Scheme != Uri.UriSchemeHttps)))
             {
                 r.AddError($"--url '{r.GetValue(url)}' is not an http(s) URL");
             }

@@ -60,7 +60,7 @@ internal static class TrainCommand
         ArrivalTrainingResult? result = null;
         try
         {
-            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+            AnsiConsole.Console = CliConsole.For(Console.Error);
             AnsiConsole.Progress()
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
                 .Start(progress =>

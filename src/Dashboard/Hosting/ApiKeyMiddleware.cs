@@ -28,9 +28,8 @@ public sealed class ApiKeyMiddleware(RequestDelegate next, string apiKey)
             return next(context);
         }
 
-        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
         context.Response.Headers.WWWAuthenticate = "Bearer";
-        return context.Response.WriteAsJsonAsync(new { error = "missing or wrong API key (X-Api-Key header, Bearer token or access_token query)" });
+        return Problems.WriteAsync(context, StatusCodes.Status401Unauthorized, "missing or wrong API key (X-Api-Key header, Bearer token or access_token query)");
     }
 
     private static string? Presented(HttpRequest request)

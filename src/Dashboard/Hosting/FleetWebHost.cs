@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Fleet.Dashboard.Live;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Hosting;
@@ -51,27 +52,36 @@ public static class FleetWebHost
         });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // The hub dispatcher logs a client's refused call (HubException) with its stack trace; HubErrorFilter logs
+        // what matters instead (a real failure at Error, a refusal at Debug).
+        builder.Logging.AddFilter("Microsoft.AspNetCore.SignalR.Internal.DefaultHubDispatcher", LogLevel.Critical);
+        // The exception handler logs every handled exception at Error; a malformed request is the client's (400).
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware", LogLevel.Critical);
 
         var services = builder.Services;
         services.AddSingleton(options);
         services.AddSingleton(options.Tracking);
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(new LiveOptions());
+        // A vehicle's predictions go when tracking would call it stale (serve --stale-after).
+        services.AddSingleton(new LiveOptions { PredictionStaleAfter = options.Tracking.StaleAfter });
         services.AddSingleton<ILiveTransport, HubLiveTransport>();
         services.AddSingleton<LiveEvents>();
         services.AddSingleton<SourceRegistry>();
         services.AddSingleton<ArrivalPredictors>();
         services.AddSingleton<IMetricsContributor>(sp => sp.GetRequiredService<ArrivalPredictors>());
         services.AddHostedService<LiveEventsService>();
+        services.AddProblems();
         services.ConfigureHttpJsonOptions(o => Configure(o.SerializerOptions));
         services.AddSignalR(o =>
         {
+            o.AddFilter<HubErrorFilter>();
             o.MaximumReceiveMessageSize = MaxClientMessageBytes;
             o.EnableDetailedErrors = false;
         }).AddJsonProtocol(o => Configure(o.PayloadSerializerOptions));
         configureServices?.Invoke(services);
 
         var app = builder.Build();
+        app.UseProblems();
         if (options.ApiKey is { Length: > 0 } key)
         {
             app.UseMiddleware<ApiKeyMiddleware>(key);

@@ -21,10 +21,26 @@ public static class LiveApi
         ArgumentNullException.ThrowIfNull(app);
         var api = app.MapGroup("/api");
 
-        api.MapGet("/vehicles", (LiveEvents live, string? route) =>
+        api.MapGet("/vehicles", (LiveEvents live, string? route, string? bbox) =>
         {
-            var all = live.Vehicles();
-            return Results.Ok(route is null ? all : [.. all.Where(v => v.RouteId == route)]);
+            var box = default(BoundingBox);
+            if (bbox is not null && !BoundingBox.TryParse(bbox, out box, out var error))
+            {
+                return Problems.BadRequest($"bbox '{bbox}': {error}");
+            }
+
+            IEnumerable<VehicleState> all = live.Vehicles();
+            if (route is not null)
+            {
+                all = all.Where(v => v.RouteId == route);
+            }
+
+            if (bbox is not null)
+            {
+                all = all.Where(v => box.Contains(v.Latitude, v.Longitude));
+            }
+
+            return Results.Ok(all.ToList());
         });
 
         // Vehicle ids contain '/' (operator/vehicle), so the id is a catch-all segment.
@@ -32,7 +48,7 @@ public static class LiveApi
         {
             if (live.Vehicle(id) is not { } v)
             {
-                return Results.NotFound(new { error = $"unknown vehicle '{id}'" });
+                return Problems.NotFound($"unknown vehicle '{id}'");
             }
 
             // HFP names a journey by route, direction and start (v.TripId), tracking by the GTFS trip it matched:
@@ -65,7 +81,7 @@ public static class LiveApi
             var window = minutes ?? 60;
             if (window is < 1 or > 24 * 60)
             {
-                return Results.BadRequest(new { error = "minutes must be between 1 and 1440" });
+                return Problems.BadRequest("minutes must be between 1 and 1440");
             }
 
             var network = sp.GetService<ITransitNetwork>();
@@ -73,7 +89,7 @@ public static class LiveApi
             var predictions = live.PredictionsAt(id);
             if (stop is null && predictions.Count == 0)
             {
-                return Results.NotFound(new { error = $"unknown stop '{id}'" });
+                return Problems.NotFound($"unknown stop '{id}'");
             }
 
             // "Now" is the pipeline's clock (the newest event time) when there is one, so a replay of another day

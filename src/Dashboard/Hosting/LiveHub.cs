@@ -1,5 +1,6 @@
 using Fleet.Dashboard.Live;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Fleet.Dashboard.Hosting;
 
@@ -8,7 +9,7 @@ namespace Fleet.Dashboard.Hosting;
 /// the server pushes <c>vehicles</c>, <c>removed</c>, <c>predictions</c> and <c>alerts</c> (see <see cref="LiveMethods"/>).
 /// </summary>
 /// <remarks>A hub instance lives for one call; the state is in <see cref="LiveEvents"/>.</remarks>
-public sealed class LiveHub(LiveEvents live) : Hub
+public sealed class LiveHub(LiveEvents live, IServiceProvider services) : Hub
 {
     /// <summary>The hub's path.</summary>
     public const string Path = "/hubs/live";
@@ -36,6 +37,12 @@ public sealed class LiveHub(LiveEvents live) : Hub
             throw new HubException(error);
         }
 
+        if (Unknown(subscription) is { } unknown)
+        {
+            // Said at once, rather than a subscription that never receives anything.
+            throw new HubException(unknown);
+        }
+
         try
         {
             live.Subscribe(Context.ConnectionId, subscription);
@@ -46,6 +53,28 @@ public sealed class LiveHub(LiveEvents live) : Hub
         }
 
         return live.SubscriptionsOf(Context.ConnectionId).Count;
+    }
+
+    // The id a subscription names, when nothing known has it: a stop or route the network does not have (and nothing
+    // live mentions), a vehicle that is not on the map.
+    private string? Unknown(Subscription s)
+    {
+        var network = services.GetService<ITransitNetwork>();
+        switch (s.Kind)
+        {
+            case SubscriptionKind.Stop when network is not null && network.Stop(s.Id) is null && live.PredictionsAt(s.Id).Count == 0:
+                return $"unknown stop '{s.Id}': not in the network's stops";
+            case SubscriptionKind.Route when network is not null && network.Routes.Count > 0
+                && !network.Routes.Any(r => r.Id == s.Id) && !live.Vehicles().Any(v => v.RouteId == s.Id):
+                var shortName = network.Routes.FirstOrDefault(r => string.Equals(r.ShortName, s.Id, StringComparison.OrdinalIgnoreCase));
+                return shortName is null
+                    ? $"unknown route '{s.Id}': not in the network's routes"
+                    : $"unknown route '{s.Id}': routes are named by route_id; '{s.Id}' is the short name of route '{shortName.Id}'";
+            case SubscriptionKind.Vehicle when live.Vehicle(s.Id) is null:
+                return $"unknown vehicle '{s.Id}': no vehicle of that id is on the map now";
+            default:
+                return null;
+        }
     }
 
     /// <summary>Removes a subscription.</summary>

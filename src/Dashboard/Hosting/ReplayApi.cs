@@ -21,23 +21,23 @@ public static class ReplayApi
         ArgumentNullException.ThrowIfNull(app);
         app.MapGet("/api/replay", (IServiceProvider sp) => sp.GetService<IReplayControl>() is { } replay
             ? Results.Ok(replay.State)
-            : Results.NotFound(new { error = "not replaying (start fleet serve with --replay)" }));
+            : Problems.NotFound("not replaying (start fleet serve with --replay)"));
 
         app.MapPost("/api/replay", (IServiceProvider sp, ReplayChange change) =>
         {
             if (sp.GetService<IReplayControl>() is not { } replay)
             {
-                return Results.NotFound(new { error = "not replaying (start fleet serve with --replay)" });
+                return Problems.NotFound("not replaying (start fleet serve with --replay)");
             }
 
             if (change.Speed is { } speed && (!double.IsFinite(speed) || speed <= 0 || speed > ReplayOptions.MaxSpeed))
             {
-                return Results.BadRequest(new { error = $"speed must be > 0 and <= {ReplayOptions.MaxSpeed}" });
+                return Problems.BadRequest($"speed must be > 0 and <= {ReplayOptions.MaxSpeed}");
             }
 
             if (change.Position is { } position && (!double.IsFinite(position) || position < 0 || position > 1))
             {
-                return Results.BadRequest(new { error = "position must be between 0 and 1" });
+                return Problems.BadRequest("position must be between 0 and 1");
             }
 
             if (change.Speed is { } s)

@@ -39,7 +39,7 @@ public static class TripUpdatesFeed
             {
                 null or "pb" or "protobuf" => Results.Bytes(feed.ToByteArray(), ProtobufContentType),
                 "json" => Results.Text(s_json.Format(feed), "application/json"),
-                _ => Results.BadRequest(new { error = $"format must be 'protobuf' (the default) or 'json', not '{format}'" }),
+                _ => Problems.BadRequest($"format must be 'protobuf' (the default) or 'json', not '{format}'"),
             };
         });
     }
