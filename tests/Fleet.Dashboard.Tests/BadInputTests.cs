@@ -153,6 +153,35 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Files>
         Directory.Delete(data, recursive: true);
     }
 
+    [Fact]
+    public async Task Cli_ReplayStoppedWithSigterm_SaysStoppedAndHowFar()
+    {
+        // Real time: the sample hour takes an hour, so the replay is well short of its end when SIGTERM comes.
+        using var replay = FleetProcess.Start("replay", System.IO.Path.Combine(RepoPaths.SampleData, "recording.hfp.gz"), "--speed", "1", "--report-every", "0.5");
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!replay.Output.Contains("replay ", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < until, $"no status line within 30 s:\n{replay.Output}");
+            await Task.Delay(100, Ct);
+        }
+
+        using (var kill = Process.Start("kill", ["-TERM", replay.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync(Ct);
+        }
+
+        until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!replay.HasExited)
+        {
+            Assert.True(DateTime.UtcNow < until, $"fleet replay did not end within 30 s of SIGTERM:\n{replay.Output}");
+            await Task.Delay(100, Ct);
+        }
+
+        Assert.Contains("stopped: replay ", replay.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("100%", replay.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("done:", replay.Output, StringComparison.Ordinal);
+    }
+
     // ---- the API ----------------------------------------------------------------------------------------------
 
     /// <summary>(method, path, body or null, content type, status, what the problem's detail says).</summary>

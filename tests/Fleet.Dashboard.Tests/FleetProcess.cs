@@ -50,7 +50,10 @@ internal sealed class FleetProcess : IDisposable
         }
     }
 
-    public static FleetProcess Start(params string[] args)
+    public static FleetProcess Start(params string[] args) => StartIn(Path.GetTempPath(), args);
+
+    /// <summary>Starts fleet with <paramref name="workingDirectory"/> as its current folder.</summary>
+    public static FleetProcess StartIn(string workingDirectory, params string[] args)
     {
         var dll = Dll;
         Assert.True(File.Exists(dll), $"fleet not built: {dll}");
@@ -59,7 +62,7 @@ internal sealed class FleetProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = Path.GetTempPath(),
+            WorkingDirectory = workingDirectory,
         };
         info.ArgumentList.Add(dll);
         foreach (var a in args)

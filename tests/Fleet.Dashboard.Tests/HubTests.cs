@@ -208,7 +208,11 @@ public sealed class HubTests
 
             Assert.True(maxPending <= options.MaxPendingPerClient, $"stalled client's queue reached {maxPending} items");
             Assert.True(maxInFlight <= 2, $"{maxInFlight} pushes in flight to one client");
-            Assert.True(stats.MissedBatches > behind.MissedBatches, $"missed {behind.MissedBatches} then {stats.MissedBatches}");
+            // Still stuck, still missing: a lane counts one miss per stuck push, so once both lanes are stuck the count
+            // stays (at most 2) while the keys it misses pile up, coalesced, in its bounded queue.
+            Assert.True(stats.SendsInFlight >= 1 && stats.MissedBatches >= behind.MissedBatches && stats.MissedBatches >= 1,
+                $"stalled client: {behind} then {stats}");
+            Assert.True(maxPending > 0, "nothing queued for the stalled client while it was stuck");
             // Each reader got about 24 MB more in those batches; an unbounded queue for the stalled client would hold as
             // much. The bound is loose: other tests share this process's heap.
             Assert.True(after - before < 150_000_000, $"managed heap grew {(after - before) / 1e6:F0} MB while the client was stalled");
