@@ -171,6 +171,106 @@ public sealed class BrowserTests
         }
     }
 
+    [Fact]
+    public async Task Page_SampleCity_LegendSearchSharedUrlsRouteColoursAndPhoneLayout()
+    {
+        var dir = RepoPaths.SampleData;
+        await using var host = await TestHost.StartAsync(
+            network: Hosting.GtfsNetwork.Load(Path.Combine(dir, "gtfs.zip")),
+            configure: s => s.AddReplay(new ReplayOptions { Path = Path.Combine(dir, "recording.hfp.gz"), Speed = 5, Loop = true }));
+        var shots = Path.Combine(RepoPaths.Root, "artifacts", "screenshots");
+        Directory.CreateDirectory(shots);
+        using var driver = StartChromium();
+        var js = driver;
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60));
+
+        // A shared link to a stop opens its board (1000134: Omenankatu/Leppänväylä, code 0134).
+        driver.Navigate().GoToUrl(new Uri(host.BaseUri, "/#stop=1000134"));
+        wait.Message = "waiting for the shared link's stop board";
+        wait.Until(d => d.FindElement(By.Id("details-body")).Text.Contains("Omenankatu/Leppänväylä", StringComparison.Ordinal));
+        wait.Message = "waiting for vehicles on the map";
+        wait.Until(d => int.TryParse(d.FindElement(By.Id("vehicle-count")).Text, out var n) && n >= 20);
+
+        // The delay legend, the tiles' attribution, and either tiles or the note that they could not load.
+        var legend = driver.FindElement(By.CssSelector("[aria-label*='legend' i]"));
+        Assert.True(legend.Displayed);
+        Assert.Contains("over 5 min late", legend.Text, StringComparison.Ordinal);
+        Assert.Contains("OpenStreetMap", driver.FindElement(By.CssSelector(".leaflet-control-attribution")).Text, StringComparison.Ordinal);
+        wait.Message = "waiting for the tiles to load or the offline note";
+        wait.Until(d => d.FindElements(By.CssSelector("img.leaflet-tile-loaded")).Count > 0 || d.FindElement(By.Id("tiles-note")).Displayed);
+        Screenshot(driver, Path.Combine(shots, "page-stop-from-url.png"));
+
+        // Routes drawn in their colours, as /api/routes gives them.
+        var routes = (await host.GetJsonAsync("api/routes")).EnumerateArray()
+            .ToDictionary(r => r.GetProperty("id").GetString()!, r => "#" + r.GetProperty("color").GetString());
+        var drawn = ((IReadOnlyCollection<object>)js.ExecuteScript(
+            "const out = []; window.fleet.shapes().eachLayer(l => out.push(l.feature.properties.routeId + '|' + l.options.color)); return out;")!)
+            .Select(o => ((string)o).Split('|')).ToList();
+        Assert.True(drawn.Count >= routes.Count, $"{drawn.Count} route lines drawn");
+        Assert.All(drawn, d => Assert.Equal(routes[d[0]], d[1], ignoreCase: true));
+        Assert.True(drawn.Select(d => d[1]).Distinct().Count() >= 5, "the routes are drawn in different colours");
+
+        // Search: a stop by part of its name, chosen with the keyboard, opens its board and the URL names it.
+        var search = driver.FindElement(By.CssSelector("input[aria-label*='search' i]"));
+        search.Click();
+        search.SendKeys("Lähdentie");
+        wait.Message = "waiting for search results";
+        wait.Until(d => d.FindElements(By.CssSelector("#search-results li")).Count >= 1);
+        Screenshot(driver, Path.Combine(shots, "page-search.png"));
+        search.SendKeys(Keys.Enter);
+        wait.Message = "waiting for the searched stop's board";
+        wait.Until(d => d.FindElement(By.Id("details-body")).Text.Contains("Lähdentie", StringComparison.Ordinal)
+            && d.Url.Contains("#stop=", StringComparison.Ordinal));
+        Assert.DoesNotContain("#stop=1000134", driver.Url, StringComparison.Ordinal);
+
+        // A route by its short name from the search box: highlighted along its shape, its vehicles listed.
+        search.SendKeys("61");
+        wait.Until(d => d.FindElements(By.CssSelector("#search-results li")).Count >= 1);
+        search.SendKeys(Keys.Enter);
+        wait.Message = "waiting for route 61's panel";
+        wait.Until(d => d.Url.EndsWith("#route=1061", StringComparison.Ordinal) && d.FindElements(By.CssSelector("#route-vehicles li")).Count >= 1);
+        var weights = ((IReadOnlyCollection<object>)js.ExecuteScript(
+            "const out = []; window.fleet.shapes().eachLayer(l => { if (l.feature.properties.routeId === '1061') out.push(l.options.weight); }); return out;")!);
+        Assert.All(weights, w => Assert.Equal(5L, Convert.ToInt64(w, System.Globalization.CultureInfo.InvariantCulture)));
+        Screenshot(driver, Path.Combine(shots, "page-route.png"));
+
+        // A vehicle from the route's list: its panel names the route, and its trail grows as it reports.
+        var vehicle = (string)js.ExecuteScript("return document.querySelector('#route-vehicles li').dataset.vehicle;")!;
+        driver.Navigate().GoToUrl(new Uri(host.BaseUri, "/#vehicle=" + Uri.EscapeDataString(vehicle)));
+        driver.Navigate().Refresh();
+        wait.Message = $"waiting for vehicle {vehicle}'s panel and trail";
+        wait.Until(d => d.FindElement(By.Id("details-body")).Text.Contains(vehicle, StringComparison.Ordinal)
+            && Convert.ToInt64(((IJavaScriptExecutor)d).ExecuteScript("return window.fleet.trail().length;"), System.Globalization.CultureInfo.InvariantCulture) >= 2);
+        Assert.Contains("61", driver.FindElement(By.CssSelector("#details-body .route-badge")).Text, StringComparison.Ordinal);
+        Screenshot(driver, Path.Combine(shots, "page-vehicle-trail.png"));
+
+        // On a phone the panel is a bottom sheet over the map.
+        driver.Manage().Window.Size = new System.Drawing.Size(390, 844);
+        wait.Message = "waiting for the phone layout";
+        wait.Until(d => (string)((IJavaScriptExecutor)d).ExecuteScript("return getComputedStyle(document.getElementById('side')).position;")! == "fixed");
+        Screenshot(driver, Path.Combine(shots, "page-phone.png"));
+    }
+
+    [Fact]
+    public async Task Page_ServerWithApiKey_SignInFormThenTheMap()
+    {
+        await using var host = await TestHost.StartAsync(apiKey: "s3cret", network: new FakeNetwork());
+        host.Live.PublishVehicle(LiveEventsTests.Vehicle("v1"));
+        using var driver = StartChromium();
+        var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
+
+        driver.Navigate().GoToUrl(host.BaseUri);
+        wait.Message = "waiting for the sign-in form";
+        wait.Until(d => d.FindElement(By.Id("sign-in")).Displayed);
+        driver.FindElement(By.Id("sign-in-key")).SendKeys("s3cret");
+        driver.FindElement(By.CssSelector("#sign-in button")).Click();
+
+        wait.Message = "waiting for the map after signing in";
+        wait.Until(d => d.FindElement(By.Id("conn-state")).Text == "connected" && !d.FindElement(By.Id("sign-in")).Displayed);
+        Assert.DoesNotContain("s3cret", driver.Url, StringComparison.Ordinal);
+        Assert.Equal("s3cret", ((IJavaScriptExecutor)driver).ExecuteScript("return sessionStorage.getItem('fleet.key');"));
+    }
+
     private static double ReplayPosition(TestHost host) =>
         host.App.Services.GetRequiredService<IReplayControl>().State.Position;
 

@@ -21,7 +21,7 @@ internal static class ServeCommand
             DefaultValueFactory = _ => ServeOptions.DefaultUrls,
         };
         var apiKey = new Option<string?>("--api-key") { Description = "Require this key on the API, hub and /metrics (X-Api-Key header, Bearer or access_token)." };
-        var tileUrl = new Option<string?>("--tile-url") { Description = "A map tile URL template for the page ({z}/{x}/{y}); none by default." };
+        var tileUrl = new Option<string?>("--tile-url") { Description = "The page's base map tiles, a URL template ({z}/{x}/{y}); default OpenStreetMap's standard tiles; 'none' for none." };
         var replay = new Option<string?>("--replay") { Description = "Replay a recording (HSL dump lines, .gz or plain), event times shifted to now." };
         var speed = new Option<double>("--speed") { Description = "Replay speed (1 = real time).", DefaultValueFactory = _ => 1 };
         var loop = new Option<bool>("--loop") { Description = "Start the replay again at its end." };

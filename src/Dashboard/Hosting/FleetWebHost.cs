@@ -114,6 +114,7 @@ public static class FleetWebHost
         });
         LiveApi.Map(app);
         TripUpdatesFeed.Map(app);
+        VehiclePositionsFeed.Map(app);
         ReplayApi.Map(app);
         return app;
     }

@@ -12,6 +12,8 @@ public sealed class GtfsNetwork : ITransitNetwork
 {
     private readonly Schedule _schedule;
     private readonly Dictionary<string, StopInfo> _stops = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, RouteInfo> _routesById;
+
     // Per stop index: (trip index, arrival) of every trip calling there, by arrival.
     private readonly (int Trip, ServiceTime Arrival, int Sequence)[][] _calls;
 
@@ -20,10 +22,19 @@ public sealed class GtfsNetwork : ITransitNetwork
     {
         ArgumentNullException.ThrowIfNull(schedule);
         _schedule = schedule;
-        Routes = [.. schedule.Routes.Select(r => new RouteInfo(r.Id, NullIfEmpty(r.ShortName), NullIfEmpty(r.LongName), r.RouteType, null))];
+        var colors = RoutePalette.ColorsFor(schedule.Routes.Select(r => (r.Id, r.Color)));
+        Routes = [.. schedule.Routes.Select(r =>
+        {
+            var color = colors[r.Id];
+            return new RouteInfo(r.Id, NullIfEmpty(r.ShortName), NullIfEmpty(r.LongName), r.RouteType, color)
+            {
+                TextColor = r.TextColor ?? RoutePalette.TextOn(color),
+            };
+        })];
+        _routesById = Routes.ToDictionary(r => r.Id, StringComparer.Ordinal);
         foreach (var s in schedule.Stops)
         {
-            _stops[s.Id] = new StopInfo(s.Id, s.Name, s.Latitude, s.Longitude);
+            _stops[s.Id] = new StopInfo(s.Id, s.Name, s.Latitude, s.Longitude) { Code = NullIfEmpty(s.Code) };
         }
 
         var calls = new List<(int, ServiceTime, int)>[schedule.Stops.Count];
@@ -41,7 +52,7 @@ public sealed class GtfsNetwork : ITransitNetwork
         }
 
         _calls = [.. calls.Select(c => c is null ? [] : c.OrderBy(x => x.Item2).ToArray())];
-        GeoJson = BuildGeoJson(schedule);
+        GeoJson = BuildGeoJson(schedule, _routesById);
     }
 
     /// <summary>Loads a feed (zip or folder) and builds its network.</summary>
@@ -101,7 +112,7 @@ public sealed class GtfsNetwork : ITransitNetwork
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
-    private static byte[] BuildGeoJson(Schedule schedule)
+    private static byte[] BuildGeoJson(Schedule schedule, Dictionary<string, RouteInfo> routes)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer))
@@ -124,7 +135,14 @@ public sealed class GtfsNetwork : ITransitNetwork
                 w.WriteStartObject();
                 w.WriteString("type", "Feature");
                 w.WriteStartObject("properties");
-                w.WriteString("routeId", schedule.Routes[trip.RouteIndex].Id);
+                var route = routes[schedule.Routes[trip.RouteIndex].Id];
+                w.WriteString("routeId", route.Id);
+                w.WriteString("color", route.Color);
+                if (route.ShortName is { } shortName)
+                {
+                    w.WriteString("shortName", shortName);
+                }
+
                 w.WriteEndObject();
                 w.WriteStartObject("geometry");
                 w.WriteString("type", "LineString");
@@ -156,6 +174,11 @@ public sealed class GtfsNetwork : ITransitNetwork
                 w.WriteStartObject("properties");
                 w.WriteString("id", s.Id);
                 w.WriteString("name", s.Name);
+                if (s.Code.Length > 0)
+                {
+                    w.WriteString("code", s.Code);
+                }
+
                 w.WriteEndObject();
                 w.WriteStartObject("geometry");
                 w.WriteString("type", "Point");

@@ -21,12 +21,18 @@ public static class LiveApi
         ArgumentNullException.ThrowIfNull(app);
         var api = app.MapGroup("/api");
 
-        api.MapGet("/vehicles", (LiveEvents live, string? route, string? bbox) =>
+        api.MapGet("/vehicles", (LiveEvents live, IServiceProvider sp, string? route, string? bbox) =>
         {
             var box = default(BoundingBox);
             if (bbox is not null && !BoundingBox.TryParse(bbox, out box, out var error))
             {
                 return Problems.BadRequest($"bbox '{bbox}': {error}");
+            }
+
+            if (route is not null && sp.GetService<ITransitNetwork>() is { Routes.Count: > 0 } network)
+            {
+                // A route by its id or by the short name riders know it by (?route=61).
+                route = network.ResolveRoute(route) ?? route;
             }
 
             IEnumerable<VehicleState> all = live.Vehicles();
@@ -44,7 +50,7 @@ public static class LiveApi
         });
 
         // Vehicle ids contain '/' (operator/vehicle), so the id is a catch-all segment.
-        api.MapGet("/vehicles/{**id}", (LiveEvents live, string id) =>
+        api.MapGet("/vehicles/{**id}", (LiveEvents live, IServiceProvider sp, string id) =>
         {
             if (live.Vehicle(id) is not { } v)
             {
@@ -55,7 +61,28 @@ public static class LiveApi
             // the vehicle's predictions are found by the vehicle (its latest round: the trip it is on in stop order,
             // then the block's next trip, marked nextTrip).
             var next = live.PredictionsOfVehicle(v.Id);
-            return Results.Ok(new { vehicle = v, nextStops = next });
+            var network = sp.GetService<ITransitNetwork>();
+            return Results.Ok(new
+            {
+                vehicle = v,
+                route = v.RouteId is null ? null : network?.Route(v.RouteId),
+                nextStops = next.Select(p => new
+                {
+                    p.StopId,
+                    StopName = network?.Stop(p.StopId)?.Name,
+                    p.TripId,
+                    Headsign = network?.TripHeadsign(p.TripId),
+                    p.VehicleId,
+                    p.RouteId,
+                    p.StopSequence,
+                    p.Predicted,
+                    p.Low,
+                    p.High,
+                    p.Scheduled,
+                    p.Updated,
+                    p.NextTrip,
+                }),
+            });
         });
 
         api.MapGet("/routes", (LiveEvents live, IServiceProvider sp) =>
@@ -64,14 +91,16 @@ public static class LiveApi
                 .GroupBy(v => v.RouteId!, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
             var network = sp.GetService<ITransitNetwork>();
-            var routes = network?.Routes ?? [.. counts.Keys.Order(StringComparer.Ordinal).Select(id => new RouteInfo(id, id, null, 3, null))];
+            var routes = network?.Routes ?? [.. counts.Keys.Order(StringComparer.Ordinal).Select(id =>
+                new RouteInfo(id, id, null, 3, RoutePalette.ColorOf(id, null)) { TextColor = RoutePalette.TextOn(RoutePalette.ColorOf(id, null)) })];
             return Results.Ok(routes.Select(r => new
             {
                 r.Id,
                 r.ShortName,
                 r.LongName,
                 r.Type,
-                r.Color,
+                Color = r.Color ?? RoutePalette.ColorOf(r.Id, null),
+                TextColor = r.TextColor ?? RoutePalette.TextOn(r.Color ?? RoutePalette.ColorOf(r.Id, null)),
                 Vehicles = counts.GetValueOrDefault(r.Id),
             }));
         });
@@ -110,13 +139,13 @@ public static class LiveApi
                     continue;
                 }
 
-                rows.Add(new Arrival(s.TripId, s.RouteId, s.Headsign, p?.VehicleId, s.Scheduled, p?.Predicted, p?.Low, p?.High));
+                rows.Add(new Arrival(s.TripId, s.RouteId, network?.Route(s.RouteId)?.ShortName, s.Headsign, p?.VehicleId, s.Scheduled, p?.Predicted, p?.Low, p?.High));
             }
 
             foreach (var p in byTrip.Values)
             {
                 // A late trip, scheduled before the window: named from the schedule all the same.
-                rows.Add(new Arrival(p.TripId, p.RouteId, network?.TripHeadsign(p.TripId), p.VehicleId, p.Scheduled, p.Predicted, p.Low, p.High));
+                rows.Add(new Arrival(p.TripId, p.RouteId, p.RouteId is null ? null : network?.Route(p.RouteId)?.ShortName, network?.TripHeadsign(p.TripId), p.VehicleId, p.Scheduled, p.Predicted, p.Low, p.High));
             }
 
             var ordered = rows.OrderBy(r => r.Predicted ?? r.Scheduled ?? DateTime.MaxValue)
@@ -163,9 +192,12 @@ public static class LiveApi
 
         api.MapGet("/config", (ServeOptions options, IServiceProvider sp) => Results.Ok(new
         {
-            tileUrl = options.TileUrl,
+            tileUrl = options.EffectiveTileUrl,
+            tileAttribution = options.EffectiveTileUrl is null ? null
+                : options.TileUrl is null ? ServeOptions.OpenStreetMapAttribution : "Map tiles: " + new Uri(options.EffectiveTileUrl.Replace("{s}", "a", StringComparison.Ordinal)).Host,
             hub = LiveHub.Path,
             hasNetwork = sp.GetService<ITransitNetwork>() is not null,
+            replay = sp.GetService<IReplayControl>() is not null,
         }));
 
         app.MapGet("/metrics", (LiveEvents live, SourceRegistry sources, TimeProvider time, IEnumerable<IMetricsContributor> more) =>
@@ -276,6 +308,7 @@ public static class LiveApi
     private sealed record Arrival(
         string TripId,
         string? RouteId,
+        string? RouteShortName,
         string? Headsign,
         string? VehicleId,
         DateTime? Scheduled,

@@ -37,6 +37,7 @@ public sealed class LiveHub(LiveEvents live, IServiceProvider services) : Hub
             throw new HubException(error);
         }
 
+        subscription = Resolve(subscription);
         if (Unknown(subscription) is { } unknown)
         {
             // Said at once, rather than a subscription that never receives anything.
@@ -55,6 +56,12 @@ public sealed class LiveHub(LiveEvents live, IServiceProvider services) : Hub
         return live.SubscriptionsOf(Context.ConnectionId).Count;
     }
 
+    // A route named by its short name (what riders call it) is followed by its route_id.
+    private Subscription Resolve(Subscription s) =>
+        s.Kind == SubscriptionKind.Route && services.GetService<ITransitNetwork>()?.ResolveRoute(s.Id) is { } routeId && routeId != s.Id
+            ? s with { Id = routeId }
+            : s;
+
     // The id a subscription names, when nothing known has it: a stop or route the network does not have (and nothing
     // live mentions), a vehicle that is not on the map.
     private string? Unknown(Subscription s)
@@ -66,10 +73,7 @@ public sealed class LiveHub(LiveEvents live, IServiceProvider services) : Hub
                 return $"unknown stop '{s.Id}': not in the network's stops";
             case SubscriptionKind.Route when network is not null && network.Routes.Count > 0
                 && !network.Routes.Any(r => r.Id == s.Id) && !live.Vehicles().Any(v => v.RouteId == s.Id):
-                var shortName = network.Routes.FirstOrDefault(r => string.Equals(r.ShortName, s.Id, StringComparison.OrdinalIgnoreCase));
-                return shortName is null
-                    ? $"unknown route '{s.Id}': not in the network's routes"
-                    : $"unknown route '{s.Id}': routes are named by route_id; '{s.Id}' is the short name of route '{shortName.Id}'";
+                return $"unknown route '{s.Id}': neither a route_id nor the short name of one route";
             case SubscriptionKind.Vehicle when live.Vehicle(s.Id) is null:
                 return $"unknown vehicle '{s.Id}': no vehicle of that id is on the map now";
             default:
@@ -86,7 +90,7 @@ public sealed class LiveHub(LiveEvents live, IServiceProvider services) : Hub
             throw new HubException(error);
         }
 
-        return live.Unsubscribe(Context.ConnectionId, subscription);
+        return live.Unsubscribe(Context.ConnectionId, Resolve(subscription));
     }
 }
 

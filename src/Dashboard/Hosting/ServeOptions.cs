@@ -38,6 +38,21 @@ public sealed record ServeOptions
     /// </summary>
     public TrackingOptions Tracking { get; init; } = TrackingOptions.Live();
 
-    /// <summary>An optional tile URL template for the page (<c>https://.../{z}/{x}/{y}.png</c>); none by default.</summary>
+    /// <summary>The page's tile URL template (<c>--tile-url</c>, <c>https://.../{z}/{x}/{y}.png</c>); null: OpenStreetMap's;
+    /// <c>none</c>: no tiles (the network drawn from GTFS only).</summary>
     public string? TileUrl { get; init; }
+
+    /// <summary>OpenStreetMap's standard tiles, the page's base map unless <c>--tile-url</c> names another (or none).</summary>
+    public const string OpenStreetMapTiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+
+    /// <summary>The attribution OpenStreetMap's tile usage policy asks for.</summary>
+    public const string OpenStreetMapAttribution = "© OpenStreetMap contributors";
+
+    /// <summary>The tile template the page uses: <see cref="TileUrl"/>, OpenStreetMap's when unset, null for <c>none</c>.</summary>
+    public string? EffectiveTileUrl => TileUrl switch
+    {
+        null => OpenStreetMapTiles,
+        var t when string.Equals(t, "none", StringComparison.OrdinalIgnoreCase) => null,
+        var t => t,
+    };
 }

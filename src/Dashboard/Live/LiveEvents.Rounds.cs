@@ -223,6 +223,16 @@ public sealed partial class LiveEvents
         }
     }
 
+    /// <summary>The GTFS trip tracking has the vehicle on (that of its latest prediction round), or null.</summary>
+    public string? TrackedTripOf(string vehicleId)
+    {
+        ArgumentNullException.ThrowIfNull(vehicleId);
+        lock (_roundGate)
+        {
+            return _rounds.TryGetValue(vehicleId, out var round) ? round.TripId : null;
+        }
+    }
+
     /// <summary>True when the vehicle of <paramref name="tripId"/> was seen at or past stop sequence
     /// <paramref name="stopSequence"/> (a stop board then does not list the trip there by schedule).</summary>
     public bool HasPassed(string tripId, int stopSequence) =>

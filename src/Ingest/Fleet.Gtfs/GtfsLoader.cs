@@ -180,6 +180,7 @@ public static class GtfsLoader
             var cLon = csv.IndexOf("stop_lon");
             var cType = csv.IndexOf("location_type");
             var cParent = csv.IndexOf("parent_station");
+            var cCode = csv.IndexOf("stop_code");
             var parents = new List<(int Stop, string Parent, int Line)>();
             double sumLat = 0, sumLon = 0;
             var n = 0;
@@ -230,7 +231,7 @@ public static class GtfsLoader
 
                 var index = _stops.Count;
                 _stopIndex[idString] = index;
-                _stops.Add(new Stop(idString, csv[cName].Trim().ToString(), lat, lon, (byte)type, -1));
+                _stops.Add(new Stop(idString, csv[cName].Trim().ToString(), lat, lon, (byte)type, -1) { Code = csv[cCode].Trim().ToString() });
                 var parent = csv[cParent].Trim();
                 if (!parent.IsEmpty)
                 {
@@ -265,6 +266,8 @@ public static class GtfsLoader
             var cShort = csv.IndexOf("route_short_name");
             var cLong = csv.IndexOf("route_long_name");
             var cType = csv.IndexOf("route_type");
+            var cColor = csv.IndexOf("route_color");
+            var cTextColor = csv.IndexOf("route_text_color");
             while (csv.Read())
             {
                 var id = csv[cId].Trim().ToString();
@@ -299,8 +302,30 @@ public static class GtfsLoader
                 }
 
                 _routeIndex[id] = _routes.Count;
-                _routes.Add(new Route(id, agency, csv[cShort].Trim().ToString(), csv[cLong].Trim().ToString(), type));
+                _routes.Add(new Route(id, agency, csv[cShort].Trim().ToString(), csv[cLong].Trim().ToString(), type)
+                {
+                    Color = HexColor(csv, csv[cColor], "route_color", id),
+                    TextColor = HexColor(csv, csv[cTextColor], "route_text_color", id),
+                });
             }
+        }
+
+        // A GTFS color: six hex digits without '#'; empty is absent, anything else an issue.
+        private string? HexColor(CsvReader csv, ReadOnlySpan<char> cell, string column, string routeId)
+        {
+            var text = cell.Trim();
+            if (text.IsEmpty)
+            {
+                return null;
+            }
+
+            if (text.Length == 6 && int.TryParse(text, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out _))
+            {
+                return text.ToString().ToUpperInvariant();
+            }
+
+            Issue(csv, "bad_value", $"{column} '{text}' of route '{routeId}' is not six hex digits");
+            return null;
         }
 
         // ---------------------------------------------------------------- calendar.txt, calendar_dates.txt

@@ -14,7 +14,11 @@ public sealed record Agency(string Id, string Name, string Url, string TimeZoneI
 /// <param name="Longitude">stop_lon, WGS84 degrees; NaN when absent.</param>
 /// <param name="LocationType">location_type: 0 stop/platform, 1 station, 2 entrance, 3 generic node, 4 boarding area.</param>
 /// <param name="ParentStation">Index of the parent station, or -1.</param>
-public readonly record struct Stop(string Id, string Name, double Latitude, double Longitude, byte LocationType, int ParentStation);
+public readonly record struct Stop(string Id, string Name, double Latitude, double Longitude, byte LocationType, int ParentStation)
+{
+    /// <summary>stop_code, the short code riders see on the stop (may be empty).</summary>
+    public string Code { get; init; } = string.Empty;
+}
 
 /// <summary>A route (routes.txt).</summary>
 /// <param name="Id">route_id.</param>
@@ -22,7 +26,14 @@ public readonly record struct Stop(string Id, string Name, double Latitude, doub
 /// <param name="ShortName">route_short_name (may be empty).</param>
 /// <param name="LongName">route_long_name (may be empty).</param>
 /// <param name="RouteType">route_type (0 tram, 1 subway, 2 rail, 3 bus, 4 ferry, ... or extended types); -1 when invalid.</param>
-public readonly record struct Route(string Id, int AgencyIndex, string ShortName, string LongName, int RouteType);
+public readonly record struct Route(string Id, int AgencyIndex, string ShortName, string LongName, int RouteType)
+{
+    /// <summary>route_color as six upper-case hex digits (<c>RRGGBB</c>), or null when absent or malformed.</summary>
+    public string? Color { get; init; }
+
+    /// <summary>route_text_color as six upper-case hex digits, or null when absent or malformed.</summary>
+    public string? TextColor { get; init; }
+}
 
 /// <summary>A trip (trips.txt) with the location of its stop times and frequencies in the schedule's flat arrays.</summary>
 /// <param name="Id">trip_id.</param>

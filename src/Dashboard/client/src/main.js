@@ -5,23 +5,46 @@ import "leaflet/dist/leaflet.css";
 import "./style.css";
 import L from "leaflet";
 import * as signalR from "@microsoft/signalr";
-import { VehicleLayer, delayColour } from "./vehicles.js";
+import { VehicleLayer, delayColour, DELAY_CLASSES } from "./vehicles.js";
 
+// The API key (fleet serve --api-key) is kept for the browser session, never in the URL: a ?key= link is taken in
+// and removed from the address bar; without a key, a server that wants one gets a small sign-in form.
 const params = new URLSearchParams(location.search);
-const apiKey = params.get("key") ?? sessionStorage.getItem("fleet.key") ?? "";
-if (apiKey) sessionStorage.setItem("fleet.key", apiKey);
+if (params.has("key")) {
+  sessionStorage.setItem("fleet.key", params.get("key"));
+  params.delete("key");
+  history.replaceState(null, "", `${location.pathname}${params.size ? `?${params}` : ""}${location.hash}`);
+}
+const apiKey = sessionStorage.getItem("fleet.key") ?? "";
 
 const $ = (id) => document.getElementById(id);
 const headers = apiKey ? { "X-Api-Key": apiKey } : {};
 
+class HttpError extends Error {
+  constructor(path, status) { super(`${path}: HTTP ${status}`); this.status = status; }
+}
+
 async function api(path, init = {}) {
   const res = await fetch(path, { ...init, headers: { ...headers, ...(init.headers ?? {}) } });
-  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  if (!res.ok) throw new HttpError(path, res.status);
   return res.status === 204 ? null : res.json();
 }
 
+function showSignIn(wrong) {
+  const form = $("sign-in");
+  form.hidden = false;
+  $("sign-in-error").textContent = wrong ? "That key was not accepted." : "";
+  $("sign-in-key").focus();
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    sessionStorage.setItem("fleet.key", $("sign-in-key").value.trim());
+    location.reload();
+  }, { once: true });
+}
+
 // ---- map ---------------------------------------------------------------------------------------------------
-const map = L.map("map", { preferCanvas: true, zoomControl: true, attributionControl: false, worldCopyJump: false });
+const map = L.map("map", { preferCanvas: true, zoomControl: true, attributionControl: true, worldCopyJump: false });
+map.attributionControl.setPrefix(false);
 map.setView([60.17, 24.94], 12);
 const baseRenderer = L.canvas({ padding: 0.2 });
 const vehicles = new VehicleLayer();
@@ -45,13 +68,47 @@ vehicles.onDrawn = (n) => {
   if (first) renderCounters();
 };
 
-const stops = []; // { id, name, lat, lon }
+const stops = []; // { id, name, code, lat, lon }
+const stopsById = new Map();
+const routesById = new Map(); // id -> { id, shortName, longName, color, textColor }
+let fitToVehiclesOnce = false;
+vehicles.labelOf = (v) => (v.routeId ? routesById.get(v.routeId)?.shortName ?? v.routeId : null);
 let shapesLayer = null;
 let stopsLayer = null;
 const routeColours = new Map();
 
+// The tiles (OpenStreetMap's by default, with the attribution its usage policy asks for). When they cannot load
+// (offline), the network drawn from GTFS stays and a small note says why the background is blank.
+function loadTiles(config) {
+  if (!config.tileUrl) return;
+  const tiles = L.tileLayer(config.tileUrl, { maxZoom: 19, attribution: config.tileAttribution ?? "" }).addTo(map);
+  let loaded = 0;
+  let failed = 0;
+  tiles.on("tileload", () => { loaded++; $("tiles-note").hidden = true; });
+  tiles.on("tileerror", () => {
+    failed++;
+    if (loaded === 0 && failed >= 3) $("tiles-note").hidden = false;
+  });
+}
+
+function addLegend() {
+  const legend = L.control({ position: "bottomleft" });
+  legend.onAdd = () => {
+    const div = L.DomUtil.create("div", "legend");
+    div.id = "legend";
+    div.setAttribute("role", "group");
+    div.setAttribute("aria-label", "Delay legend");
+    div.innerHTML = `<b>Delay</b>${DELAY_CLASSES.map(([c, label]) =>
+      `<div><span class="dot" style="background:${c}"></span>${label}</div>`).join("")}`;
+    return div;
+  };
+  legend.addTo(map);
+}
+
+let selectedStopMarker = null;
 async function loadBaseMap(config) {
-  if (config.tileUrl) L.tileLayer(config.tileUrl, { maxZoom: 19 }).addTo(map);
+  loadTiles(config);
+  addLegend();
   const geo = await api("/api/network");
   const lines = { type: "FeatureCollection", features: geo.features.filter((f) => f.geometry.type !== "Point") };
   const points = geo.features.filter((f) => f.geometry.type === "Point");
@@ -63,14 +120,37 @@ async function loadBaseMap(config) {
   stopsLayer = L.layerGroup().addTo(map);
   for (const f of points) {
     const [lon, lat] = f.geometry.coordinates;
-    stops.push({ id: f.properties.id, name: f.properties.name, lat, lon });
+    const stop = { id: f.properties.id, name: f.properties.name, code: f.properties.code ?? null, lat, lon };
+    stops.push(stop);
+    stopsById.set(stop.id, stop);
+    // Stops answer the pointer: their name on hover, their board on click.
     L.circleMarker([lat, lon], {
-      renderer: baseRenderer, radius: 2.5, weight: 1, color: "#5b6573", fillColor: "#ffffff", fillOpacity: 1, interactive: false,
-    }).addTo(stopsLayer);
+      renderer: baseRenderer, radius: 3, weight: 1, color: "#5b6573", fillColor: "#ffffff", fillOpacity: 1, interactive: true, bubblingMouseEvents: false,
+    }).bindTooltip(stop.code ? `${stop.name} (${stop.code})` : stop.name, { direction: "top", offset: [0, -3] })
+      .on("click", () => select("stop", stop.id))
+      .addTo(stopsLayer);
   }
   const bounds = shapesLayer.getBounds();
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [10, 10] });
   else if (stops.length) map.fitBounds(L.latLngBounds(stops.map((s) => [s.lat, s.lon])), { padding: [10, 10] });
+  else fitToVehiclesOnce = true; // no GTFS: the view follows the first vehicles instead
+}
+
+// The selected stop, ringed on the map while its board is open.
+function markStop(id) {
+  selectedStopMarker?.remove();
+  selectedStopMarker = null;
+  const s = id ? stopsById.get(id) : null;
+  if (!s) return;
+  selectedStopMarker = L.circleMarker([s.lat, s.lon], { radius: 9, weight: 3, color: "#111827", fill: false, interactive: false }).addTo(map);
+}
+
+// The selected route (or the selected vehicle's) drawn over the others along its shapes.
+function highlightRoute(routeId) {
+  shapesLayer?.setStyle((f) => ({
+    color: colourOf(f.properties.routeId), weight: routeId && f.properties.routeId === routeId ? 5 : 2,
+    opacity: routeId && f.properties.routeId !== routeId ? 0.2 : routeId ? 0.95 : 0.55,
+  }));
 }
 
 function colourOf(routeId, colour) {
@@ -89,9 +169,13 @@ const conn = new signalR.HubConnectionBuilder()
 conn.on("vehicles", (batch) => {
   updates += batch.length;
   vehicles.update(batch);
+  if (fitToVehiclesOnce && batch.length) {
+    fitToVehiclesOnce = false;
+    map.fitBounds(L.latLngBounds(batch.map((v) => [v.latitude, v.longitude])), { padding: [30, 30], maxZoom: 15 });
+  }
   if (selected?.kind === "vehicle") {
     const v = batch.find((b) => b.id === selected.id);
-    if (v) renderVehicle(v);
+    if (v) { addToTrail(v); renderVehicle(v); }
   }
 });
 conn.on("removed", (ids) => vehicles.remove(ids));
@@ -174,7 +258,37 @@ map.on("moveend", () => followView().catch(console.error));
 const predictions = new Map(); // "stop|trip" -> prediction
 const withdrawn = new Map(); // "stop|trip" -> why its prediction was taken back (until a new one comes)
 const alerts = new Map();
-let selected = null; // { kind: "vehicle"|"stop", id, data }
+let selected = null; // { kind: "vehicle"|"stop"|"route", id, data }
+
+// The selected vehicle's trail: where it was over the last minutes (from the pushes since it was selected, and the
+// positions of its panel's fetch).
+const TRAIL_MS = 5 * 60 * 1000;
+let trail = [];
+const trailLine = L.polyline([], { color: "#111827", weight: 3, opacity: 0.55, dashArray: "4 4", interactive: false }).addTo(map);
+function addToTrail(v) {
+  const t = new Date(v.updated).getTime();
+  if (trail.length && trail[trail.length - 1].t >= t) return;
+  trail.push({ t, lat: v.latitude, lon: v.longitude });
+  const cutoff = t - TRAIL_MS;
+  while (trail.length && trail[0].t < cutoff) trail.shift();
+  trailLine.setLatLngs(trail.map((p) => [p.lat, p.lon]));
+}
+function clearTrail() { trail = []; trailLine.setLatLngs([]); }
+
+// Shareable views: #stop=ID, #route=ID, #vehicle=ID reopen what was open.
+function setHash(kind, id) {
+  const hash = kind ? `#${kind}=${encodeURIComponent(id)}` : "";
+  if (location.hash !== hash) history.replaceState(null, "", `${location.pathname}${location.search}${hash}`);
+}
+function openFromHash() {
+  const m = /^#(stop|route|vehicle)=(.+)$/.exec(location.hash);
+  if (!m) return;
+  const [, kind, id] = m;
+  const decoded = decodeURIComponent(id);
+  if (selected?.kind === kind && selected.id === decoded) return;
+  select(kind, decoded).catch(console.error);
+}
+window.addEventListener("hashchange", openFromHash);
 
 map.on("click", (e) => {
   const v = vehicles.nearest(e.containerPoint, 12);
@@ -192,16 +306,44 @@ map.on("click", (e) => {
 });
 
 async function select(kind, id) {
-  if (selected) await unsubscribe(selected.kind, selected.id);
+  if (selected) await unsubscribe(selected.kind, selected.id).catch(console.error);
   selected = { kind, id, data: null };
+  setHash(kind, id);
   vehicles.highlight(kind === "vehicle" ? id : null);
+  markStop(kind === "stop" ? id : null);
+  clearTrail();
+  if (kind === "route") {
+    $("route-filter").value = id;
+    vehicles.filterRoute(id);
+  }
+  highlightRoute(kind === "route" ? id : kind === "vehicle" ? vehicles.get(id)?.routeId ?? null : ($("route-filter").value || null));
   $("details").hidden = false;
+  document.body.classList.add("panel-open");
   $("details-body").innerHTML = "<p>loading…</p>";
-  await subscribe(kind, id);
+  if (kind === "stop") {
+    const s = stopsById.get(id);
+    if (s && !map.getBounds().contains([s.lat, s.lon])) map.panTo([s.lat, s.lon]);
+  }
+  try {
+    await subscribe(kind, id);
+  } catch (err) {
+    // The hub refuses an unknown id (a stale shared link): said in the panel.
+    selected.data = { error: String(err.message ?? err).replace(/^.*HubException: /, "") };
+    renderSelected();
+    return;
+  }
   try {
     selected.data = kind === "vehicle"
       ? await api(`/api/vehicles/${id}`)
-      : await api(`/api/stops/${encodeURIComponent(id)}/arrivals`);
+      : kind === "route"
+        ? { route: routesById.get(id) ?? { id } }
+        : await api(`/api/stops/${encodeURIComponent(id)}/arrivals`);
+    if (kind === "vehicle") {
+      addToTrail(selected.data.vehicle);
+      highlightRoute(selected.data.vehicle.routeId);
+      const v = selected.data.vehicle;
+      if (!map.getBounds().contains([v.latitude, v.longitude])) map.panTo([v.latitude, v.longitude]);
+    }
     selected.fetchedAt = Date.now();
     if (kind === "stop" && selected.data.now) clockSkew = new Date(selected.data.now).getTime() - selected.fetchedAt;
     for (const p of (kind === "vehicle" ? selected.data.nextStops : [])) {
@@ -237,16 +379,23 @@ async function refreshStop(force = false) {
 }
 
 $("details-close").addEventListener("click", async () => {
-  if (selected) await unsubscribe(selected.kind, selected.id);
+  if (selected) await unsubscribe(selected.kind, selected.id).catch(console.error);
+  if (selected?.kind === "route") { $("route-filter").value = ""; vehicles.filterRoute(null); }
   selected = null;
+  setHash(null);
   vehicles.highlight(null);
+  markStop(null);
+  clearTrail();
+  highlightRoute($("route-filter").value || null);
   $("details").hidden = true;
+  document.body.classList.remove("panel-open");
 });
 
 function renderSelected() {
   if (!selected) return;
   if (selected.data?.error) { $("details-body").innerHTML = `<p class="error">${esc(selected.data.error)}</p>`; return; }
   if (selected.kind === "vehicle") renderVehicle(vehicles.get(selected.id) ?? selected.data?.vehicle);
+  else if (selected.kind === "route") renderRoute();
   else renderStop();
 }
 
@@ -260,7 +409,7 @@ function renderVehicle(v) {
   $("details-body").innerHTML = `
     <h2>Vehicle ${esc(v.id)}</h2>
     <dl>
-      <dt>route</dt><dd>${esc(v.routeId ?? "–")}</dd>
+      <dt>route</dt><dd>${routeBadge(v.routeId)} ${esc(routesById.get(v.routeId)?.longName ?? "")}</dd>
       <dt>trip</dt><dd>${esc(v.tripId ?? "–")}</dd>
       <dt>delay</dt><dd><span class="dot" style="background:${delayColour(v.delaySeconds)}"></span>${fmtDelay(v.delaySeconds)}</dd>
       <dt>speed</dt><dd>${v.speed == null ? "–" : `${(v.speed * 3.6).toFixed(0)} km/h`}</dd>
@@ -269,7 +418,26 @@ function renderVehicle(v) {
     <h3>Next stops</h3>
     ${next.length ? `<ul class="arrivals" id="vehicle-next-stops">${next.map((p) => `<li data-trip="${esc(p.tripId)}" data-sequence="${p.stopSequence}"${p.nextTrip ? " class=\"next-trip\"" : ""}><span>${p.nextTrip ? "<small class=\"tag\">next trip</small> " : ""}${esc(stopName(p.stopId))}</span>
       <span class="time">${fmtTime(p.predicted)}${p.low !== p.high ? ` <small>(${fmtTime(p.low)}–${fmtTime(p.high)})</small>` : ""}</span></li>`).join("")}</ul>`
-      : "<p class=\"muted\">no predictions yet</p>"}`;
+      : `<p class="muted">${v.routeId ? "no predictions yet" : "not on a trip"}</p>`}`;
+}
+
+function routeBadge(routeId) {
+  if (!routeId) return "–";
+  const r = routesById.get(routeId);
+  const bg = r?.color ? `#${r.color}` : colourOf(routeId);
+  const fg = r?.textColor ? `#${r.textColor}` : "#ffffff";
+  return `<span class="route-badge" style="background:${bg};color:${fg}">${esc(r?.shortName ?? routeId)}</span>`;
+}
+
+// A route's panel: its vehicles now and how late they are (the route is drawn over the others on the map).
+function renderRoute() {
+  const r = selected.data?.route ?? { id: selected.id };
+  const list = vehicles.all().filter((v) => v.routeId === r.id).sort((a, b) => (b.delaySeconds ?? -1e9) - (a.delaySeconds ?? -1e9));
+  $("details-body").innerHTML = `
+    <h2>${routeBadge(r.id)} ${esc(r.longName ?? "")}</h2>
+    <p class="muted">route ${esc(r.id)}: ${list.length} vehicle${list.length === 1 ? "" : "s"} on the map</p>
+    <ul class="arrivals" id="route-vehicles">${list.map((v) => `<li data-vehicle="${esc(v.id)}"><a href="#vehicle=${encodeURIComponent(v.id)}">${esc(v.id)}</a>
+      <span class="time"><span class="dot" style="background:${delayColour(v.delaySeconds)}"></span>${fmtDelay(v.delaySeconds)}</span></li>`).join("")}</ul>`;
 }
 
 function renderStop() {
@@ -300,38 +468,114 @@ function renderStop() {
     <p class="muted">${esc(selected.id)}</p>
     <ul class="arrivals" id="stop-arrivals">
       ${list.map((r) => `<li data-trip="${esc(r.tripId)}" data-at="${r.at}"${r.vehicleId ? ` data-vehicle="${esc(r.vehicleId)}"` : ""}>
-        <span><b>${esc(r.routeId ?? "")}</b> ${esc(r.headsign ?? "")}</span>
+        <span>${routeBadge(r.routeId)} ${esc(r.headsign ?? "")}</span>
         <span class="time">${r.predicted ? `<b>${countdown(r.predicted, now)}</b> ${range(r, now)}` : `<b>${countdown(r.scheduled, now)}</b> <small>scheduled</small>`}
         ${r.scheduled ? `<small class="muted">sched ${fmtTime(r.scheduled)}</small>` : ""}</span></li>`).join("")}
     </ul>
     ${list.length ? "" : "<p class=\"muted\">no arrivals in the next hour</p>"}`;
 }
 
+// Alerts, newest first, filtered by route and kind (the kind is the alert id's prefix: "SevereDelay:0018/00426").
+function alertKind(a) { return a.id.split(":")[0]; }
 function renderAlerts() {
-  const list = [...alerts.values()].sort((a, b) => b.time.localeCompare(a.time)).slice(0, 50);
+  const route = $("alert-route").value;
+  const kind = $("alert-kind").value;
+  const kinds = new Set([...alerts.values()].map(alertKind));
+  const kindSel = $("alert-kind");
+  for (const k of [...kinds].sort()) {
+    if (![...kindSel.options].some((o) => o.value === k)) {
+      const o = document.createElement("option");
+      o.value = k;
+      o.textContent = k.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
+      kindSel.append(o);
+    }
+  }
+  const list = [...alerts.values()]
+    .filter((a) => (!route || a.routeId === route) && (!kind || alertKind(a) === kind))
+    .sort((a, b) => b.time.localeCompare(a.time)).slice(0, 50);
   $("alert-count").textContent = String(alerts.size);
-  $("alert-list").innerHTML = list.map((a) => `<li class="${esc(a.severity)}"><time>${fmtTime(a.time)}</time> ${esc(a.text)}</li>`).join("")
+  $("alert-list").innerHTML = list.map((a) => `<li class="${esc(a.severity)}"><time datetime="${esc(a.time)}">${fmtTime(a.time)}</time> ${a.routeId ? routeBadge(a.routeId) + " " : ""}${esc(a.text)}</li>`).join("")
     || "<li class=\"muted\">none</li>";
 }
+$("alert-route").addEventListener("change", renderAlerts);
+$("alert-kind").addEventListener("change", renderAlerts);
+
+// ---- search: stops (name, code), routes (short and long name), vehicles; arrows, Enter and Escape -------------
+const searchBox = $("search");
+const searchList = $("search-results");
+let searchHits = [];
+let searchActive = -1;
+function searchFor(text) {
+  const q = text.trim().toLowerCase();
+  if (!q) return [];
+  const hits = [];
+  for (const r of routesById.values()) {
+    const short = (r.shortName ?? "").toLowerCase();
+    if (short === q || short.startsWith(q) || r.id.toLowerCase() === q || (r.longName ?? "").toLowerCase().includes(q)) {
+      hits.push({ kind: "route", id: r.id, label: `${r.shortName ?? r.id}${r.longName ? ` – ${r.longName}` : ""}`, rank: short === q ? 0 : 1 });
+    }
+  }
+  for (const s of stops) {
+    const name = (s.name ?? "").toLowerCase();
+    if (name.includes(q) || (s.code ?? "").toLowerCase() === q || s.id.toLowerCase() === q) {
+      hits.push({ kind: "stop", id: s.id, label: `${s.name}${s.code ? ` (${s.code})` : ""}`, rank: name.startsWith(q) || s.code?.toLowerCase() === q ? 0 : 2 });
+    }
+  }
+  for (const v of vehicles.all()) {
+    if (v.id.toLowerCase().includes(q)) hits.push({ kind: "vehicle", id: v.id, label: `${v.id}${v.routeId ? ` on ${routesById.get(v.routeId)?.shortName ?? v.routeId}` : ""}`, rank: 1 });
+  }
+  return hits.sort((a, b) => a.rank - b.rank || a.label.localeCompare(b.label)).slice(0, 12);
+}
+function renderSearch() {
+  searchList.hidden = searchHits.length === 0;
+  searchBox.setAttribute("aria-expanded", String(searchHits.length > 0));
+  searchList.innerHTML = searchHits.map((h, i) =>
+    `<li role="option" id="search-hit-${i}" data-index="${i}" aria-selected="${i === searchActive}" class="${i === searchActive ? "active" : ""}">
+      <small class="tag">${h.kind}</small> ${esc(h.label)}</li>`).join("");
+  if (searchActive >= 0) searchBox.setAttribute("aria-activedescendant", `search-hit-${searchActive}`);
+  else searchBox.removeAttribute("aria-activedescendant");
+}
+function chooseHit(i) {
+  const h = searchHits[i];
+  if (!h) return;
+  searchHits = [];
+  searchActive = -1;
+  searchBox.value = "";
+  renderSearch();
+  select(h.kind, h.id).catch(console.error);
+}
+searchBox.addEventListener("input", () => { searchHits = searchFor(searchBox.value); searchActive = searchHits.length ? 0 : -1; renderSearch(); });
+searchBox.addEventListener("keydown", (e) => {
+  if (e.key === "ArrowDown" && searchHits.length) { searchActive = (searchActive + 1) % searchHits.length; renderSearch(); e.preventDefault(); }
+  else if (e.key === "ArrowUp" && searchHits.length) { searchActive = (searchActive - 1 + searchHits.length) % searchHits.length; renderSearch(); e.preventDefault(); }
+  else if (e.key === "Enter") { chooseHit(searchActive >= 0 ? searchActive : 0); e.preventDefault(); }
+  else if (e.key === "Escape") { searchHits = []; searchActive = -1; renderSearch(); }
+});
+searchList.addEventListener("mousedown", (e) => {
+  const li = e.target.closest("li[data-index]");
+  if (li) { e.preventDefault(); chooseHit(Number(li.dataset.index)); }
+});
+searchBox.addEventListener("blur", () => setTimeout(() => { searchHits = []; renderSearch(); }, 150));
 
 // ---- route filter, status, replay --------------------------------------------------------------------------
 async function loadRoutes() {
   const routes = await api("/api/routes");
   const sel = $("route-filter");
   for (const r of routes) {
+    routesById.set(r.id, r);
     colourOf(r.id, r.color);
-    const o = document.createElement("option");
-    o.value = r.id;
-    o.textContent = `${r.shortName ?? r.id}${r.longName ? ` – ${r.longName}` : ""}`;
-    sel.append(o);
+    const label = `${r.shortName ?? r.id}${r.longName ? ` – ${r.longName}` : ""}`;
+    for (const target of [sel, $("alert-route")]) {
+      const o = document.createElement("option");
+      o.value = r.id;
+      o.textContent = label;
+      target.append(o);
+    }
   }
   sel.addEventListener("change", () => {
     const route = sel.value || null;
-    vehicles.filterRoute(route);
-    shapesLayer?.setStyle((f) => ({
-      color: colourOf(f.properties.routeId), weight: route && f.properties.routeId === route ? 4 : 2,
-      opacity: route && f.properties.routeId !== route ? 0.15 : 0.55,
-    }));
+    if (route) select("route", route).catch(console.error);
+    else { vehicles.filterRoute(null); highlightRoute(null); if (selected?.kind === "route") $("details-close").click(); }
   });
 }
 
@@ -339,7 +583,7 @@ async function pollStatus() {
   try {
     const h = await api("/api/health");
     $("events-rate").textContent = h.eventsPerSecond.toFixed(0);
-    $("lag").textContent = `${h.lagSeconds.toFixed(1)} s`;
+    $("lag").textContent = humanSeconds(h.lagSeconds);
   } catch { /* shown by the connection state */ }
 }
 
@@ -374,6 +618,16 @@ $("replay-position").addEventListener("input", () => { dragging = true; });
 $("replay-position").addEventListener("change", (e) => { dragging = false; replay({ position: Number(e.target.value) / 1000 }); });
 
 // ---- helpers -----------------------------------------------------------------------------------------------
+// A lag or age in the unit a person reads it in: "0.4 s", "12 s", "3 min", "2 h 5 min", "4 days".
+function humanSeconds(s) {
+  if (s == null || !Number.isFinite(s)) return "–";
+  const a = Math.abs(s);
+  if (a < 10) return `${s.toFixed(1)} s`;
+  if (a < 90) return `${Math.round(s)} s`;
+  if (a < 5400) return `${Math.round(s / 60)} min`;
+  if (a < 172800) return `${Math.floor(a / 3600)} h ${Math.round((a % 3600) / 60)} min`;
+  return `${Math.round(a / 86400)} days`;
+}
 function esc(s) { return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" }[c])); }
 function fmtTime(t) { return t ? new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–"; }
 function fmtDelay(s) { if (s == null) return "unknown"; const m = Math.round(Math.abs(s) / 60); return s >= 0 ? `${m} min late` : `${m} min early`; }
@@ -392,7 +646,13 @@ function countdown(t, now) {
 
 // ---- start -------------------------------------------------------------------------------------------------
 async function start() {
-  const config = await api("/api/config");
+  let config;
+  try {
+    config = await api("/api/config");
+  } catch (err) {
+    if (err.status === 401) { showSignIn(Boolean(apiKey)); setConn("sign in needed"); return; }
+    throw err;
+  }
   await Promise.all([loadBaseMap(config).catch(console.error), loadRoutes().catch(console.error)]);
   for (const a of await api("/api/alerts").catch(() => [])) alerts.set(a.id, a);
   renderAlerts();
@@ -403,9 +663,12 @@ async function start() {
   setConn("connected");
   await followView();
   await resubscribe();
-  pollStatus(); pollReplay();
+  openFromHash();
+  pollStatus();
   setInterval(pollStatus, 2000);
-  setInterval(pollReplay, 1000);
+  // Replay controls only when something replays (live sources have none: no polling, no 404s).
+  if (config.replay) { pollReplay(); setInterval(pollReplay, 1000); }
+  setInterval(() => { if (selected?.kind === "route") renderRoute(); }, 2000);
   setInterval(() => {
     if (selected?.kind === "stop") { renderStop(); refreshStop(); }
     $("clock").textContent = new Date().toLocaleTimeString();
@@ -413,5 +676,5 @@ async function start() {
 }
 
 // Debug hooks for tests and the console.
-window.fleet = { map, vehicles, select, subscriptions, conn, now: () => Date.now() + clockSkew };
+window.fleet = { map, vehicles, select, subscriptions, conn, now: () => Date.now() + clockSkew, routeColours, shapes: () => shapesLayer, trail: () => trail };
 start().catch((err) => { console.error(err); setConn(`error: ${err.message}`); });

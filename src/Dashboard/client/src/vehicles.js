@@ -9,6 +9,16 @@
 // nothing at all.
 import L from "leaflet";
 
+/** The delay classes of the markers, in legend order: [colour, label]. */
+export const DELAY_CLASSES = [
+  ["#3b82f6", "early (> 1 min)"],
+  ["#16a34a", "on time (±1 min)"],
+  ["#eab308", "1–3 min late"],
+  ["#f97316", "3–5 min late"],
+  ["#dc2626", "over 5 min late"],
+  ["#8a94a6", "delay unknown"],
+];
+
 /** Colour by schedule deviation in seconds (positive = late). */
 export function delayColour(delay) {
   if (delay == null) return "#8a94a6";
@@ -119,6 +129,8 @@ export const VehicleLayer = L.Layer.extend({
     this._dirty = true;
   },
   get(id) { return this._items.get(id)?.v; },
+  /** Every vehicle's latest state (a new array). */
+  all() { return this._list.map((i) => i.v); },
   count() { return this._items.size; },
   filterRoute(route) { this._route = route; this._dirty = true; },
   highlight(id) { this._highlight = id; this._dirty = true; },
@@ -237,6 +249,22 @@ export const VehicleLayer = L.Layer.extend({
       ctx.lineWidth = 2.5;
       ctx.fill();
       ctx.stroke();
+    }
+    if (zoom >= 15 && this.labelOf) {
+      // Close in: each vehicle's route short name beside it (a few dozen vehicles are on screen at this zoom).
+      ctx.font = "600 11px system-ui, sans-serif";
+      ctx.textBaseline = "middle";
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "rgba(255,255,255,0.95)";
+      ctx.fillStyle = "#111827";
+      for (let i = 0; i < list.length; i++) {
+        const item = list[i];
+        if (!item.shown) continue;
+        const label = this.labelOf(item.v);
+        if (!label) continue;
+        ctx.strokeText(label, item.x + r + 3, item.y);
+        ctx.fillText(label, item.x + r + 3, item.y);
+      }
     }
     if (this.onDrawn) this.onDrawn(drawn);
   },
