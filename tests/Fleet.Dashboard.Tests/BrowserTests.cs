@@ -228,7 +228,8 @@ public sealed class BrowserTests
         wait.Until(d => d.FindElements(By.CssSelector("#search-results li")).Count >= 1);
         search.SendKeys(Keys.Enter);
         wait.Message = "waiting for route 61's panel";
-        wait.Until(d => d.Url.EndsWith("#route=1061", StringComparison.Ordinal) && d.FindElements(By.CssSelector("#route-vehicles li")).Count >= 1);
+        wait.Until(d => d.Url.EndsWith("#route=1061", StringComparison.Ordinal) && d.FindElements(By.CssSelector("#route-vehicles li")).Count >= 1
+            && d.FindElements(By.CssSelector("#route-delay-chart .uplot canvas")).Count == 1 && d.FindElements(By.CssSelector("#route-headway-chart .uplot canvas")).Count == 1);
         var weights = ((IReadOnlyCollection<object>)js.ExecuteScript(
             "const out = []; window.fleet.shapes().eachLayer(l => { if (l.feature.properties.routeId === '1061') out.push(l.options.weight); }); return out;")!);
         Assert.All(weights, w => Assert.Equal(5L, Convert.ToInt64(w, System.Globalization.CultureInfo.InvariantCulture)));

@@ -80,6 +80,35 @@ public sealed class NetworkApiTests
     }
 
     [Fact]
+    public async Task RouteHistory_TrackedArrivals_DelayAndHeadwayBy5Minutes()
+    {
+        await using var host = await TestHost.StartAsync(network: s_sample.Value);
+        var output = new LiveTrackingOutput(host.Live);
+        var t0 = new DateTime(2026, 3, 2, 6, 0, 0, DateTimeKind.Utc);
+        void Arrive(string vehicle, string trip, string stop, DateTime at, int delay) => output.Publish(new Fleet.Tracking.Output.DerivedEvent
+        {
+            Type = Fleet.Tracking.Output.DerivedEventType.Arrival, Time = at, VehicleId = vehicle, TripId = trip, RouteId = "1061",
+            StopId = stop, StopSequence = 3, DelaySeconds = delay, ScheduledHeadwaySeconds = 600,
+        });
+        Arrive("a", "T1", "S1", t0.AddMinutes(1), 60);
+        Arrive("a", "T1", "S2", t0.AddMinutes(3), 120);
+        Arrive("b", "T2", "S1", t0.AddMinutes(9), 240); // 8 min after the route's previous arrival at S1
+
+        var history = await host.GetJsonAsync("api/routes/61/history"); // by short name
+
+        Assert.Equal("1061", history.GetProperty("route").GetString());
+        var points = history.GetProperty("points").EnumerateArray().ToList();
+        Assert.Equal(2, points.Count);
+        Assert.Equal((2, 90.0), (points[0].GetProperty("arrivals").GetInt32(), points[0].GetProperty("meanDelaySeconds").GetDouble()));
+        // No headway yet in the first bucket: the API leaves null fields out.
+        Assert.False(points[0].TryGetProperty("meanHeadwaySeconds", out var none) && none.ValueKind != JsonValueKind.Null);
+        Assert.Equal((240.0, 480.0, 600.0), (points[1].GetProperty("meanDelaySeconds").GetDouble(),
+            points[1].GetProperty("meanHeadwaySeconds").GetDouble(), points[1].GetProperty("scheduledHeadwaySeconds").GetDouble()));
+        using var unknown = await host.Http.GetAsync(new Uri("api/routes/nope/history", UriKind.Relative), Ct);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Fact]
     public async Task Hub_RouteByShortName_FollowsThatRoute()
     {
         await using var host = await TestHost.StartAsync(network: s_sample.Value);

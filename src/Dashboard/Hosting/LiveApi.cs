@@ -105,6 +105,19 @@ public static class LiveApi
             }));
         });
 
+        api.MapGet("/routes/{id}/history", (LiveEvents live, IServiceProvider sp, string id) =>
+        {
+            var network = sp.GetService<ITransitNetwork>();
+            var routeId = network?.ResolveRoute(id) ?? id;
+            var points = live.History.Of(routeId);
+            if (points.Count == 0 && network is not null && network.Route(routeId) is null)
+            {
+                return Problems.NotFound($"unknown route '{id}'");
+            }
+
+            return Results.Ok(new { route = routeId, bucketMinutes = RouteHistory.Bucket.TotalMinutes, points });
+        });
+
         api.MapGet("/stops/{id}/arrivals", (LiveEvents live, IServiceProvider sp, TimeProvider time, string id, int? minutes) =>
         {
             var window = minutes ?? 60;

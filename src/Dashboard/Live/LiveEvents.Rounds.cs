@@ -67,6 +67,9 @@ public sealed partial class LiveEvents
     private static readonly TimeSpan WithdrawalRetention = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan PassedRetention = TimeSpan.FromHours(3);
 
+    /// <summary>Each route's arrivals by 5 minutes: delay and headway along the day (the route charts).</summary>
+    public RouteHistory History { get; } = new();
+
     /// <summary>Predictions withdrawn since start, all reasons.</summary>
     public long WithdrawnCount => Interlocked.Read(ref _withdrawnCount);
 
@@ -213,6 +216,7 @@ public sealed partial class LiveEvents
 
             _rounds.Clear();
             _passed.Clear();
+            History.Clear();
             // Event time starts over too (a replay sought back, or looped without shifting to now).
             Interlocked.Exchange(ref _latestEventTicks, 0);
         }

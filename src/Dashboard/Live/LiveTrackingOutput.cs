@@ -71,6 +71,11 @@ public sealed class LiveTrackingOutput(LiveEvents live, Func<TimeSpan>? shift = 
                 break;
             case DerivedEventType.Arrival when derived is { StopId: { } stop, TripId: { } trip }:
                 live.WithdrawPassed(derived.VehicleId, trip, stop, derived.StopSequence, derived.Time + by);
+                if (derived.RouteId is { } route)
+                {
+                    live.History.OnArrival(route, stop, derived.Time + by, derived.DelaySeconds, derived.ScheduledHeadwaySeconds);
+                }
+
                 break;
             case DerivedEventType.TripEnded when derived is { VehicleId: { } vehicle, TripId: { } trip }:
                 // Completing a trip keeps the block's next trip (the vehicle is about to serve it); anything else

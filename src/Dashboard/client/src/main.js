@@ -5,6 +5,8 @@ import "leaflet/dist/leaflet.css";
 import "./style.css";
 import L from "leaflet";
 import * as signalR from "@microsoft/signalr";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
 import { VehicleLayer, delayColour, DELAY_CLASSES } from "./vehicles.js";
 
 // The API key (fleet serve --api-key) is kept for the browser session, never in the URL: a ?key= link is taken in
@@ -429,15 +431,58 @@ function routeBadge(routeId) {
   return `<span class="route-badge" style="background:${bg};color:${fg}">${esc(r?.shortName ?? routeId)}</span>`;
 }
 
-// A route's panel: its vehicles now and how late they are (the route is drawn over the others on the map).
+// A route's panel: its delay and headways along the day (charts, refreshed every 30 s) and its vehicles now (the
+// route is drawn over the others on the map).
 function renderRoute() {
   const r = selected.data?.route ?? { id: selected.id };
   const list = vehicles.all().filter((v) => v.routeId === r.id).sort((a, b) => (b.delaySeconds ?? -1e9) - (a.delaySeconds ?? -1e9));
-  $("details-body").innerHTML = `
-    <h2>${routeBadge(r.id)} ${esc(r.longName ?? "")}</h2>
-    <p class="muted">route ${esc(r.id)}: ${list.length} vehicle${list.length === 1 ? "" : "s"} on the map</p>
-    <ul class="arrivals" id="route-vehicles">${list.map((v) => `<li data-vehicle="${esc(v.id)}"><a href="#vehicle=${encodeURIComponent(v.id)}">${esc(v.id)}</a>
-      <span class="time"><span class="dot" style="background:${delayColour(v.delaySeconds)}"></span>${fmtDelay(v.delaySeconds)}</span></li>`).join("")}</ul>`;
+  if (!$("route-panel") || $("route-panel").dataset.route !== r.id) {
+    $("details-body").innerHTML = `
+      <div id="route-panel" data-route="${esc(r.id)}">
+        <h2>${routeBadge(r.id)} ${esc(r.longName ?? "")}</h2>
+        <h3>Delay along the day (min)</h3><div id="route-delay-chart" class="chart"></div>
+        <h3>Headway (min): actual and scheduled</h3><div id="route-headway-chart" class="chart"></div>
+        <p class="muted" id="route-count"></p>
+        <ul class="arrivals" id="route-vehicles"></ul>
+      </div>`;
+    selected.charts = null;
+    loadRouteHistory().catch(console.error);
+  }
+  $("route-count").textContent = `route ${r.id}: ${list.length} vehicle${list.length === 1 ? "" : "s"} on the map`;
+  $("route-vehicles").innerHTML = list.map((v) => `<li data-vehicle="${esc(v.id)}"><a href="#vehicle=${encodeURIComponent(v.id)}">${esc(v.id)}</a>
+      <span class="time"><span class="dot" style="background:${delayColour(v.delaySeconds)}"></span>${fmtDelay(v.delaySeconds)}</span></li>`).join("");
+}
+
+const RouteBucketSeconds = 300;
+async function loadRouteHistory() {
+  const s = selected;
+  if (s?.kind !== "route") return;
+  const h = await api(`/api/routes/${encodeURIComponent(s.id)}/history`);
+  if (selected !== s || !$("route-delay-chart")) return;
+  s.historyAt = Date.now();
+  const x = h.points.map((p) => new Date(p.time).getTime() / 1000);
+  const mins = (v) => (v == null ? null : v / 60);
+  const delay = [x, h.points.map((p) => mins(p.meanDelaySeconds))];
+  const headway = [x, h.points.map((p) => mins(p.meanHeadwaySeconds)), h.points.map((p) => mins(p.scheduledHeadwaySeconds))];
+  const colour = `#${routesById.get(s.id)?.color ?? "1f77b4"}`;
+  const width = Math.max(200, $("details-body").clientWidth - 8);
+  // The x range from the data (uPlot would stretch a single bucket over years): at least the last hour.
+  const now = Date.now() / 1000;
+  const hi = x.length ? x[x.length - 1] + RouteBucketSeconds : now;
+  const lo = Math.min(x.length ? x[0] : hi, hi - 3600);
+  const opts = (series) => ({ width, height: 120, legend: { show: false }, scales: { x: { time: true, auto: false, range: [lo, hi] } }, axes: [{ size: 30 }, { size: 36 }], series });
+  if (s.charts) {
+    s.charts.delay.setData(delay, false);
+    s.charts.headway.setData(headway, false);
+    for (const c of [s.charts.delay, s.charts.headway]) { c.setScale("x", { min: lo, max: hi }); }
+  } else {
+    s.charts = {
+      delay: new uPlot(opts([{}, { label: "delay", stroke: colour, width: 2, spanGaps: true }]), delay, $("route-delay-chart")),
+      headway: new uPlot(opts([{}, { label: "actual", stroke: colour, width: 2, spanGaps: true },
+        { label: "scheduled", stroke: "#6b7280", dash: [4, 4], width: 1, spanGaps: true }]), headway, $("route-headway-chart")),
+    };
+  }
+  if (!h.points.length) $("route-delay-chart").dataset.empty = "no arrivals yet";
 }
 
 function renderStop() {
@@ -668,7 +713,11 @@ async function start() {
   setInterval(pollStatus, 2000);
   // Replay controls only when something replays (live sources have none: no polling, no 404s).
   if (config.replay) { pollReplay(); setInterval(pollReplay, 1000); }
-  setInterval(() => { if (selected?.kind === "route") renderRoute(); }, 2000);
+  setInterval(() => {
+    if (selected?.kind !== "route") return;
+    renderRoute();
+    if (Date.now() - (selected.historyAt ?? 0) > 30000) loadRouteHistory().catch(console.error);
+  }, 2000);
   setInterval(() => {
     if (selected?.kind === "stop") { renderStop(); refreshStop(); }
     $("clock").textContent = new Date().toLocaleTimeString();
