@@ -38,6 +38,7 @@ public sealed class BrowserTests
         using var driver = StartChromium();
         driver.Navigate().GoToUrl(host.BaseUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60));
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException)); // the panels are re-rendered on every push
         wait.Message = "waiting for the page to draw vehicles (#vehicle-count)";
         try
         {
@@ -122,6 +123,7 @@ public sealed class BrowserTests
         using var driver = StartChromium();
         driver.Navigate().GoToUrl(host.BaseUri);
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60));
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException)); // the panels are re-rendered on every push
         wait.Message = "waiting for the page to connect and show the replay controls";
         wait.Until(d => d.FindElement(By.Id("conn-state")).Text == "connected" && d.FindElement(By.Id("replay")).Displayed);
         ((IJavaScriptExecutor)driver).ExecuteScript($"window.fleet.select('stop', '{stopId}');");
@@ -183,6 +185,7 @@ public sealed class BrowserTests
         using var driver = StartChromium();
         var js = driver;
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(60));
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException)); // the panels are re-rendered on every push
 
         // A shared link to a stop opens its board (1000134: Omenankatu/Leppänväylä, code 0134).
         driver.Navigate().GoToUrl(new Uri(host.BaseUri, "/#stop=1000134"));
@@ -242,7 +245,7 @@ public sealed class BrowserTests
         wait.Message = $"waiting for vehicle {vehicle}'s panel and trail";
         wait.Until(d => d.FindElement(By.Id("details-body")).Text.Contains(vehicle, StringComparison.Ordinal)
             && Convert.ToInt64(((IJavaScriptExecutor)d).ExecuteScript("return window.fleet.trail().length;"), System.Globalization.CultureInfo.InvariantCulture) >= 2);
-        Assert.Contains("61", driver.FindElement(By.CssSelector("#details-body .route-badge")).Text, StringComparison.Ordinal);
+        Assert.Contains("61", (string)js.ExecuteScript("return document.querySelector('#details-body .route-badge').textContent;")!, StringComparison.Ordinal);
         Screenshot(driver, Path.Combine(shots, "page-vehicle-trail.png"));
 
         // On a phone the panel is a bottom sheet over the map.
@@ -259,6 +262,7 @@ public sealed class BrowserTests
         host.Live.PublishVehicle(LiveEventsTests.Vehicle("v1"));
         using var driver = StartChromium();
         var wait = new WebDriverWait(driver, TimeSpan.FromSeconds(30));
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException));
 
         driver.Navigate().GoToUrl(host.BaseUri);
         wait.Message = "waiting for the sign-in form";

@@ -30,6 +30,7 @@ public static class FleetCli
         root.Subcommands.Add(GenerateCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EvaluateCommand.Create());
+        root.Subcommands.Add(MqttUserCommand.Create());
 
         root.Options.Add(new Option<bool>(VerboseOption) { Description = "On a failure, print the stack trace too.", Recursive = true });
         root.SetAction((parse, ct) => DefaultRun.RunAsync(ct));

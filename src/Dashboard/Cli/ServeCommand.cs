@@ -36,6 +36,10 @@ internal static class ServeCommand
         var lateness = new Option<double>("--lateness") { Description = "Seconds of event time tracking holds each report to put late ones in order (0: tracked when it arrives, for the lowest latency; fleet replay uses 60).", DefaultValueFactory = _ => 0 };
         var lateTolerance = new Option<double>("--late-tolerance") { Description = "A report that comes after a newer one of its vehicle by at most this many seconds is tracked in its place; later ones are counted and dropped.", DefaultValueFactory = _ => 2 };
         var staleAfter = new Option<double>("--stale-after") { Description = "Seconds without a report (event time) after which a vehicle on a trip is alerted as stale and its predictions are withdrawn.", DefaultValueFactory = _ => 120 };
+        var mqttListen = new Option<string?>("--mqtt-listen") { Description = "Run an MQTT broker inside Fleet on HOST:PORT (e.g. 127.0.0.1:1883): vehicles publish HFP straight to it." };
+        var mqttUsers = new Option<FileInfo?>("--mqtt-users") { Description = "With --mqtt-listen: publishers must log in as a user of this file (written by fleet mqtt-user)." };
+        var mqttCert = new Option<FileInfo?>("--mqtt-cert") { Description = "With --mqtt-listen: speak MQTT over TLS with this PKCS#12 (.pfx) certificate." };
+        var mqttCertPassword = new Option<string?>("--mqtt-cert-password") { Description = "The password of --mqtt-cert, if it has one." };
         var retrainEvery = new Option<string>("--retrain-every") { Description = "With a model: retrain it in the background every this much event time (e.g. 1h, 30m, 900s; 0 disables); a new model is swapped in only when it scores better.", DefaultValueFactory = _ => "1h" };
 
         var cmd = new Command(
@@ -53,6 +57,7 @@ internal static class ServeCommand
             store,
             mqtt, topic, gtfsRt, gtfsRtInterval,
             model, retrainEvery, lateness, lateTolerance, staleAfter,
+            mqttListen, mqttUsers, mqttCert, mqttCertPassword,
         };
         cmd.Validators.Add(r =>
         {
@@ -119,13 +124,41 @@ internal static class ServeCommand
 
             List<MqttSourceOptions> brokers;
             List<GtfsRtSourceOptions> feeds;
+            MqttBrokerOptions? listen = null;
             try
             {
                 brokers = ServeSources.Brokers(parse);
+                if (parse.GetValue(mqttListen) is { } endpoint)
+                {
+                    var (address, port) = MqttBrokerOptions.ParseEndpoint(endpoint);
+                    listen = new MqttBrokerOptions
+                    {
+                        Address = address, Port = port,
+                        UsersFile = parse.GetValue(mqttUsers)?.FullName, CertificateFile = parse.GetValue(mqttCert)?.FullName,
+                        CertificatePassword = parse.GetValue(mqttCertPassword),
+                    };
+                    foreach (var (option, file) in new[] { ("--mqtt-users", listen.UsersFile), ("--mqtt-cert", listen.CertificateFile) })
+                    {
+                        if (file is not null && !File.Exists(file))
+                        {
+                            throw new ArgumentException($"{option} {file}: file not found");
+                        }
+                    }
+
+                    if (listen.UsersFile is { } users)
+                    {
+                        MqttUsers.Load(users); // a malformed line is said now, not when the first publisher connects
+                    }
+                }
+                else if (parse.GetValue(mqttUsers) is not null || parse.GetValue(mqttCert) is not null)
+                {
+                    throw new ArgumentException("--mqtt-users and --mqtt-cert need --mqtt-listen");
+                }
+
                 var seconds = parse.GetValue(gtfsRtInterval);
                 feeds = [.. (parse.GetValue(gtfsRt) ?? []).Select(u => GtfsRtSourceOptions.Parse(u, TimeSpan.FromSeconds(double.IsFinite(seconds) ? seconds : 0)))];
             }
-            catch (ArgumentException ex)
+            catch (Exception ex) when (ex is ArgumentException or InvalidDataException)
             {
                 Console.Error.WriteLine($"fleet serve: {ex.Message}");
                 return Task.FromResult(2);
@@ -141,7 +174,7 @@ internal static class ServeCommand
             }
 
             var feed = parse.GetValue(gtfs);
-            var live = brokers.Count > 0 || feeds.Count > 0;
+            var live = brokers.Count > 0 || feeds.Count > 0 || listen is not null;
             if (!live && recording is null && feed is null && FindSample() is { } sample)
             {
                 // No input given: the sample city, looping, so it looks live forever.
@@ -175,6 +208,11 @@ internal static class ServeCommand
                 }
 
                 brokers.ForEach(b => services.AddMqttSource(b));
+                if (listen is not null)
+                {
+                    services.AddMqttBroker(listen);
+                }
+
                 feeds.ForEach(f => services.AddGtfsRtSource(f));
             });
         });

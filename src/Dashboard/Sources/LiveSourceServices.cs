@@ -23,6 +23,19 @@ public static class LiveSourceServices
         return services;
     }
 
+    /// <summary>Adds the embedded MQTT broker (<c>--mqtt-listen</c>): what publishers send it goes into the shared pipeline.</summary>
+    public static IServiceCollection AddMqttBroker(this IServiceCollection services, MqttBrokerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddLivePipeline();
+        services.AddSingleton(sp => new MqttBrokerSource(
+            options, sp.GetRequiredService<LivePipeline>(), sp.GetRequiredService<SourceRegistry>(),
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<MqttBrokerSource>());
+        return services;
+    }
+
     /// <summary>Adds a GTFS-RT source (one per feed URL).</summary>
     public static IServiceCollection AddGtfsRtSource(this IServiceCollection services, GtfsRtSourceOptions options)
     {
