@@ -25,6 +25,16 @@ public static class CliRunner
     {
         ArgumentNullException.ThrowIfNull(args);
         var root = FleetCli.Build();
+        try
+        {
+            args = ConfigFile.Expand(args);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException)
+        {
+            await Console.Error.WriteLineAsync($"fleet serve: {ex.Message}").ConfigureAwait(false);
+            return Usage;
+        }
+
         var parse = root.Parse(args);
         var name = CommandName(parse);
         var verbose = parse.GetValue<bool>(FleetCli.VerboseOption);

@@ -40,6 +40,8 @@ internal static class ServeCommand
         var mqttUsers = new Option<FileInfo?>("--mqtt-users") { Description = "With --mqtt-listen: publishers must log in as a user of this file (written by fleet mqtt-user)." };
         var mqttCert = new Option<FileInfo?>("--mqtt-cert") { Description = "With --mqtt-listen: speak MQTT over TLS with this PKCS#12 (.pfx) certificate." };
         var mqttCertPassword = new Option<string?>("--mqtt-cert-password") { Description = "The password of --mqtt-cert, if it has one." };
+        // Read (and replaced by its settings) before parsing, in CliRunner; declared here for the help and the parser.
+        var config = new Option<FileInfo?>("--config") { Description = "Read serve's options from this JSON file (keys are the option names: {\"gtfs\": \"city.zip\", \"mqtt-listen\": \"127.0.0.1:1883\"}); the command line wins." };
         var retrainEvery = new Option<string>("--retrain-every") { Description = "With a model: retrain it in the background every this much event time (e.g. 1h, 30m, 900s; 0 disables); a new model is swapped in only when it scores better.", DefaultValueFactory = _ => "1h" };
 
         var cmd = new Command(
@@ -57,7 +59,7 @@ internal static class ServeCommand
             store,
             mqtt, topic, gtfsRt, gtfsRtInterval,
             model, retrainEvery, lateness, lateTolerance, staleAfter,
-            mqttListen, mqttUsers, mqttCert, mqttCertPassword,
+            mqttListen, mqttUsers, mqttCert, mqttCertPassword, config,
         };
         cmd.Validators.Add(r =>
         {
