@@ -77,20 +77,30 @@ internal static class BenchMqttCommand
 
         var subResults = new List<double>();
         var fleetResults = new List<double>();
+        var mqttnetResults = new List<double>();
         long parsed = 0, rejected = 0;
         for (var round = 0; round < rounds; round++)
         {
             var subClient = SubClientPrefix + (round + 1).ToString(CultureInfo.InvariantCulture);
             var fleetClient = FleetClientPrefix + (round + 1).ToString(CultureInfo.InvariantCulture);
+            var mqttnetClient = "bench-mqttnet-" + (round + 1).ToString(CultureInfo.InvariantCulture);
             await CreateSessionAsync(broker.Url, subClient, ct).ConfigureAwait(false);
             await CreateSessionAsync(broker.Url, fleetClient, ct).ConfigureAwait(false);
+            await CreateSessionAsync(broker.Url, mqttnetClient, ct).ConfigureAwait(false);
             var publishSeconds = await PublishLoadAsync(broker.Url, load, count, ct).ConfigureAwait(false);
             Progress(json, $"round {round + 1}: published {count:N0} QoS 1 messages ({payloadBytes} bytes on average) in {publishSeconds:0.00} s");
 
-            // Alternate who goes first, so neither always meets a cold (or warm) broker.
-            for (var turn = 0; turn < 2; turn++)
+            // Rotate who goes first, so none always meets a cold (or warm) broker.
+            for (var turn = 0; turn < 3; turn++)
             {
-                if ((turn == 0) == (round % 2 == 0))
+                var who = (turn + round) % 3;
+                if (who == 2)
+                {
+                    var s = await RunMqttnetAsync(broker.Port, mqttnetClient, count, parse, ct).ConfigureAwait(false);
+                    mqttnetResults.Add(s);
+                    Progress(json, $"round {round + 1}: MQTTnet received{(parse ? " and parsed" : "")} {count:N0} in {s:0.000} s ({count / s:N0} msg/s)");
+                }
+                else if (who == 0)
                 {
                     var s = await RunMosquittoSubAsync(broker.Port, subClient, count, ct).ConfigureAwait(false);
                     subResults.Add(s);
@@ -108,11 +118,13 @@ internal static class BenchMqttCommand
 
             await RemoveSessionAsync(broker.Url, subClient, ct).ConfigureAwait(false);
             await RemoveSessionAsync(broker.Url, fleetClient, ct).ConfigureAwait(false);
+            await RemoveSessionAsync(broker.Url, mqttnetClient, ct).ConfigureAwait(false);
         }
 
         var subBest = subResults.Min();
         var fleetBest = fleetResults.Min();
         var ratio = subBest / fleetBest;
+        var mqttnetBest = mqttnetResults.Min();
         if (json)
         {
             using var buffer = new MemoryStream();
@@ -129,6 +141,9 @@ internal static class BenchMqttCommand
                 w.WriteNumber("mosquittoSubPerSecond", Math.Round(count / subBest));
                 w.WriteNumber("fleetPerSecond", Math.Round(count / fleetBest));
                 w.WriteNumber("ratio", Math.Round(ratio, 3));
+                w.WriteNumber("mqttnetSeconds", Math.Round(mqttnetBest, 4));
+                w.WriteNumber("mqttnetPerSecond", Math.Round(count / mqttnetBest));
+                w.WriteNumber("fleetVsMqttnet", Math.Round(mqttnetBest / fleetBest, 3));
                 w.WriteNumber("parsed", parsed);
                 w.WriteNumber("rejected", rejected);
                 w.WriteEndObject();
@@ -144,6 +159,8 @@ internal static class BenchMqttCommand
                 mosquitto_sub: {count / subBest:N0} msg/s (best of {rounds}: {subBest:0.000} s)
                 fleet ({what}): {count / fleetBest:N0} msg/s (best of {rounds}: {fleetBest:0.000} s)
                 ratio fleet / mosquitto_sub: {ratio:0.00}{counts}
+                MQTTnet 5 client ({what}): {count / mqttnetBest:N0} msg/s (best of {rounds}: {mqttnetBest:0.000} s)
+                ratio fleet / MQTTnet: {mqttnetBest / fleetBest:0.00} (above 1: Fleet's client is faster; the day it is not, Fleet switches)
                 """));
         }
 
@@ -211,6 +228,46 @@ internal static class BenchMqttCommand
             throw new InvalidOperationException($"mosquitto_sub failed ({process.ExitCode}): {await stderr.ConfigureAwait(false)}");
         }
 
+        return seconds;
+    }
+
+    // MQTTnet 5's client on a persistent session like the others', same broker, same messages: the handler counts (and,
+    // with parsing, parses with the same HfpParser, from the topic string MQTTnet gives, as UTF-8 bytes).
+    private static async Task<double> RunMqttnetAsync(int port, string clientId, int count, bool parse, CancellationToken ct)
+    {
+        var parser = new HfpParser();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var received = 0;
+        var now = DateTime.UtcNow;
+        var sw = Stopwatch.StartNew();
+        using var client = new MQTTnet.MqttClientFactory().CreateMqttClient();
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            if (parse)
+            {
+                var message = e.ApplicationMessage;
+                var topic = Encoding.UTF8.GetBytes(message.Topic);
+                ReadOnlySpan<byte> payload = message.Payload.IsSingleSegment ? message.Payload.FirstSpan : System.Buffers.BuffersExtensions.ToArray(message.Payload);
+                parser.TryParse(topic, payload, now, out _, out _);
+            }
+
+            if (Interlocked.Increment(ref received) == count)
+            {
+                done.TrySetResult();
+            }
+
+            return Task.CompletedTask;
+        };
+        var options = new MQTTnet.MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", port)
+            .WithClientId(clientId)
+            .WithCleanSession(false)
+            .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V311)
+            .Build();
+        await client.ConnectAsync(options, ct).ConfigureAwait(false);
+        await done.Task.WaitAsync(ct).ConfigureAwait(false);
+        var seconds = sw.Elapsed.TotalSeconds;
+        await client.DisconnectAsync(new MQTTnet.MqttClientDisconnectOptions(), ct).ConfigureAwait(false);
         return seconds;
     }
 
