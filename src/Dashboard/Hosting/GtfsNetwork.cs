@@ -1,11 +1,16 @@
 using System.Text.Json;
 using Fleet.Gtfs;
+using NetTopologySuite;
+using NetTopologySuite.Features;
+using NetTopologySuite.Geometries;
+using NetTopologySuite.IO.Converters;
 
 namespace Fleet.Dashboard.Hosting;
 
 /// <summary>
 /// The <see cref="ITransitNetwork"/> of a GTFS static feed: routes, stops, scheduled arrivals and the base map
-/// (one LineString per route and shape, one Point per stop) as GeoJSON written with System.Text.Json.
+/// (one LineString per route and shape, one Point per stop) as GeoJSON, NetTopologySuite features written by its
+/// System.Text.Json converters (NetTopologySuite.IO.GeoJSON4STJ).
 /// </summary>
 /// <remarks>Immutable after construction; thread-safe. Frequency-based trips are not listed as scheduled arrivals.</remarks>
 public sealed class GtfsNetwork : ITransitNetwork
@@ -112,88 +117,57 @@ public sealed class GtfsNetwork : ITransitNetwork
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
+    // The base map with NetTopologySuite's features and its System.Text.Json GeoJSON writer: one LineString per
+    // (route, shape) (a trip without a shape: its stop-to-stop line once per route and direction), one Point per stop.
     private static byte[] BuildGeoJson(Schedule schedule, Dictionary<string, RouteInfo> routes)
     {
-        using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        var factory = NtsGeometryServices.Instance.CreateGeometryFactory(srid: 4326);
+        var features = new FeatureCollection();
+        var seen = new HashSet<(int Route, int Shape, int Direction)>();
+        for (var t = 0; t < schedule.Trips.Count; t++)
         {
-            w.WriteStartObject();
-            w.WriteString("type", "FeatureCollection");
-            w.WriteStartArray("features");
-            // One line per (route, shape); a trip without a shape contributes its stop-to-stop line once per route and direction.
-            var seen = new HashSet<(int Route, int Shape, int Direction)>();
-            for (var t = 0; t < schedule.Trips.Count; t++)
+            var trip = schedule.Trips[t];
+            var key = (trip.RouteIndex, trip.ShapeIndex, trip.ShapeIndex >= 0 ? 0 : (int)trip.DirectionId);
+            if (!seen.Add(key))
             {
-                var trip = schedule.Trips[t];
-                var key = (trip.RouteIndex, trip.ShapeIndex, trip.ShapeIndex >= 0 ? 0 : (int)trip.DirectionId);
-                if (!seen.Add(key))
-                {
-                    continue;
-                }
-
-                var path = schedule.GetPath(t);
-                w.WriteStartObject();
-                w.WriteString("type", "Feature");
-                w.WriteStartObject("properties");
-                var route = routes[schedule.Routes[trip.RouteIndex].Id];
-                w.WriteString("routeId", route.Id);
-                w.WriteString("color", route.Color);
-                if (route.ShortName is { } shortName)
-                {
-                    w.WriteString("shortName", shortName);
-                }
-
-                w.WriteEndObject();
-                w.WriteStartObject("geometry");
-                w.WriteString("type", "LineString");
-                w.WriteStartArray("coordinates");
-                foreach (var c in path.Line.Coordinates)
-                {
-                    var (lat, lon) = schedule.Projection.ToWgs84(c.X, c.Y);
-                    w.WriteStartArray();
-                    w.WriteNumberValue(Math.Round(lon, 6));
-                    w.WriteNumberValue(Math.Round(lat, 6));
-                    w.WriteEndArray();
-                }
-
-                w.WriteEndArray();
-                w.WriteEndObject();
-                w.WriteEndObject();
+                continue;
             }
 
-            foreach (var s in schedule.Stops)
+            var path = schedule.GetPath(t);
+            var coordinates = path.Line.Coordinates.Select(c =>
             {
-                // Stations and entrances (location_type > 0) are not where vehicles stop.
-                if (s.LocationType != 0 || double.IsNaN(s.Latitude))
-                {
-                    continue;
-                }
-
-                w.WriteStartObject();
-                w.WriteString("type", "Feature");
-                w.WriteStartObject("properties");
-                w.WriteString("id", s.Id);
-                w.WriteString("name", s.Name);
-                if (s.Code.Length > 0)
-                {
-                    w.WriteString("code", s.Code);
-                }
-
-                w.WriteEndObject();
-                w.WriteStartObject("geometry");
-                w.WriteString("type", "Point");
-                w.WriteStartArray("coordinates");
-                w.WriteNumberValue(Math.Round(s.Longitude, 6));
-                w.WriteNumberValue(Math.Round(s.Latitude, 6));
-                w.WriteEndArray();
-                w.WriteEndObject();
-                w.WriteEndObject();
+                var (lat, lon) = schedule.Projection.ToWgs84(c.X, c.Y);
+                return new Coordinate(Math.Round(lon, 6), Math.Round(lat, 6));
+            }).ToArray();
+            var route = routes[schedule.Routes[trip.RouteIndex].Id];
+            var attributes = new AttributesTable { { "routeId", route.Id }, { "color", route.Color } };
+            if (route.ShortName is { } shortName)
+            {
+                attributes.Add("shortName", shortName);
             }
 
-            w.WriteEndArray();
-            w.WriteEndObject();
+            features.Add(new Feature(factory.CreateLineString(coordinates), attributes));
         }
 
-        return buffer.ToArray();
+        foreach (var s in schedule.Stops)
+        {
+            // Stations and entrances (location_type > 0) are not where vehicles stop.
+            if (s.LocationType != 0 || double.IsNaN(s.Latitude))
+            {
+                continue;
+            }
+
+            var attributes = new AttributesTable { { "id", s.Id }, { "name", s.Name } };
+            if (s.Code.Length > 0)
+            {
+                attributes.Add("code", s.Code);
+            }
+
+            features.Add(new Feature(factory.CreatePoint(new Coordinate(Math.Round(s.Longitude, 6), Math.Round(s.Latitude, 6))), attributes));
+        }
+
+        return JsonSerializer.SerializeToUtf8Bytes(features, s_geoJson);
     }
+
+    private static readonly JsonSerializerOptions s_geoJson = new() { Converters = { new GeoJsonConverterFactory() } };
 }
