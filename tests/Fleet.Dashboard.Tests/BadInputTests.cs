@@ -262,6 +262,22 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Files>
         Assert.Contains("unknown route 'Park loop'", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("stop", "S0012")]
+    [InlineData("vehicle", "nope")]
+    public async Task SubscribeCommand_UnknownId_EndsAtOnceWithUsageExit(string kind, string id)
+    {
+        // fleet subscribe --stop S0012 used to wait forever; the hub refuses the id and the command says so.
+        await using var host = await TestHost.StartAsync(network: new FakeNetwork());
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+
+        var exit = await Cli.SubscribeCommand.RunAsync(host.BaseUri, [(kind, id)], null, 1, TextWriter.Null, timeout.Token);
+
+        Assert.Equal(2, exit);
+        Assert.False(timeout.IsCancellationRequested, "fleet subscribe waited instead of saying the id is unknown");
+    }
+
     // ---- helpers ----------------------------------------------------------------------------------------------
 
     private static async Task AssertProblemAsync(HttpResponseMessage response, int status, string says)

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Text.Json;
-using Fleet.Dashboard.HubClient;
+using System.Threading.Channels;
 using Fleet.Dashboard.Hosting;
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
 
 namespace Fleet.Dashboard.Cli;
 
@@ -74,6 +76,8 @@ internal static class SubscribeCommand
     }
 
     /// <summary>Connects, subscribes and writes JSON lines until <paramref name="count"/> items or cancellation.</summary>
+    /// <remarks>The hub client is the official one (Microsoft.AspNetCore.SignalR.Client), reconnecting by itself; its
+    /// handlers run one at a time per connection and hand each item to one writer through a bounded channel.</remarks>
     public static async Task<int> RunAsync(
         Uri url,
         IReadOnlyList<(string Kind, string Id)> subscriptions,
@@ -82,71 +86,105 @@ internal static class SubscribeCommand
         TextWriter output,
         CancellationToken cancellationToken)
     {
-        SignalRJsonClient client;
+        ArgumentNullException.ThrowIfNull(url);
+        ArgumentNullException.ThrowIfNull(subscriptions);
+        ArgumentNullException.ThrowIfNull(output);
+        var lines = Channel.CreateBounded<string>(new BoundedChannelOptions(10_000) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        await using var connection = new HubConnectionBuilder()
+            .WithUrl(new Uri(url, LiveHub.Path), o =>
+            {
+                if (apiKey is not null)
+                {
+                    o.AccessTokenProvider = () => Task.FromResult<string?>(apiKey);
+                }
+            })
+            .WithAutomaticReconnect()
+            .Build();
+        foreach (var (method, type) in new[]
+        {
+            ("vehicles", "vehicle"), ("predictions", "prediction"), ("withdrawn", "withdrawal"), ("alerts", "alert"), ("removed", "removed"),
+        })
+        {
+            connection.On<JsonElement>(method, async batch =>
+            {
+                if (batch.ValueKind != JsonValueKind.Array)
+                {
+                    return;
+                }
+
+                foreach (var item in batch.EnumerateArray())
+                {
+                    // Waits when the writer is behind (the channel is bounded): SignalR then stops reading the socket.
+                    await lines.Writer.WriteAsync(JsonSerializer.Serialize(new { type, data = item }), CancellationToken.None).ConfigureAwait(false);
+                }
+            });
+        }
+
+        string? closedBecause = null;
+        connection.Closed += ex =>
+        {
+            closedBecause = ex?.Message ?? "by the server";
+            lines.Writer.TryComplete();
+            return Task.CompletedTask;
+        };
+        // Resubscribed after an automatic reconnect (a new connection has no subscriptions).
+        connection.Reconnected += async _ =>
+        {
+            foreach (var (kind, id) in subscriptions)
+            {
+                await connection.InvokeAsync<int>("Subscribe", kind, id, CancellationToken.None).ConfigureAwait(false);
+            }
+        };
+
         try
         {
-            client = await SignalRJsonClient.ConnectAsync(SignalRJsonClient.HubUri(url, LiveHub.Path, apiKey), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await connection.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or IOException or HttpRequestException)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or System.Net.WebSockets.WebSocketException or InvalidOperationException)
         {
             await Console.Error.WriteLineAsync($"fleet subscribe: cannot connect to {url}: {ex.Message}").ConfigureAwait(false);
             return 2;
         }
 
-        await using (client.ConfigureAwait(false))
+        foreach (var (kind, id) in subscriptions)
         {
-            foreach (var (kind, id) in subscriptions)
-            {
-                try
-                {
-                    await client.InvokeAsync("Subscribe", [kind, id], cancellationToken).ConfigureAwait(false);
-                }
-                catch (HubErrorException ex)
-                {
-                    await Console.Error.WriteLineAsync($"fleet subscribe: {kind} '{id}' refused: {ex.Message}").ConfigureAwait(false);
-                    return 2;
-                }
-            }
-
-            var written = 0;
             try
             {
-                await foreach (var message in client.Messages.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                await connection.InvokeAsync<int>("Subscribe", kind, id, cancellationToken).ConfigureAwait(false);
+            }
+            catch (HubException ex)
+            {
+                // The server's message, without the client's "An unexpected error occurred invoking ..." wrapper.
+                var reason = ex.Message.Contains("HubException: ", StringComparison.Ordinal) ? ex.Message[(ex.Message.IndexOf("HubException: ", StringComparison.Ordinal) + 14)..] : ex.Message;
+                await Console.Error.WriteLineAsync($"fleet subscribe: {kind} '{id}' refused: {reason}").ConfigureAwait(false);
+                return 2;
+            }
+        }
+
+        var written = 0;
+        try
+        {
+            await foreach (var line in lines.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await output.WriteLineAsync(line).ConfigureAwait(false);
+                if (count is { } max && ++written >= max)
                 {
-                    var type = message.Target switch
-                    {
-                        "vehicles" => "vehicle",
-                        "predictions" => "prediction",
-                        "withdrawn" => "withdrawal",
-                        "alerts" => "alert",
-                        "removed" => "removed",
-                        _ => message.Target,
-                    };
-                    if (message.Arguments.Length == 0 || message.Arguments[0].ValueKind != JsonValueKind.Array)
-                    {
-                        continue;
-                    }
+                    await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    return 0;
+                }
 
-                    foreach (var item in message.Arguments[0].EnumerateArray())
-                    {
-                        await output.WriteLineAsync(JsonSerializer.Serialize(new { type, data = item })).ConfigureAwait(false);
-                        if (count is { } max && ++written >= max)
-                        {
-                            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
-                            return 0;
-                        }
-                    }
-
+                if (lines.Reader.Count == 0)
+                {
                     await output.FlushAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return 0;
-            }
-
-            await Console.Error.WriteLineAsync($"fleet subscribe: connection closed: {client.CloseReason ?? "by the server"}").ConfigureAwait(false);
-            return 1;
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return 0;
+        }
+
+        await Console.Error.WriteLineAsync($"fleet subscribe: connection closed: {closedBecause ?? "by the server"}").ConfigureAwait(false);
+        return 1;
     }
 }
