@@ -302,35 +302,8 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Files>
 
     private static async Task<(int Exit, string Stdout, string Stderr)> RunAsync(string[] args, string? workingDirectory)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
-        };
-        info.ArgumentList.Add(FleetProcess.Dll);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Ct);
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"fleet {string.Join(' ', args)} did not end within 60 s:\n{await stderr}");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
+        var (exit, stdout, stderr) = await FleetProcess.RunFleetAsync(workingDirectory ?? Path.GetTempPath(), TimeSpan.FromSeconds(60), args);
+        Assert.True(exit != -1, stderr);
+        return (exit, stdout, stderr);
     }
 }

@@ -90,6 +90,45 @@ internal sealed class FleetProcess : IDisposable
         _process.Dispose();
     }
 
+    /// <summary>What a finished command printed, and its exit code (-1 when it was killed for taking too long).</summary>
+    internal readonly record struct Finished(int Exit, string Stdout, string Stderr)
+    {
+        /// <summary>Both streams, for failure messages and for what a command says on either.</summary>
+        public string Output => Stderr + Stdout;
+    }
+
+    /// <summary>Runs a command to its end (killed after <paramref name="timeout"/>), collecting both streams.</summary>
+    public static async Task<Finished> RunToEndAsync(string file, string workingDirectory, TimeSpan timeout, params string[] args)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var info = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {file}");
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            return new Finished(-1, await stdout, $"{file} {string.Join(' ', args)}: timed out after {timeout}\n{await stderr}");
+        }
+
+        return new Finished(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Runs <c>fleet</c> (this build's fleet.dll) to its end.</summary>
+    public static Task<Finished> RunFleetAsync(string workingDirectory, TimeSpan timeout, params string[] args) =>
+        RunToEndAsync("dotnet", workingDirectory, timeout, [Dll, .. args]);
+
     /// <summary>A free loopback URL for <c>--urls</c>.</summary>
     public static string FreeUrl() => "http://127.0.0.1:" + FreePort.Next().ToString(CultureInfo.InvariantCulture);
 

@@ -154,25 +154,11 @@ public sealed partial class ReadmeCommandsTests
     {
         // The README's first way to run fleet, with a path relative to the repository root (the Web SDK would run it in
         // src/Dashboard). --no-build: the suite runs after the build, and a build here would race the other tests'.
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = RepoPaths.Root,
-        };
-        foreach (var a in new[] { "run", "--no-build", "--project", "src/Dashboard", "--", "inspect", "sample-data/recording.hfp.gz", "--json" })
-        {
-            info.ArgumentList.Add(a);
-        }
+        var (exit, stdout, stderr) = await FleetProcess.RunToEndAsync("dotnet", RepoPaths.Root, TimeSpan.FromMinutes(2),
+            "run", "--no-build", "--project", "src/Dashboard", "--", "inspect", "sample-data/recording.hfp.gz", "--json");
 
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Ct);
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        await process.WaitForExitAsync(Ct);
-
-        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}:\n{await stderr}");
-        using var json = JsonDocument.Parse(await stdout);
+        Assert.True(exit == 0, $"exit {exit}:\n{stderr}");
+        using var json = JsonDocument.Parse(stdout);
         Assert.True(json.RootElement.GetProperty("messages").GetInt64() > 100_000);
     }
 
@@ -222,35 +208,8 @@ public sealed partial class ReadmeCommandsTests
 
     private static async Task<(int Exit, string Output)> RunAsync(string workingDirectory, string[] args, TimeSpan timeout)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory,
-        };
-        info.ArgumentList.Add(FleetProcess.Dll);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Ct);
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        cts.CancelAfter(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            return (-1, $"timed out after {timeout}\n{await stderr}");
-        }
-
-        return (process.ExitCode, await stderr + "\n" + await stdout);
+        var done = await FleetProcess.RunFleetAsync(workingDirectory, timeout, args);
+        return (done.Exit, done.Output);
     }
 
     // Shell words: spaces split, single and double quotes group.

@@ -75,30 +75,10 @@ public sealed class ToolPackageTests
         }
     }
 
-    internal static async Task<(int Exit, string Output)> RunAsync(string file, string workingDirectory, TimeSpan timeout, params string[] args)
+    private static async Task<(int Exit, string Output)> RunAsync(string file, string workingDirectory, TimeSpan timeout, params string[] args)
     {
-        var info = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(Ct);
-        var stderr = process.StandardError.ReadToEndAsync(Ct);
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        cts.CancelAfter(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            return (-1, $"{file} {string.Join(' ', args)}: timed out\n{await stderr}");
-        }
-
-        return (process.ExitCode, await stdout + await stderr);
+        var done = await FleetProcess.RunToEndAsync(file, workingDirectory, timeout, args);
+        return (done.Exit, done.Output);
     }
 }
 
@@ -161,7 +141,8 @@ public sealed class ConfigFileTests
         var config = Path.Combine(dir, "fleet.json");
         await File.WriteAllTextAsync(config, text, Ct);
 
-        var (exit, output) = await ToolPackageTests.RunAsync("dotnet", dir, TimeSpan.FromMinutes(1), FleetProcess.Dll, "serve", "--config", config);
+        var done = await FleetProcess.RunFleetAsync(dir, TimeSpan.FromMinutes(1), "serve", "--config", config);
+        var (exit, output) = (done.Exit, done.Output);
 
         Assert.True(exit == 2, output);
         Assert.Contains(says, output, StringComparison.Ordinal);

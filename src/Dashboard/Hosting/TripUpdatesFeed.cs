@@ -107,6 +107,7 @@ public static class TripUpdatesFeed
         return feed;
     }
 
-    private static ulong Posix(DateTime utc) =>
+    /// <summary>POSIX seconds of a UTC time, as GTFS-RT timestamps are (0 before 1970).</summary>
+    internal static ulong Posix(DateTime utc) =>
         (ulong)Math.Max(0, (long)Math.Floor((DateTime.SpecifyKind(utc, DateTimeKind.Utc) - DateTime.UnixEpoch).TotalSeconds));
 }

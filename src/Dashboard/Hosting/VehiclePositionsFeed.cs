@@ -50,7 +50,7 @@ public static class VehiclePositionsFeed
             {
                 GtfsRealtimeVersion = "2.0",
                 Incrementality = FeedHeader.Types.Incrementality.FullDataset,
-                Timestamp = Posix(nowUtc),
+                Timestamp = TripUpdatesFeed.Posix(nowUtc),
             },
         };
         foreach (var v in live.Vehicles().OrderBy(v => v.Id, StringComparer.Ordinal))
@@ -60,7 +60,7 @@ public static class VehiclePositionsFeed
                 Vehicle = new VehicleDescriptor { Id = v.Id },
                 Position = new Position { Latitude = (float)v.Latitude, Longitude = (float)v.Longitude },
                 // A replay tracks a line before its paced moment: never newer than the header (E012).
-                Timestamp = Math.Min(Posix(v.Updated), Posix(nowUtc)),
+                Timestamp = Math.Min(TripUpdatesFeed.Posix(v.Updated), TripUpdatesFeed.Posix(nowUtc)),
             };
             if (v.Heading is { } heading)
             {
@@ -100,7 +100,4 @@ public static class VehiclePositionsFeed
 
         return feed;
     }
-
-    private static ulong Posix(DateTime utc) =>
-        (ulong)Math.Max(0, (long)Math.Floor((DateTime.SpecifyKind(utc, DateTimeKind.Utc) - DateTime.UnixEpoch).TotalSeconds));
 }

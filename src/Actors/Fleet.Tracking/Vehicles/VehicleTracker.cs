@@ -419,18 +419,7 @@ public sealed class VehicleTracker
         _s.SevereDelayAlerted = false;
         _s.LastPredictionTicks = 0;
         _s.LastPredictionDelay = 0;
-        output.Publish(new DerivedEvent
-        {
-            Type = DerivedEventType.TripStarted,
-            Time = e.EventTime,
-            VehicleId = _s.VehicleId,
-            TripId = plan.TripId,
-            RouteId = plan.RouteId,
-            DirectionId = plan.DirectionId,
-            ServiceDate = plan.ServiceDate,
-            Mode = _s.Mode != TransportMode.Unknown ? _s.Mode : plan.Mode,
-            Scheduled = plan.Start,
-        });
+        output.Publish(TripEvent(DerivedEventType.TripStarted, e.EventTime, plan) with { Scheduled = plan.Start });
     }
 
     private void EndTrip(DateTime t, string reason, ITrackingOutput output)
@@ -446,16 +435,8 @@ public sealed class VehicleTracker
             output.Publish(Alert(t, AlertKind.SevereDelay, cleared: true, value: null));
         }
 
-        output.Publish(new DerivedEvent
+        output.Publish(TripEvent(DerivedEventType.TripEnded, t, plan) with
         {
-            Type = DerivedEventType.TripEnded,
-            Time = t,
-            VehicleId = _s.VehicleId,
-            TripId = plan.TripId,
-            RouteId = plan.RouteId,
-            DirectionId = plan.DirectionId,
-            ServiceDate = plan.ServiceDate,
-            Mode = _s.Mode != TransportMode.Unknown ? _s.Mode : plan.Mode,
             DelaySeconds = _s.HasDelay ? _s.DelaySeconds : null,
             Other = reason,
         });
@@ -954,19 +935,21 @@ public sealed class VehicleTracker
             });
         }
 
-        output.Publish(new DerivedEvent
-        {
-            Type = DerivedEventType.PredictionRound,
-            Time = t,
-            VehicleId = _s.VehicleId,
-            TripId = plan.TripId,
-            RouteId = plan.RouteId,
-            DirectionId = plan.DirectionId,
-            ServiceDate = plan.ServiceDate,
-            Mode = _s.Mode,
-            Value = _predictions.Count,
-        });
+        output.Publish(TripEvent(DerivedEventType.PredictionRound, t, plan) with { Value = _predictions.Count });
     }
+
+    // An event about this vehicle on a trip (its start, its end, a prediction round's end).
+    private DerivedEvent TripEvent(DerivedEventType type, DateTime t, TripPlan plan) => new()
+    {
+        Type = type,
+        Time = t,
+        VehicleId = _s.VehicleId,
+        TripId = plan.TripId,
+        RouteId = plan.RouteId,
+        DirectionId = plan.DirectionId,
+        ServiceDate = plan.ServiceDate,
+        Mode = _s.Mode != TransportMode.Unknown ? _s.Mode : plan.Mode,
+    };
 
     private DerivedEvent Alert(DateTime t, AlertKind kind, bool cleared, double? value)
     {
