@@ -216,18 +216,7 @@ public sealed partial class BrokerReplayTests
     private static JsonElement MqttSource(JsonElement health) =>
         Assert.Single(health.GetProperty("sources").EnumerateArray(), s => s.GetProperty("kind").GetString() == "mqtt");
 
-    private static double Metric(string metrics, string name)
-    {
-        foreach (var line in metrics.Split('\n'))
-        {
-            if (line.StartsWith(name + " ", StringComparison.Ordinal))
-            {
-                return double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
-            }
-        }
-
-        return -1;
-    }
+    private static double Metric(string metrics, string name) => PrometheusText.Parse(metrics).GetValueOrDefault(name, -1);
 
     // The broker, the replay process and the host are separate processes and threads: poll with a deadline and name
     // what was awaited.

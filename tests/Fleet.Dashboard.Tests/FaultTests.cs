@@ -181,20 +181,7 @@ public sealed class FaultTests
     private static double RejectedTotal(Dictionary<string, double> metrics) =>
         metrics.Where(m => m.Key.StartsWith("fleet_replay_rejected_total{", StringComparison.Ordinal)).Sum(m => m.Value);
 
-    internal static Dictionary<string, double> ParseMetrics(string text)
-    {
-        var result = new Dictionary<string, double>(StringComparer.Ordinal);
-        foreach (var line in text.Split('\n'))
-        {
-            var space = line.LastIndexOf(' ');
-            if (line.Length > 0 && line[0] != '#' && space > 0)
-            {
-                result[line[..space]] = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
-            }
-        }
-
-        return result;
-    }
+    internal static Dictionary<string, double> ParseMetrics(string text) => PrometheusText.Parse(text);
 
     private static async Task PollAsync(Func<bool> done, string what, CancellationToken ct)
     {

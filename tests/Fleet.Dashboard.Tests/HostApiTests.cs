@@ -3,6 +3,8 @@ using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Fleet.Dashboard.Live;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Fleet.Ingest.Events;
 
 namespace Fleet.Dashboard.Tests;
@@ -129,6 +131,43 @@ public sealed class HostApiTests
     }
 
     [Fact]
+    public async Task Otlp_Collector_ReceivesFleetMetrics()
+    {
+        // A collector's OTLP/HTTP receiver: records what is posted to /v1/metrics.
+        var received = new System.Collections.Concurrent.ConcurrentQueue<(string? ContentType, byte[] Body)>();
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var collector = builder.Build();
+        collector.MapPost("/v1/metrics", async (Microsoft.AspNetCore.Http.HttpRequest request) =>
+        {
+            using var body = new MemoryStream();
+            await request.Body.CopyToAsync(body);
+            received.Enqueue((request.ContentType, body.ToArray()));
+            return Microsoft.AspNetCore.Http.Results.Ok();
+        });
+        await collector.StartAsync(Ct);
+        var collectorUri = new Uri(collector.Urls.First());
+
+        await using var host = await TestHost.StartAsync(serve: o => o with { Otlp = collectorUri, OtlpInterval = TimeSpan.FromMilliseconds(200) });
+        host.Live.Metrics.CountEvent(DateTime.UtcNow);
+
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (!received.Any(r => Contains(r.Body, "fleet_events_total")))
+        {
+            Assert.True(DateTime.UtcNow < until, $"no OTLP export with fleet_events_total in 20 s ({received.Count} posts)");
+            await Task.Delay(100, Ct);
+        }
+
+        var export = received.First(r => Contains(r.Body, "fleet_events_total"));
+        Assert.Equal("application/x-protobuf", export.ContentType);
+        // The resource names the service; the runtime's meter rides along.
+        Assert.True(Contains(export.Body, "fleet"), "service.name missing");
+        Assert.Contains(received, r => Contains(r.Body, "dotnet.gc.collections"));
+
+        static bool Contains(byte[] body, string text) => body.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(text)) >= 0;
+    }
+
+    [Fact]
     public async Task HealthAlertsMetricsNetwork_Serve_WhatTheStateHolds()
     {
         await using var host = await TestHost.StartAsync(network: new FakeNetwork());
@@ -153,10 +192,15 @@ public sealed class HostApiTests
         Assert.Equal("severe", Assert.Single(alerts.EnumerateArray()).GetProperty("severity").GetString());
         // FakeNetwork: one line and three stops.
         Assert.Equal(4, network.GetProperty("features").GetArrayLength());
-        Assert.Contains("\nfleet_events_total 1\n", metrics, StringComparison.Ordinal);
-        Assert.Contains("\nfleet_vehicles 1\n", metrics, StringComparison.Ordinal);
-        Assert.Contains("fleet_source_connected{source=\"replay\",kind=\"replay\"} 1\n", metrics, StringComparison.Ordinal);
-        Assert.Contains("\nfleet_hub_clients 0\n", metrics, StringComparison.Ordinal);
+        var samples = PrometheusText.Parse(metrics);
+        Assert.Equal(1, samples["fleet_events_total"]);
+        Assert.Equal(1, samples["fleet_vehicles"]);
+        Assert.Equal(1, samples["fleet_source_connected{kind=\"replay\",source=\"replay\"}"]);
+        Assert.Equal(0, samples["fleet_hub_clients"]);
+        Assert.Contains("# TYPE fleet_events_total counter\n", metrics, StringComparison.Ordinal);
+        // The platform's own meters come with OpenTelemetry: the runtime's and Kestrel's.
+        Assert.Contains(samples.Keys, k => k.StartsWith("dotnet_gc_collections_total", StringComparison.Ordinal));
+        Assert.Contains(samples.Keys, k => k.StartsWith("kestrel_active_connections", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -71,13 +71,11 @@ public sealed class ModelServeTests
 
         Assert.Equal(TimeSpan.FromHours(1), Assert.IsType<Fleet.Predict.Online.ModelRetrainer>(predictor.Retrainer).Options.Every);
         Assert.Null(offPredictor.Retrainer);
-        var metrics = new System.Text.StringBuilder();
-        learning.WriteMetrics(metrics);
-        Assert.Contains("fleet_predict_retrains_total 0\n", metrics.ToString(), StringComparison.Ordinal);
-        Assert.Contains("# TYPE fleet_predict_model_swaps_total counter\n", metrics.ToString(), StringComparison.Ordinal);
-        var none = new System.Text.StringBuilder();
-        off.WriteMetrics(none);
-        Assert.Equal(string.Empty, none.ToString());
+        var metrics = MeterReadings.Collect(learning);
+        Assert.Equal(0, metrics["fleet_predict_retrains_total"]);
+        Assert.Equal(0, metrics["fleet_predict_model_swaps_total"]);
+        Assert.False(metrics.ContainsKey("fleet_predict_retrain_validation_mae_seconds{model=\"new\"}"), "no retrain has finished yet");
+        Assert.Empty(MeterReadings.Collect(off));
     }
 
     [Theory]

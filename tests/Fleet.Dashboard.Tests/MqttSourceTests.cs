@@ -120,8 +120,9 @@ public sealed class MqttSourceTests
         Assert.Equal(1, rejected.GetProperty("BadJson").GetInt64());
         Assert.Equal(1, rejected.GetProperty("BadTopic").GetInt64());
         Assert.Equal(2, rejected.EnumerateObject().Count());
-        Assert.Contains($"fleet_source_rejected_total{{source=\"mqtt:127.0.0.1:{broker.Port}\",kind=\"mqtt\",reason=\"BadJson\"}} 1", metrics, StringComparison.Ordinal);
-        Assert.Contains($"fleet_source_connected{{source=\"mqtt:127.0.0.1:{broker.Port}\",kind=\"mqtt\"}} 1", metrics, StringComparison.Ordinal);
+        var samples = PrometheusText.Parse(metrics);
+        Assert.Equal(1, samples[$"fleet_source_rejected_total{{kind=\"mqtt\",reason=\"BadJson\",source=\"mqtt:127.0.0.1:{broker.Port}\"}}"]);
+        Assert.Equal(1, samples[$"fleet_source_connected{{kind=\"mqtt\",source=\"mqtt:127.0.0.1:{broker.Port}\"}}"]);
         Assert.DoesNotContain(Uri.EscapeDataString(Password), metrics, StringComparison.Ordinal);
     }
 

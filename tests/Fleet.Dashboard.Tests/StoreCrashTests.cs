@@ -202,17 +202,9 @@ public sealed class StoreCrashTests
         var until = DateTime.UtcNow + Deadline;
         while (true)
         {
-            var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
             try
             {
-                foreach (var line in (await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct)).Split('\n'))
-                {
-                    if (line.Length > 0 && line[0] != '#' && line.Split(' ') is [var name, var value])
-                    {
-                        metrics[name] = double.Parse(value, CultureInfo.InvariantCulture);
-                    }
-                }
-
+                var metrics = PrometheusText.Parse(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct));
                 if (done(metrics))
                 {
                     return metrics;

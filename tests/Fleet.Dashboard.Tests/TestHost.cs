@@ -30,10 +30,12 @@ internal sealed class TestHost : IAsyncDisposable
     public HttpClient Http { get; }
 
     public static async Task<TestHost> StartAsync(
-        string? apiKey = null, ITransitNetwork? network = null, LiveOptions? live = null, Action<IServiceCollection>? configure = null)
+        string? apiKey = null, ITransitNetwork? network = null, LiveOptions? live = null, Action<IServiceCollection>? configure = null,
+        Func<ServeOptions, ServeOptions>? serve = null)
     {
+        var options = new ServeOptions { Urls = "http://127.0.0.1:0", ApiKey = apiKey };
         var app = FleetWebHost.Build(
-            new ServeOptions { Urls = "http://127.0.0.1:0", ApiKey = apiKey },
+            serve?.Invoke(options) ?? options,
             services =>
             {
                 if (network is not null)

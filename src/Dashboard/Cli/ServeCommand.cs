@@ -22,6 +22,8 @@ internal static class ServeCommand
         };
         var apiKey = new Option<string?>("--api-key") { Description = "Require this key on the API, hub and /metrics (X-Api-Key header, Bearer or access_token)." };
         var tileUrl = new Option<string?>("--tile-url") { Description = "The page's base map tiles, a URL template ({z}/{x}/{y}); default OpenStreetMap's standard tiles; 'none' for none." };
+        var otlp = new Option<string?>("--otlp") { Description = "Also push metrics to an OpenTelemetry collector by OTLP over HTTP (e.g. http://127.0.0.1:4318; /v1/metrics is added to a URL without a path)." };
+        var otlpInterval = new Option<double>("--otlp-interval") { Description = "Seconds between two pushes to --otlp.", DefaultValueFactory = _ => 15 };
         var replay = new Option<string?>("--replay") { Description = "Replay a recording (HSL dump lines, .gz or plain), event times shifted to now." };
         var speed = new Option<double>("--speed") { Description = "Replay speed (1 = real time).", DefaultValueFactory = _ => 1 };
         var loop = new Option<bool>("--loop") { Description = "Start the replay again at its end." };
@@ -55,7 +57,7 @@ internal static class ServeCommand
             Example: fleet serve --gtfs hsl.zip --mqtt mqtts://mqtt.hsl.fi:8883 --topic "/hfp/v2/journey/ongoing/vp/#"
             """)
         {
-            urls, apiKey, tileUrl, replay, speed, loop, replayStart, gtfs,
+            urls, apiKey, tileUrl, otlp, otlpInterval, replay, speed, loop, replayStart, gtfs,
             store,
             mqtt, topic, gtfsRt, gtfsRtInterval,
             model, retrainEvery, lateness, lateTolerance, staleAfter,
@@ -78,6 +80,11 @@ internal static class ServeCommand
                 r.AddError($"--store: {storeError}");
             }
 
+            if (r.GetValue(otlp) is { } push && !(Uri.TryCreate(push, UriKind.Absolute, out var pushUri) && pushUri.Scheme is "http" or "https"))
+            {
+                r.AddError($"--otlp: '{push}' is not an http(s) URL");
+            }
+
             if (r.GetValue(retrainEvery) is { } every && ParseDuration(every) is null)
             {
                 r.AddError($"--retrain-every: '{every}' is not a duration (a number with s, m or h, e.g. 1h or 90m; 0 disables)");
@@ -90,6 +97,7 @@ internal static class ServeCommand
                 Urls = parse.GetValue(urls) ?? ServeOptions.DefaultUrls,
                 ApiKey = parse.GetValue(apiKey),
                 TileUrl = parse.GetValue(tileUrl),
+                Otlp = parse.GetValue(otlp) is { } push ? new Uri(push) : null,
                 Store = parse.GetValue(store) is { } storeSpec ? StoreSpec.TryParse(storeSpec, out _) : null,
                 ModelPath = parse.GetValue(model),
                 RetrainEvery = ParseDuration(parse.GetValue(retrainEvery) ?? "1h") ?? TimeSpan.FromHours(1),
@@ -103,6 +111,14 @@ internal static class ServeCommand
                 return Task.FromResult(2);
             }
 
+            var pushEvery = parse.GetValue(otlpInterval);
+            if (!(pushEvery >= 0.1 && pushEvery <= 3600))
+            {
+                Console.Error.WriteLine("fleet serve: --otlp-interval must be seconds from 0.1 to 3600");
+                return Task.FromResult(2);
+            }
+
+            options = options with { OtlpInterval = TimeSpan.FromSeconds(pushEvery) };
             var stale = parse.GetValue(staleAfter);
             if (!(stale >= 1 && stale <= 86_400))
             {

@@ -70,6 +70,7 @@ public static class FleetWebHost
         services.AddSingleton<ArrivalPredictors>();
         services.AddSingleton<IMetricsContributor>(sp => sp.GetRequiredService<ArrivalPredictors>());
         services.AddHostedService<LiveEventsService>();
+        FleetMetrics.AddServices(services, options.Otlp, options.OtlpInterval);
         services.AddProblems();
         services.ConfigureHttpJsonOptions(o => Configure(o.SerializerOptions));
         services.AddSignalR(o =>
@@ -113,6 +114,7 @@ public static class FleetWebHost
             o.TransportSendTimeout = app.Services.GetRequiredService<LiveOptions>().SlowClientTimeout * 2;
         });
         LiveApi.Map(app);
+        FleetMetrics.Map(app);
         TripUpdatesFeed.Map(app);
         VehiclePositionsFeed.Map(app);
         ReplayApi.Map(app);

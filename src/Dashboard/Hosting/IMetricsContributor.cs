@@ -1,14 +1,14 @@
-using System.Text;
+using System.Diagnostics.Metrics;
 
 namespace Fleet.Dashboard.Hosting;
 
 /// <summary>
-/// Adds lines to <c>/metrics</c> (Prometheus text format): a source or stage registers one as a singleton and
-/// <c>/metrics</c> appends what it writes after the live pipeline's figures.
+/// A source or stage with figures for <c>/metrics</c> and OTLP: it registers as a singleton and creates its
+/// observable instruments on the <c>Fleet</c> meter when the host starts (<see cref="FleetMetrics"/>).
 /// </summary>
-/// <remarks>Called on request threads, possibly concurrently: implementations read counters only.</remarks>
+/// <remarks>The instruments' callbacks run on the exporter's threads, possibly concurrently: they read counters only.</remarks>
 public interface IMetricsContributor
 {
-    /// <summary>Appends complete metric families (<c># HELP</c>, <c># TYPE</c>, samples), each line ending in <c>\n</c>.</summary>
-    public void WriteMetrics(StringBuilder output);
+    /// <summary>Creates this component's instruments on <paramref name="meter"/> (called once).</summary>
+    public void CreateInstruments(Meter meter);
 }

@@ -42,6 +42,12 @@ public sealed record ServeOptions
     /// <c>none</c>: no tiles (the network drawn from GTFS only).</summary>
     public string? TileUrl { get; init; }
 
+    /// <summary>Where to push metrics by OTLP (HTTP/protobuf, <c>--otlp URL</c>) besides serving <c>/metrics</c>; null: no push.</summary>
+    public Uri? Otlp { get; init; }
+
+    /// <summary>How often metrics are pushed to <see cref="Otlp"/> (<c>--otlp-interval</c>, default 15 s).</summary>
+    public TimeSpan OtlpInterval { get; init; } = TimeSpan.FromSeconds(15);
+
     /// <summary>OpenStreetMap's standard tiles, the page's base map unless <c>--tile-url</c> names another (or none).</summary>
     public const string OpenStreetMapTiles = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
 

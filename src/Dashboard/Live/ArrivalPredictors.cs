@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
 using Fleet.Dashboard.Hosting;
@@ -80,32 +81,25 @@ public sealed partial class ArrivalPredictors : IMetricsContributor
     }
 
     /// <inheritdoc />
-    public void WriteMetrics(StringBuilder output)
+    public void CreateInstruments(Meter meter)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        var all = Retrainers;
-        if (all.Count == 0)
-        {
-            return;
-        }
+        ArgumentNullException.ThrowIfNull(meter);
 
-        var inv = CultureInfo.InvariantCulture;
-        void Family(string name, string type, string help, double value) =>
-            output.Append(inv, $"# HELP {name} {help}\n# TYPE {name} {type}\n{name} {value.ToString("R", inv)}\n");
-
-        Family("fleet_predict_retrains_total", "counter", "Background retrains of the arrival model that finished.", all.Sum(r => r.Retrains));
-        Family("fleet_predict_model_swaps_total", "counter", "Retrained arrival models swapped in (they scored better).", all.Sum(r => r.Swaps));
-        Family("fleet_predict_retrains_skipped_total", "counter", "Due retrains skipped (too few rows, or one still running).", all.Sum(r => r.Skipped));
-        Family("fleet_predict_retrain_rows_total", "counter", "Labelled rows collected for retraining.", all.Sum(r => r.AddedRows));
-        Family("fleet_predict_retrain_rows_dropped_total", "counter", "Labelled rows dropped because the retraining window was full.", all.Sum(r => r.DroppedRows));
-        Family("fleet_predict_retrain_window_rows", "gauge", "Labelled rows in the current retraining window.", all[^1].WindowRows);
-        if (all.Select(r => r.Last).LastOrDefault(l => l is not null) is { } last)
-        {
-            output.Append(inv, $"# HELP fleet_predict_retrain_validation_mae_seconds Held-out MAE of the last retrain's current and new model.\n");
-            output.Append(inv, $"# TYPE fleet_predict_retrain_validation_mae_seconds gauge\n");
-            output.Append(inv, $"fleet_predict_retrain_validation_mae_seconds{{model=\"current\"}} {last.OldMae.ToString("R", inv)}\n");
-            output.Append(inv, $"fleet_predict_retrain_validation_mae_seconds{{model=\"new\"}} {last.NewMae.ToString("R", inv)}\n");
-        }
+        // Only while a retrainer runs (serve --retrain-every).
+        IEnumerable<Measurement<T>> Sum<T>(Func<IReadOnlyList<ModelRetrainer>, T> read)
+            where T : struct => Retrainers is { Count: > 0 } all ? [new Measurement<T>(read(all))] : [];
+        meter.CreateObservableCounter("fleet_predict_retrains_total", () => Sum(all => all.Sum(r => r.Retrains)), description: "Background retrains of the arrival model that finished.");
+        meter.CreateObservableCounter("fleet_predict_model_swaps_total", () => Sum(all => all.Sum(r => r.Swaps)), description: "Retrained arrival models swapped in (they scored better).");
+        meter.CreateObservableCounter("fleet_predict_retrains_skipped_total", () => Sum(all => all.Sum(r => r.Skipped)), description: "Due retrains skipped (too few rows, or one still running).");
+        meter.CreateObservableCounter("fleet_predict_retrain_rows_total", () => Sum(all => all.Sum(r => r.AddedRows)), description: "Labelled rows collected for retraining.");
+        meter.CreateObservableCounter("fleet_predict_retrain_rows_dropped_total", () => Sum(all => all.Sum(r => r.DroppedRows)), description: "Labelled rows dropped because the retraining window was full.");
+        meter.CreateObservableGauge("fleet_predict_retrain_window_rows", () => Sum(all => all[^1].WindowRows), description: "Labelled rows in the current retraining window.");
+        meter.CreateObservableGauge("fleet_predict_retrain_validation_mae_seconds", () =>
+            Retrainers.Select(r => r.Last).LastOrDefault(l => l is not null) is { } last
+                ? [new Measurement<double>(last.OldMae, new KeyValuePair<string, object?>("model", "current")),
+                    new Measurement<double>(last.NewMae, new KeyValuePair<string, object?>("model", "new"))]
+                : Array.Empty<Measurement<double>>(),
+            description: "Held-out MAE of the last retrain's current and new model.");
     }
 
     private PredictorSet? Load()

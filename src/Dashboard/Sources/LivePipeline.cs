@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -259,34 +260,29 @@ public sealed partial class LivePipeline : IMetricsContributor
         }
     }
 
-    /// <summary><c>/metrics</c>: tracking's counters (events, late and duplicate events dropped, unmatched journeys).</summary>
-    public void WriteMetrics(StringBuilder output)
+    /// <summary>Tracking's instruments (events, late and duplicate events dropped, unmatched journeys, queue, clock).</summary>
+    public void CreateInstruments(Meter meter)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        if (Counters is not { } c)
+        ArgumentNullException.ThrowIfNull(meter);
+        if (_engine is null)
         {
             return;
         }
 
-        var inv = CultureInfo.InvariantCulture;
-        void Counter(string name, string help, long value) =>
-            output.Append(inv, $"# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n");
-        Counter("fleet_tracking_events_total", "Live events tracked.", c.Events);
-        Counter("fleet_tracking_late_events_total", "Live events dropped by tracking: behind their vehicle's newest tracked event by more than the late tolerance.", c.Late);
-        Counter("fleet_tracking_corrected_events_total", "Live events that came after a newer one of their vehicle, within the late tolerance, tracked in its place.", c.Corrected);
-        Counter("fleet_tracking_duplicate_events_total", "Live events dropped by tracking as exact duplicates.", c.Duplicates);
-        Counter("fleet_tracking_unmatched_journeys_total", "Journeys of live events the schedule did not know.", c.UnmatchedJourneys);
-        int queued;
-        lock (_queueGate)
+        meter.Counter("fleet_tracking_events_total", "Live events tracked.", () => _engine.Counters.Events);
+        meter.Counter("fleet_tracking_late_events_total", "Live events dropped by tracking: behind their vehicle's newest tracked event by more than the late tolerance.", () => _engine.Counters.Late);
+        meter.Counter("fleet_tracking_corrected_events_total", "Live events that came after a newer one of their vehicle, within the late tolerance, tracked in its place.", () => _engine.Counters.Corrected);
+        meter.Counter("fleet_tracking_duplicate_events_total", "Live events dropped by tracking as exact duplicates.", () => _engine.Counters.Duplicates);
+        meter.Counter("fleet_tracking_unmatched_journeys_total", "Journeys of live events the schedule did not know.", () => _engine.Counters.UnmatchedJourneys);
+        meter.Gauge("fleet_tracking_queued_events", $"Live events waiting for tracking's next batch (at {MaxQueued} the sources run it themselves: backpressure).", () =>
         {
-            queued = _queued.Count + _queuedUpdates.Count;
-        }
-
-        output.Append(inv, $"# HELP fleet_tracking_queued_events Live events waiting for tracking's next batch (at {MaxQueued} the sources run it themselves: backpressure).\n# TYPE fleet_tracking_queued_events gauge\nfleet_tracking_queued_events {queued}\n");
-        if (StreamClock is { } clock)
-        {
-            output.Append(inv, $"# HELP fleet_tracking_clock_lag_seconds Wall clock minus tracking's event-time stream clock.\n# TYPE fleet_tracking_clock_lag_seconds gauge\nfleet_tracking_clock_lag_seconds {(_time.GetUtcNow().UtcDateTime - clock).TotalSeconds.ToString("R", inv)}\n");
-        }
+            lock (_queueGate)
+            {
+                return _queued.Count + _queuedUpdates.Count;
+            }
+        });
+        meter.OptionalGauge("fleet_tracking_clock_lag_seconds", "Wall clock minus tracking's event-time stream clock.",
+            () => StreamClock is { } clock ? (_time.GetUtcNow().UtcDateTime - clock).TotalSeconds : null);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
 using Fleet.Actors.Persistence;
@@ -503,48 +504,37 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     };
 
     /// <summary>
-    /// <c>/metrics</c>: the replay's parse figures (lines rejected by reason) and, with a store, the persisted
-    /// tracking's runtime figures (mailbox depth, buffered messages, journal queue: where backpressure shows).
+    /// The replay's parse figures (lines rejected by reason) and, with a store, the persisted tracking's runtime
+    /// figures (mailbox depth, buffered messages, journal queue: where backpressure shows).
     /// </summary>
-    public void WriteMetrics(StringBuilder output)
+    public void CreateInstruments(Meter meter)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        var inv = CultureInfo.InvariantCulture;
-        output.Append("# HELP fleet_replay_parsed_total Recording messages parsed into events.\n# TYPE fleet_replay_parsed_total counter\n")
-            .Append(inv, $"fleet_replay_parsed_total {_hfp.Parsed}\n");
-        output.Append("# HELP fleet_replay_rejected_total Recording lines rejected, by reason.\n# TYPE fleet_replay_rejected_total counter\n");
-        foreach (var reason in Enum.GetValues<Fleet.Ingest.RejectReason>())
-        {
-            if (reason != Fleet.Ingest.RejectReason.None)
-            {
-                output.Append(inv, $"fleet_replay_rejected_total{{reason=\"{reason}\"}} {_hfp.Rejections[reason]}\n");
-            }
-        }
+        ArgumentNullException.ThrowIfNull(meter);
+        meter.Counter("fleet_replay_parsed_total", "Recording messages parsed into events.", () => _hfp.Parsed);
+        meter.CreateObservableCounter("fleet_replay_rejected_total", () => Enum.GetValues<Fleet.Ingest.RejectReason>()
+            .Where(r => r != Fleet.Ingest.RejectReason.None)
+            .Select(r => new Measurement<long>(_hfp.Rejections[r], new KeyValuePair<string, object?>("reason", r.ToString()))),
+            description: "Recording lines rejected, by reason.");
 
-        if (_persistent?.Host is not { } host)
-        {
-            return;
-        }
-
-        var m = host.Vehicles.GetMetrics();
-        void Gauge(string name, string type, string help, double value) =>
-            output.Append(inv, $"# HELP {name} {help}\n# TYPE {name} {type}\n{name} {value.ToString("R", inv)}\n");
-        Gauge("fleet_tracking_entities", "gauge", "Vehicle entities in memory.", m.LiveEntities);
-        Gauge("fleet_tracking_messages_total", "counter", "Messages handled by vehicle entities.", m.MessagesProcessed);
-        Gauge("fleet_tracking_mailbox_depth", "gauge", "Messages waiting in the vehicle shards' mailboxes (ingest waits when a mailbox is full).", m.MailboxDepth);
-        Gauge("fleet_tracking_mailbox_depth_max", "gauge", "Deepest single vehicle shard mailbox.", m.MaxMailboxDepth);
-        Gauge("fleet_tracking_buffered_messages", "gauge", "Messages buffered for entities that persist or recover.", m.BufferedMessages);
-        Gauge("fleet_tracking_derived_queue_depth", "gauge", "Derived events waiting for the network stage.", host.DerivedQueueDepth);
-        Gauge("fleet_tracking_dead_letters_total", "counter", "Vehicle messages dropped to the dead letters.", m.DeadLetters);
-        Gauge("fleet_tracking_recoveries_total", "counter", "Vehicle entities recovered from the store.", m.Recoveries);
-        Gauge("fleet_tracking_already_applied_total", "counter", "Events skipped because a run before a restart had applied them.", _persistent.AlreadyApplied);
-        if (m.Journal is { } j)
-        {
-            Gauge("fleet_journal_events_total", "counter", "Events stored by the journal.", j.Events);
-            Gauge("fleet_journal_queue_depth", "gauge", "Journal writes waiting.", j.QueueDepth);
-            Gauge("fleet_journal_failed_writes_total", "counter", "Journal writes that failed.", j.FailedWrites);
-            Gauge("fleet_journal_write_latency_ms", "gauge", "Mean time from enqueue to durable, per write.", j.AverageLatencyMs);
-        }
+        // With a store: the current pass's host (each pass has its own); nothing without one.
+        IEnumerable<Measurement<T>> Host<T>(Func<Fleet.Tracking.Entities.TrackingHost, T> read)
+            where T : struct => _persistent?.Host is { } host ? [new Measurement<T>(read(host))] : [];
+        IEnumerable<Measurement<T>> Journal<T>(Func<Fleet.Actors.Persistence.JournalMetrics, T> read)
+            where T : struct => _persistent?.Host?.Vehicles.GetMetrics().Journal is { } j ? [new Measurement<T>(read(j))] : [];
+        meter.CreateObservableGauge("fleet_tracking_entities", () => Host(h => h.Vehicles.GetMetrics().LiveEntities), description: "Vehicle entities in memory.");
+        meter.CreateObservableCounter("fleet_tracking_messages_total", () => Host(h => h.Vehicles.GetMetrics().MessagesProcessed), description: "Messages handled by vehicle entities.");
+        meter.CreateObservableGauge("fleet_tracking_mailbox_depth", () => Host(h => h.Vehicles.GetMetrics().MailboxDepth), description: "Messages waiting in the vehicle shards' mailboxes (ingest waits when a mailbox is full).");
+        meter.CreateObservableGauge("fleet_tracking_mailbox_depth_max", () => Host(h => h.Vehicles.GetMetrics().MaxMailboxDepth), description: "Deepest single vehicle shard mailbox.");
+        meter.CreateObservableGauge("fleet_tracking_buffered_messages", () => Host(h => h.Vehicles.GetMetrics().BufferedMessages), description: "Messages buffered for entities that persist or recover.");
+        meter.CreateObservableGauge("fleet_tracking_derived_queue_depth", () => Host(h => h.DerivedQueueDepth), description: "Derived events waiting for the network stage.");
+        meter.CreateObservableCounter("fleet_tracking_dead_letters_total", () => Host(h => h.Vehicles.GetMetrics().DeadLetters), description: "Vehicle messages dropped to the dead letters.");
+        meter.CreateObservableCounter("fleet_tracking_recoveries_total", () => Host(h => h.Vehicles.GetMetrics().Recoveries), description: "Vehicle entities recovered from the store.");
+        meter.CreateObservableCounter("fleet_tracking_already_applied_total", () => _persistent is { } p ? [new Measurement<long>(p.AlreadyApplied)] : Array.Empty<Measurement<long>>(),
+            description: "Events skipped because a run before a restart had applied them.");
+        meter.CreateObservableCounter("fleet_journal_events_total", () => Journal(j => j.Events), description: "Events stored by the journal.");
+        meter.CreateObservableGauge("fleet_journal_queue_depth", () => Journal(j => j.QueueDepth), description: "Journal writes waiting.");
+        meter.CreateObservableCounter("fleet_journal_failed_writes_total", () => Journal(j => j.FailedWrites), description: "Journal writes that failed.");
+        meter.CreateObservableGauge("fleet_journal_write_latency_ms", () => Journal(j => j.AverageLatencyMs), description: "Mean time from enqueue to durable, per write.");
     }
 
     private void Publish(in VehicleEvent ev, TimeSpan shift)
