@@ -388,4 +388,19 @@ public sealed class HubTests
         var (_, ws) = await UpgradeWithTinyReceiveBufferAsync(baseUri);
         return await SignalRJsonClient.StartAsync(ws, capacity: 1, Ct);
     }
+
+    [Fact]
+    public async Task BenchHub_OfficialClients_EveryClientGetsPushes()
+    {
+        // fleet bench hub: a real host playing the sample city and a child process of official SignalR clients
+        // (HubClient/LiveHubClient.cs), each subscribed to a route or a stop.
+        var done = await FleetProcess.RunFleetAsync(Fleet.Testing.RepoPaths.Root, TimeSpan.FromMinutes(2), "bench", "hub", "--clients", "20", "--seconds", "3", "--json");
+        Assert.True(done.Exit == 0, done.Output);
+        using var result = JsonDocument.Parse(done.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last(l => l.StartsWith('{')));
+        var r = result.RootElement;
+        Assert.Equal(20, r.GetProperty("clients").GetInt32());
+        Assert.True(r.GetProperty("predictionsReceived").GetInt64() > 0, done.Output);
+        Assert.True(r.GetProperty("itemsReceived").GetInt64() >= r.GetProperty("predictionsReceived").GetInt64(), done.Output);
+        Assert.True(r.GetProperty("latencyP99Ms").GetDouble() > 0, done.Output);
+    }
 }

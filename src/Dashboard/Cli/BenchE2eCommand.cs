@@ -185,7 +185,7 @@ internal static class BenchE2eCommand
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _drain;
 
-        private HubRig(WebApplication app, SignalRJsonClient client, Action<HubMessage>? onMessage)
+        private HubRig(WebApplication app, LiveHubClient client, Action<HubMessage>? onMessage)
         {
             _app = app;
             Client = client;
@@ -207,14 +207,14 @@ internal static class BenchE2eCommand
 
         public LiveEvents Live { get; }
 
-        public SignalRJsonClient Client { get; }
+        public LiveHubClient Client { get; }
 
         /// <summary>Starts the host and a client subscribed to the whole map (vehicles) and to <paramref name="routes"/>
         /// (their predictions); <paramref name="timing"/>, when given, times every push on the server.</summary>
         public static async Task<HubRig> StartAsync(Action<HubMessage>? onMessage, CancellationToken ct, SendTiming? timing = null, params string[] routes)
         {
             var (app, address) = await StartHostAsync(timing, ct).ConfigureAwait(false);
-            var client = await SignalRJsonClient.ConnectAsync(SignalRJsonClient.HubUri(new Uri(address + "/"), LiveHub.Path, null), 4096, ct).ConfigureAwait(false);
+            var client = await LiveHubClient.ConnectAsync(new Uri(address + "/"), null, 4096, ct).ConfigureAwait(false);
             await client.InvokeAsync("Subscribe", ["bbox", "-180,-90,180,90"], ct).ConfigureAwait(false);
             foreach (var route in routes)
             {

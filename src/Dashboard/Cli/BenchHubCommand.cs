@@ -181,6 +181,12 @@ internal static class BenchHubCommand
         await child.StandardInput.FlushAsync(ct).ConfigureAwait(false);
         var resultLine = await child.StandardOutput.ReadLineAsync(ct).ConfigureAwait(false);
         await child.WaitForExitAsync(ct).ConfigureAwait(false);
+        // The clients closed their connections on the way out; let the hub finish their disconnects before it stops.
+        for (var waited = 0; live.ClientCount > 0 && waited < 100; waited++)
+        {
+            await Task.Delay(50, ct).ConfigureAwait(false);
+        }
+
         await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
         if (resultLine is null)
         {
@@ -284,15 +290,14 @@ internal static class BenchHubCommand
         var network = GtfsNetwork.Load(gtfs);
         var routes = network.Routes.Select(r => r.Id).ToArray();
         var stops = network.Schedule.Stops.Select(s => s.Id).ToArray();
-        var hub = SignalRJsonClient.HubUri(baseUrl, LiveHub.Path, null);
-        var connections = new SignalRJsonClient[count];
+        var connections = new LiveHubClient[count];
         using var gate = new SemaphoreSlim(32);
         await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
         {
             await gate.WaitAsync(ct).ConfigureAwait(false);
             try
             {
-                var c = await SignalRJsonClient.ConnectAsync(hub, 4096, ct).ConfigureAwait(false);
+                var c = await LiveHubClient.ConnectAsync(baseUrl, null, 4096, ct).ConfigureAwait(false);
                 if (everyNthRoute > 0)
                 {
                     await c.InvokeAsync("Subscribe", ["bbox", "-180,-90,180,90"], ct).ConfigureAwait(false);

@@ -301,8 +301,14 @@ public sealed partial class LivePipeline : IMetricsContributor
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                _ = await _wake.WaitAsync(FlushInterval, cancellationToken).ConfigureAwait(false); // woken by events, or the interval (real time)
-                Volatile.Write(ref _wakePending, 0);
+                // Woken by events, or the interval (real time). The pending flag is cleared only with the release it
+                // stands for taken: cleared after a timeout, a release made just then would be followed by a second one
+                // (SemaphoreFullException in the source that queued).
+                if (await _wake.WaitAsync(FlushInterval, cancellationToken).ConfigureAwait(false))
+                {
+                    Volatile.Write(ref _wakePending, 0);
+                }
+
                 Flush();
             }
         }

@@ -7,15 +7,10 @@ using System.Threading.Channels;
 
 namespace Fleet.Dashboard.HubClient;
 
-/// <summary>A message the server pushed: a hub method name and its arguments.</summary>
-/// <param name="Target">The method (<c>vehicles</c>, <c>predictions</c>, ...).</param>
-/// <param name="Arguments">Its arguments, as JSON.</param>
-/// <param name="Received">When it was received (wall clock, UTC).</param>
-public sealed record HubMessage(string Target, JsonElement[] Arguments, DateTime Received);
-
 /// <summary>
-/// A minimal SignalR client speaking the JSON hub protocol over a raw WebSocket (no negotiate), because
-/// Microsoft.AspNetCore.SignalR.Client cannot be restored here. Used by <c>fleet subscribe</c> and the tests.
+/// A test client speaking SignalR's JSON hub protocol over a raw WebSocket (no negotiate), for the hub's
+/// protocol-level tests: a reader that stops reading, a tiny receive buffer, the server's close message. Fleet's own
+/// commands and benches use the official client (<see cref="LiveHubClient"/>).
 /// </summary>
 /// <remarks>
 /// <para>Protocol: after connecting, send <c>{"protocol":"json","version":1}</c> + 0x1E, expect <c>{}</c> + 0x1E.
