@@ -131,6 +131,23 @@ public sealed class HostApiTests
     }
 
     [Fact]
+    public async Task Metrics_TwoHostsInOneProcess_EachShowsOnlyItsOwn()
+    {
+        // Meters are found by name process-wide: each host must export its own instruments only.
+        await using var one = await TestHost.StartAsync();
+        await using var two = await TestHost.StartAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            one.Live.Metrics.CountEvent(DateTime.UtcNow);
+        }
+
+        var first = PrometheusText.Parse(await one.Http.GetStringAsync(new Uri("metrics", UriKind.Relative), Ct));
+        var second = PrometheusText.Parse(await two.Http.GetStringAsync(new Uri("metrics", UriKind.Relative), Ct));
+        Assert.Equal(3, first["fleet_events_total"]);
+        Assert.Equal(0, second["fleet_events_total"]);
+    }
+
+    [Fact]
     public async Task Otlp_Collector_ReceivesFleetMetrics()
     {
         // A collector's OTLP/HTTP receiver: records what is posted to /v1/metrics.

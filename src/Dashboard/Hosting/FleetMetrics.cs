@@ -107,6 +107,17 @@ public sealed class FleetMetrics
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(MeterName).AddMeter(PlatformMeters);
+                // Meters are found by name process-wide; with several hosts in one process (the tests run many), each
+                // host's meters come from its own meter factory: export only this host's (and the runtime's, which has none).
+                if (metrics is IDeferredMeterProviderBuilder deferred)
+                {
+                    deferred.Configure((sp, builder) =>
+                    {
+                        var own = sp.GetRequiredService<IMeterFactory>();
+                        builder.AddView(i => i.Meter.Scope is IMeterFactory other && !ReferenceEquals(other, own) ? MetricStreamConfiguration.Drop : null);
+                    });
+                }
+
                 // Every scrape reads the counters now (the exporter's default caches a scrape for 300 ms).
                 metrics.AddPrometheusExporter(o => o.ScrapeResponseCacheDurationMilliseconds = 0);
                 if (otlp is not null)
