@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Fleet.Actors.Benchmarks;
+using Fleet.Akka.Benchmarks;
 using Spectre.Console;
 
 namespace Fleet.Dashboard.Cli;
@@ -21,24 +22,35 @@ internal static class BenchActorsCommand
             Description = "Run only these measurements (Messages, Persistence, Recovery, Memory); the others print 0",
             AllowMultipleArgumentsPerToken = true,
         };
+        var runtime = new Option<string>("--runtime")
+        {
+            Description = "akka: Akka.NET partitions (tracking's runtime); fleet: the home-made runtime it replaces, measured side by side",
+            DefaultValueFactory = _ => "akka",
+        };
+        runtime.AcceptOnlyFromAmong("akka", "fleet");
         var cmd = new Command("actors", """
-            Runs the actor runtime benchmarks: in-memory messages through 100,000 entities, events persisted to
-            SQLite, recovery of 10,000 entities x 100 events, memory per idle entity.
+            Runs the actor runtime benchmarks. On Akka.NET (default): vehicle events in batches through the shard region
+            of 64 partitions into 100,000 vehicles' state, events journaled to SQLite (Akka.Persistence.Sql), recovery
+            of 10,000 vehicles x 100 events, memory per idle vehicle. With --runtime fleet: the same on the home-made
+            runtime (one entity per id, its own SQLite journal).
 
             Example: fleet bench actors --json
-            Example: fleet bench actors --only Persistence Recovery
+            Example: fleet bench actors --runtime fleet --only Persistence Recovery
             """)
         {
             json,
             quick,
             only,
+            runtime,
         };
         cmd.SetAction((parse, ct) =>
         {
             var measures = parse.GetValue(only) is { Length: > 0 } selected
                 ? selected.Aggregate(ActorBenchmarkMeasures.None, (all, m) => all | m)
                 : ActorBenchmarkMeasures.All;
-            return RunActorsAsync(parse.GetValue(json), parse.GetValue(quick), measures, Console.Out, ct);
+            return parse.GetValue(runtime) == "fleet"
+                ? RunActorsAsync(parse.GetValue(json), parse.GetValue(quick), measures, Console.Out, ct)
+                : RunAkkaAsync(parse.GetValue(json), parse.GetValue(quick), Console.Out, ct);
         });
         return cmd;
     }
@@ -70,6 +82,36 @@ internal static class BenchActorsCommand
         table.AddRow("memory per idle entity (id included)", F(result.BytesPerIdleEntity, "N1") + " bytes", "< 500 bytes");
         var console = CliConsole.For(output);
         console.Write(table);
+        return 0;
+    }
+
+    /// <summary>Runs the benchmarks on Akka.NET and writes the result (the same JSON fields); returns the exit code.</summary>
+    public static async Task<int> RunAkkaAsync(bool json, bool quick, TextWriter output, CancellationToken cancellationToken)
+    {
+        var options = quick ? AkkaBenchmarkOptions.Quick() : new AkkaBenchmarkOptions();
+        var progress = new Progress<string>(m => Console.Error.WriteLine($"fleet bench actors: {m}"));
+        var result = await AkkaBenchmark.RunAsync(options, progress, cancellationToken).ConfigureAwait(false);
+        if (json)
+        {
+            await output.WriteLineAsync(JsonSerializer.Serialize(new
+            {
+                runtime = "akka",
+                messagesPerSecond = Math.Round(result.MessagesPerSecond),
+                entities = options.Partitions,
+                vehicles = result.Vehicles,
+                persistedEventsPerSecond = Math.Round(result.PersistedEventsPerSecond),
+                recoverySeconds10k = Math.Round(result.RecoverySeconds10k, 3),
+                bytesPerIdleEntity = Math.Round(result.BytesPerIdleVehicle, 1),
+            })).ConfigureAwait(false);
+            return 0;
+        }
+
+        var table = new Table().AddColumn("measure (Akka.NET)").AddColumn(new TableColumn("result").RightAligned()).AddColumn("target");
+        table.AddRow($"vehicle events into {result.Vehicles:N0} vehicles through {options.Partitions} sharded partitions", F(result.MessagesPerSecond, "N0") + " events/s", ">= 1,000,000 events/s");
+        table.AddRow("events journaled to SQLite (Akka.Persistence.Sql, a row per batch)", F(result.PersistedEventsPerSecond, "N0") + " events/s", ">= 100,000 events/s");
+        table.AddRow($"recovery of {options.RecoveryVehicles:N0} vehicles x {options.RecoveryEventsPerVehicle} events", F(result.RecoverySeconds10k, "N3") + " s", "< 3 s");
+        table.AddRow("memory per idle vehicle (id included)", F(result.BytesPerIdleVehicle, "N1") + " bytes", "< 500 bytes");
+        CliConsole.For(output).Write(table);
         return 0;
     }
 

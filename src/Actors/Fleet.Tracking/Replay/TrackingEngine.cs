@@ -1,6 +1,7 @@
 using Fleet.Ingest.Events;
 using Fleet.Tracking.Network;
 using Fleet.Tracking.Output;
+using Fleet.Tracking.Partitions;
 using Fleet.Tracking.Schedule;
 using Fleet.Tracking.Vehicles;
 
@@ -39,10 +40,8 @@ public readonly record struct TrackingCounters(long Events, long StopUpdates, in
 /// </remarks>
 public sealed class TrackingEngine
 {
-    private readonly ITripCatalog _catalog;
     private readonly TrackingOptions _options;
     private readonly ITrackingOutput _output;
-    private readonly IArrivalPredictor? _predictor;
     private readonly IStopObserver? _observer;
     private readonly Partition[] _partitions;
     private List<StopUpdate> _updates = [];
@@ -75,16 +74,14 @@ public sealed class TrackingEngine
         ArgumentOutOfRangeException.ThrowIfNegative(partitions);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         options.Validate();
-        _catalog = catalog;
         _options = options;
         _output = output;
-        _predictor = predictor;
         _observer = predictor as IStopObserver;
         _batchSize = batchSize;
         _partitions = new Partition[partitions == 0 ? Environment.ProcessorCount : partitions];
         for (var i = 0; i < _partitions.Length; i++)
         {
-            _partitions[i] = new Partition();
+            _partitions[i] = new Partition(new VehiclePartition(catalog, options, predictor));
         }
 
         Network = new NetworkTracker(options, catalog);
@@ -174,18 +171,8 @@ public sealed class TrackingEngine
     /// </summary>
     public bool OverlapBatches { get; init; }
 
-    /// <summary>The partition of a vehicle id (FNV-1a; stable across processes).</summary>
-    public static int PartitionOf(string vehicleId, int partitions)
-    {
-        ArgumentNullException.ThrowIfNull(vehicleId);
-        var h = 2166136261u;
-        foreach (var c in vehicleId)
-        {
-            h = (h ^ c) * 16777619u;
-        }
-
-        return (int)(h % (uint)partitions);
-    }
+    /// <summary>The partition of a vehicle id (see <see cref="VehiclePartition.PartitionOf"/>).</summary>
+    public static int PartitionOf(string vehicleId, int partitions) => VehiclePartition.PartitionOf(vehicleId, partitions);
 
     private void RunBatch(bool final, bool overlap)
     {
@@ -201,18 +188,18 @@ public sealed class TrackingEngine
         if (overlap && !final)
         {
             _running = _partitions.Length == 1
-                ? Task.Run(() => _partitions[0].Run(this, clock, final: false))
-                : Task.Run(() => Parallel.ForEach(_partitions, p => p.Run(this, clock, final: false)));
+                ? Task.Run(() => _partitions[0].Run(clock, final: false))
+                : Task.Run(() => Parallel.ForEach(_partitions, p => p.Run(clock, final: false)));
             return;
         }
 
         if (_partitions.Length == 1)
         {
-            _partitions[0].Run(this, clock, final);
+            _partitions[0].Run(clock, final);
         }
         else
         {
-            Parallel.ForEach(_partitions, p => p.Run(this, clock, final));
+            Parallel.ForEach(_partitions, p => p.Run(clock, final));
         }
 
         PublishBatch();
@@ -292,49 +279,23 @@ public sealed class TrackingEngine
 
     private sealed record PublishedCounters(TrackingCounters Value);
 
-    private VehicleTracker NewTracker(string vehicleId) => new(vehicleId, _catalog, _options, _predictor);
-
-    private sealed class Partition
+    // One VehiclePartition and the engine's double-buffered queue in front of it.
+    private sealed class Partition(VehiclePartition vehicles)
     {
         public List<VehicleEvent> Queue { get; set; } = [];
 
         public List<VehicleEvent> Running { get; set; } = [];
 
-        public Dictionary<string, VehicleTracker> Trackers { get; } = new(StringComparer.Ordinal);
+        public VehiclePartition Vehicles { get; } = vehicles;
+
+        public Dictionary<string, VehicleTracker> Trackers => Vehicles.Trackers;
 
         public ListOutput Output { get; } = new();
 
-        public void Run(TrackingEngine engine, DateTime clock, bool final)
+        public void Run(DateTime clock, bool final)
         {
-            var queue = Running;
-            VehicleTracker? last = null;
-            for (var i = 0; i < queue.Count; i++)
-            {
-                var id = queue[i].VehicleId;
-                if (last is null || !ReferenceEquals(last.VehicleId, id))
-                {
-                    if (!Trackers.TryGetValue(id, out last))
-                    {
-                        last = engine.NewTracker(id);
-                        Trackers.Add(id, last);
-                    }
-                }
-
-                last.Accept(queue[i], Output);
-            }
-
-            queue.Clear();
-            foreach (var t in Trackers.Values)
-            {
-                if (final)
-                {
-                    t.Complete(Output);
-                }
-                else
-                {
-                    t.AdvanceClock(clock, Output);
-                }
-            }
+            Vehicles.Track(Running, null, clock, Output, final);
+            Running.Clear();
         }
     }
 }

@@ -168,6 +168,13 @@ public sealed class VehicleTracker
         }
     }
 
+    /// <summary>The source sequence number of the last event applied (0 when its source has none); see <c>VehiclePartition</c>.</summary>
+    public long LastSequence
+    {
+        get => _s.LastSequence;
+        set => _s.LastSequence = value;
+    }
+
     /// <summary>The state to snapshot (copies the reorder buffer's content into it).</summary>
     public VehicleTrackerState CaptureState()
     {

@@ -1,0 +1,203 @@
+using System.Globalization;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using Akka.Configuration;
+using Fleet.Akka.Partitions;
+using Fleet.Akka.Serialization;
+using Microsoft.Data.Sqlite;
+
+namespace Fleet.Akka.Hosting;
+
+/// <summary>Where partitions journal and snapshot: SQLite (the embedded default), PostgreSQL, or memory.</summary>
+public enum JournalKind
+{
+    /// <summary>Nothing survives the process (tests, benchmarks, <c>fleet serve</c> without a store).</summary>
+    InMemory,
+
+    /// <summary>A SQLite file (WAL).</summary>
+    Sqlite,
+
+    /// <summary>A PostgreSQL database (Npgsql connection string).</summary>
+    Postgres,
+}
+
+/// <summary>The Akka side of tracking: partitions, store, node address.</summary>
+public sealed record FleetAkkaOptions
+{
+    /// <summary>The shard region's type name (part of every persistence id: <c>{Region}-{partition}</c>).</summary>
+    public string Region { get; init; } = "vehicle-partition";
+
+    /// <summary>Partitions of the vehicle stream (a vehicle's is a stable hash of its id).</summary>
+    public int Partitions { get; init; } = 64;
+
+    /// <summary>Where partitions persist.</summary>
+    public JournalKind Journal { get; init; } = JournalKind.InMemory;
+
+    /// <summary>The SQLite file or the PostgreSQL connection string (not for <see cref="JournalKind.InMemory"/>).</summary>
+    public string? Connection { get; init; }
+
+    /// <summary>The node's host for Akka.Remote (loopback by default).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>The node's port for Akka.Remote (0: any free port, for a single node).</summary>
+    public int Port { get; init; }
+}
+
+/// <summary>
+/// Akka.NET's configuration for Fleet: a cluster node (one by default, joined to itself) with cluster sharding
+/// (sharding's state in distributed data, never in the vehicles' journal; partitions never passivated), Akka.Persistence.Sql
+/// on SQLite or PostgreSQL (or memory), Fleet's binary serializer bound to <see cref="IFleetMessage"/>, and a journal
+/// call timeout long enough for a flood of batches.
+/// </summary>
+public static class FleetAkka
+{
+    /// <summary>The actor system's name (cluster nodes must share it).</summary>
+    public const string SystemName = "fleet";
+
+    /// <summary>The HOCON configuration for <paramref name="options"/>.</summary>
+    public static Config Config(FleetAkkaOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var persistence = options.Journal switch
+        {
+            JournalKind.InMemory => """
+                akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
+                akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
+                """,
+            _ => SqlPersistence(options),
+        };
+        var text = $$"""
+            akka {
+              loglevel = WARNING
+              stdout-loglevel = WARNING
+              actor {
+                provider = cluster
+                serializers { fleet = "{{typeof(FleetSerializer).AssemblyQualifiedName}}" }
+                serialization-bindings { "{{typeof(IFleetMessage).AssemblyQualifiedName}}" = fleet }
+                serialization-identifiers { "{{typeof(FleetSerializer).AssemblyQualifiedName}}" = {{FleetSerializer.Id}} }
+              }
+              remote.dot-netty.tcp {
+                hostname = "{{options.Host}}"
+                port = {{options.Port.ToString(CultureInfo.InvariantCulture)}}
+              }
+              cluster {
+                log-info = off
+                sharding {
+                  state-store-mode = ddata
+                  remember-entities = off
+                  passivate-idle-entity-after = off
+                  distributed-data.durable.keys = []
+                }
+              }
+              persistence {
+                journal.sql.circuit-breaker.call-timeout = 60s
+                snapshot-store.sql.circuit-breaker.call-timeout = 60s
+              }
+            }
+            {{persistence}}
+            """;
+        return ConfigurationFactory.ParseString(text);
+    }
+
+    /// <summary>Creates a node, joins it to itself (a cluster of one) and starts the partitions' shard region.</summary>
+    public static async Task<(ActorSystem System, IActorRef Region)> StartAsync(FleetAkkaOptions options, TrackingDomain domain, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        PrepareStore(options);
+        var system = ActorSystem.Create(SystemName, Config(options));
+        try
+        {
+            var cluster = Cluster.Get(system);
+            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.RegisterOnMemberUp(up.SetResult);
+            await cluster.JoinAsync(cluster.SelfAddress, cancellationToken).ConfigureAwait(false);
+            await up.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            var region = await StartRegionAsync(system, options, domain).ConfigureAwait(false);
+            return (system, region);
+        }
+        catch
+        {
+            await system.Terminate().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Starts the partitions' shard region on a running cluster node.</summary>
+    public static Task<IActorRef> StartRegionAsync(ActorSystem system, FleetAkkaOptions options, TrackingDomain domain)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(domain);
+        var region = options.Region;
+        return ClusterSharding.Get(system).StartAsync(
+            region,
+            entityId => Props.Create(() => new VehiclePartitionActor(region, int.Parse(entityId, CultureInfo.InvariantCulture), domain)),
+            ClusterShardingSettings.Create(system),
+            new PartitionExtractor(Math.Max(1, options.Partitions)));
+    }
+
+    /// <summary>Makes the store ready: SQLite's folder and write-ahead log (set on the file, once).</summary>
+    public static void PrepareStore(FleetAkkaOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Journal != JournalKind.Sqlite)
+        {
+            return;
+        }
+
+        var path = options.Connection ?? throw new ArgumentException("a SQLite store needs a file", nameof(options));
+        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        using var connection = new SqliteConnection(SqliteConnectionString(path));
+        connection.Open();
+        using var pragma = connection.CreateCommand();
+        pragma.CommandText = "PRAGMA journal_mode=WAL;";
+        pragma.ExecuteNonQuery();
+    }
+
+    private static string SqliteConnectionString(string path) => new SqliteConnectionStringBuilder { DataSource = path, Pooling = true }.ToString();
+
+    private static string SqlPersistence(FleetAkkaOptions options)
+    {
+        var (provider, connection) = options.Journal == JournalKind.Sqlite
+            ? ("SQLite.MS", SqliteConnectionString(options.Connection!))
+            : ("PostgreSQL.15", options.Connection ?? throw new ArgumentException("a PostgreSQL store needs a connection string", nameof(options)));
+        var quoted = "\"" + connection.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal) + "\"";
+        return $$"""
+            akka.persistence {
+              journal {
+                plugin = "akka.persistence.journal.sql"
+                sql {
+                  class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
+                  connection-string = {{quoted}}
+                  provider-name = "{{provider}}"
+                  auto-initialize = true
+                  tag-write-mode = Csv
+                }
+              }
+              snapshot-store {
+                plugin = "akka.persistence.snapshot-store.sql"
+                sql {
+                  class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
+                  connection-string = {{quoted}}
+                  provider-name = "{{provider}}"
+                  auto-initialize = true
+                }
+              }
+            }
+            """;
+    }
+}
+
+/// <summary>Routes a partition message to the entity named after its partition.</summary>
+/// <param name="shards">Shards the partitions are spread over (placement and rebalancing move whole shards).</param>
+public sealed class PartitionExtractor(int shards) : HashCodeMessageExtractor(shards)
+{
+    /// <inheritdoc />
+    public override string? EntityId(object message) =>
+        message is IPartitionMessage m ? m.Partition.ToString(CultureInfo.InvariantCulture) : null;
+}

@@ -1,0 +1,108 @@
+using System.Globalization;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using Fleet.Tracking;
+using Fleet.Tracking.Output;
+using Fleet.Tracking.Partitions;
+using Fleet.Tracking.Schedule;
+using Fleet.Tracking.Vehicles;
+
+namespace Fleet.Akka.Partitions;
+
+/// <summary>What every partition actor tracks against: the schedule, tracking's thresholds and the predictor.</summary>
+/// <param name="Catalog">The schedule.</param>
+/// <param name="Options">Tracking's thresholds.</param>
+/// <param name="Predictor">Arrival predictor (none when null); shared by the partitions, so it must be thread-safe.</param>
+/// <param name="SnapshotEvery">Batches between two snapshots of a partition.</param>
+public sealed record TrackingDomain(ITripCatalog Catalog, TrackingOptions Options, IArrivalPredictor? Predictor = null, int SnapshotEvery = 200);
+
+/// <summary>
+/// One partition of the vehicle stream as a persistent, sharded actor: it owns a <see cref="VehiclePartition"/>,
+/// journals each <see cref="TrackBatch"/> as one <see cref="BatchAccepted"/> event, applies it once stored, and answers
+/// <see cref="BatchTracked"/> with what tracking derived. Every <see cref="TrackingDomain.SnapshotEvery"/> batches it
+/// snapshots its vehicles (a copy, serialized at that moment) and drops the older snapshots; recovery is the newest
+/// snapshot plus the journal's tail, applied with nothing published (no side effects while recovering).
+/// </summary>
+public sealed class VehiclePartitionActor : ReceivePersistentActor
+{
+    private readonly int _partition;
+    private readonly VehiclePartition _vehicles;
+    private readonly int _snapshotEvery;
+    private readonly ListOutput _collected = new();
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private int _sinceSnapshot;
+    private long _recovered;
+    private bool _fromSnapshot;
+
+    /// <summary>Creates the actor of <paramref name="partition"/>.</summary>
+    /// <param name="region">The region's name, the first part of the persistence id (a looping replay keeps each round apart).</param>
+    /// <param name="partition">The partition.</param>
+    /// <param name="domain">What it tracks against.</param>
+    public VehiclePartitionActor(string region, int partition, TrackingDomain domain)
+    {
+        ArgumentNullException.ThrowIfNull(domain);
+        _partition = partition;
+        PersistenceId = region + "-" + partition.ToString(CultureInfo.InvariantCulture);
+        _vehicles = new VehiclePartition(domain.Catalog, domain.Options, domain.Predictor);
+        _snapshotEvery = Math.Max(1, domain.SnapshotEvery);
+
+        Recover<SnapshotOffer>(offer =>
+        {
+            if (offer.Snapshot is PartitionSnapshot s)
+            {
+                _vehicles.RestoreStates(s.States);
+                _fromSnapshot = true;
+            }
+        });
+        Recover<BatchAccepted>(b =>
+        {
+            _vehicles.Track(b.Events, b.Sequences, b.Clock, Discard.Instance);
+            _recovered++;
+        });
+        Command<TrackBatch>(Track);
+        Command<GetPartitionStats>(_ => Sender.Tell(new PartitionStats(_partition, _vehicles.Trackers.Count, _vehicles.Applied, _vehicles.AlreadyApplied,
+            LastSequenceNr, _recovered, _fromSnapshot)));
+        Command<SaveSnapshotSuccess>(ok => DeleteSnapshots(new SnapshotSelectionCriteria(ok.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotFailure>(failed => _log.Warning(failed.Cause, "Partition {0}: snapshot at {1} failed", _partition, failed.Metadata.SequenceNr));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(failed => _log.Warning(failed.Cause, "Partition {0}: deleting old snapshots failed", _partition));
+    }
+
+    /// <inheritdoc />
+    public override string PersistenceId { get; }
+
+    private void Track(TrackBatch batch)
+    {
+        if (batch.Events.Length == 0 && _vehicles.Trackers.Count == 0)
+        {
+            // Nothing to move the clock for: nothing to store either.
+            Sender.Tell(new BatchTracked(_partition, [], 0, 0));
+            return;
+        }
+
+        Persist(new BatchAccepted(batch.Events, batch.Sequences, batch.Clock), accepted =>
+        {
+            var applied = _vehicles.Applied;
+            var already = _vehicles.AlreadyApplied;
+            _vehicles.Track(accepted.Events, accepted.Sequences, accepted.Clock, _collected);
+            Sender.Tell(new BatchTracked(_partition, [.. _collected.Events], (int)(_vehicles.Applied - applied), (int)(_vehicles.AlreadyApplied - already)));
+            _collected.Events.Clear();
+            if (++_sinceSnapshot >= _snapshotEvery)
+            {
+                _sinceSnapshot = 0;
+                SaveSnapshot(new PartitionSnapshot(_vehicles.SaveStates()));
+            }
+        });
+    }
+
+    /// <summary>The output of recovery: tracking's derived events are dropped (they were published before the restart).</summary>
+    private sealed class Discard : ITrackingOutput
+    {
+        public static readonly Discard Instance = new();
+
+        public void Publish(DerivedEvent derived)
+        {
+        }
+    }
+}

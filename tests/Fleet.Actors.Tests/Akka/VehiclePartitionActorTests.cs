@@ -1,0 +1,57 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Fleet.Akka.Hosting;
+using Fleet.Akka.Partitions;
+using Fleet.Tracking;
+
+namespace Fleet.Actors.Tests.Akka;
+
+/// <summary>
+/// The partition actor on its own (Akka.TestKit): every local message goes through Fleet's serializer
+/// (<c>serialize-messages</c>), and what it answers is what plain tracking derives from the same batches.
+/// </summary>
+public sealed class VehiclePartitionActorTests() : global::Akka.TestKit.Xunit.TestKit(
+    ConfigurationFactory.ParseString("akka.actor.serialize-messages = on\nakka.actor.serialize-creators = off")
+        .WithFallback(FleetAkka.Config(new FleetAkkaOptions())))
+{
+    [Fact]
+    public void Batches_ThroughTheActor_AnswerWhatPlainTrackingDerives()
+    {
+        var batches = SampleBatches.Read(partitions: 2, lines: 20_000, perBatch: 2_000).Where(b => b.Partition == 1).ToList();
+        var expected = SampleBatches.TrackPlain(batches);
+        var actor = Sys.ActorOf(Props.Create(() => new VehiclePartitionActor("test", 1, new TrackingDomain(SampleBatches.Catalog, new TrackingOptions(), null, 200))));
+
+        var derived = new List<Fleet.Tracking.Output.DerivedEvent>();
+        for (var i = 0; i < batches.Count; i++)
+        {
+            actor.Tell(batches[i], TestActor);
+            var reply = ExpectMsg<BatchTracked>(TimeSpan.FromSeconds(30), cancellationToken: TestContext.Current.CancellationToken);
+            Assert.Equal(1, reply.Partition);
+            Assert.Equal(batches[i].Events.Length, reply.Applied);
+            Assert.Equal(0, reply.AlreadyApplied);
+            Assert.Equal(expected[i], reply.Derived);
+            derived.AddRange(reply.Derived);
+        }
+
+        // The sample's first lines: buses reach stops and start trips.
+        Assert.Contains(derived, d => d.Type == Fleet.Tracking.Output.DerivedEventType.Arrival);
+        Assert.Contains(derived, d => d.Type == Fleet.Tracking.Output.DerivedEventType.TripStarted);
+        actor.Tell(new GetPartitionStats(1), TestActor);
+        var stats = ExpectMsg<PartitionStats>(cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(batches.Sum(b => b.Events.Length), stats.Applied);
+        Assert.Equal(batches.Count, stats.LastSequenceNr);
+    }
+
+    [Fact]
+    public void SameBatchTwice_SecondAppliesNothing()
+    {
+        var batch = SampleBatches.Read(partitions: 1, lines: 2_000, perBatch: 2_000)[0];
+        var actor = Sys.ActorOf(Props.Create(() => new VehiclePartitionActor("twice", 0, new TrackingDomain(SampleBatches.Catalog, new TrackingOptions()))));
+        actor.Tell(batch, TestActor);
+        Assert.Equal(batch.Events.Length, ExpectMsg<BatchTracked>(TimeSpan.FromSeconds(30), cancellationToken: TestContext.Current.CancellationToken).Applied);
+        actor.Tell(batch, TestActor);
+        var again = ExpectMsg<BatchTracked>(TimeSpan.FromSeconds(30), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(0, again.Applied);
+        Assert.Equal(batch.Events.Length, again.AlreadyApplied);
+    }
+}
