@@ -1,5 +1,5 @@
 using System.IO.Compression;
-using Fleet.Actors.Persistence;
+using Fleet.Akka.Hosting;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Sources;
 using Fleet.Testing;
@@ -41,13 +41,12 @@ public sealed class OverloadTests
 
             var file = Path.Combine(dir, "slice.hfp");
             await File.WriteAllLinesAsync(file, lines, ct);
-            var journal = new SqliteJournal(new SqliteJournalOptions { Path = Path.Combine(dir, "store.db") });
-            await using var _ = journal;
+            await using var cluster = new TrackingCluster(new FleetAkkaOptions { Journal = JournalKind.Sqlite, Connection = Path.Combine(dir, "store.db") });
             var network = GtfsNetwork.Load(Path.Combine(RepoPaths.SampleData, "gtfs.zip"));
             var baseline = GC.GetTotalMemory(forceFullCollection: true);
             await using var host = await TestHost.StartAsync(network: network, configure: s =>
             {
-                s.AddSingleton<IJournal>(journal);
+                s.AddSingleton(cluster);
                 s.AddReplay(new ReplayOptions { Path = file, Speed = ReplayOptions.MaxSpeed, ShiftToNow = false });
             });
 
@@ -57,11 +56,11 @@ public sealed class OverloadTests
             while (true)
             {
                 var m = FaultTests.ParseMetrics(await host.Http.GetStringAsync(new Uri("/metrics", UriKind.Relative), ct));
-                var queued = m.GetValueOrDefault("fleet_tracking_mailbox_depth") + m.GetValueOrDefault("fleet_tracking_buffered_messages");
+                var queued = m.GetValueOrDefault("fleet_tracking_stream_pending");
                 maxQueued = Math.Max(maxQueued, queued);
                 maxHeapMb = Math.Max(maxHeapMb, (GC.GetTotalMemory(false) - baseline) / 1e6);
-                // Backpressure: the replay has read ahead of what tracking has handled, and waits (mailboxes and
-                // entity buffers hold the difference, up to their capacities).
+                // Backpressure: the replay has read ahead of what tracking has handled, and waits (the stream's buffer,
+                // the group being cut and the batches awaiting acknowledgement hold the difference, up to their sizes).
                 sawBackpressure |= queued > 1_000;
                 if (m.GetValueOrDefault("fleet_journal_events_total") >= 18_000 && sawBackpressure)
                 {
@@ -72,9 +71,10 @@ public sealed class OverloadTests
                 await Task.Delay(100, ct);
             }
 
-            Assert.True(sawBackpressure, "the mailboxes never filled: the load did not exceed what tracking takes");
-            // Bounded: 64 shard mailboxes of 4,096 plus 1,024 per entity buffer; with the sample city's vehicles far less.
-            Assert.True(maxQueued <= 64 * 4_096 + 200 * 1_024, $"{maxQueued} messages queued");
+            Assert.True(sawBackpressure, "the stream never filled: the load did not exceed what tracking takes");
+            // Bounded: the source's buffer (8,192), the group being cut (4,096) and at most 64 batches in flight plus one
+            // in the sink, each at most a group; with the sample city's partitions far less.
+            Assert.True(maxQueued <= 8_192 + (66 * 4_096), $"{maxQueued} items pending");
             // The whole 20,000-line replay plus tracking state stays far below a size that would show unbounded queues.
             Assert.True(maxHeapMb < 300, $"managed heap grew by {maxHeapMb:F0} MB");
         }

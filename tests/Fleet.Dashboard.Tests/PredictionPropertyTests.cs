@@ -67,14 +67,14 @@ public sealed class PredictionPropertyTests
     [Fact]
     public async Task SampleCity_PersistedTrackingAsServeRunsIt_FeedCleanNoPassedStopOrderedWithSeeks()
     {
-        // The default `fleet serve` tracks on the actor runtime with a store: the vehicles work on their own threads,
+        // The default `fleet serve` tracks on Akka.NET partitions with a store: the partitions work on their own threads,
         // so a sample sees them mid-work. What must hold at any moment is checked (the feed, passed stops against the
         // truth, next stops' order, nothing from before a seek, rounds and store consistent).
         var dir = RepoPaths.SampleData;
-        await using var journal = new Fleet.Actors.Persistence.InMemoryJournal();
+        await using var cluster = new Fleet.Akka.Hosting.TrackingCluster(new Fleet.Akka.Hosting.FleetAkkaOptions());
         await using var probe = await ReplayProbe.StartAsync(
             Path.Combine(dir, "recording.hfp.gz"), Path.Combine(dir, "gtfs.zip"), Path.Combine(dir, "truth.csv"),
-            Path.Combine(dir, "model.bin"), loop: false, journal: journal);
+            Path.Combine(dir, "model.bin"), loop: false, cluster: cluster);
 
         var samples = await probe.RunAsync(until: p => p.Replay.State.Finished, seeks: [(150, 0.6), (300, 0.3)]);
 
@@ -123,7 +123,7 @@ public sealed class PredictionPropertyTests
         private int _lastRound;
         private int _pendingRestartChecks;
 
-        // Tracking on the actor runtime: vehicles publish from their own threads while a sample is taken, so only what
+        // Tracking on Akka.NET: the partitions track on their own threads while a sample is taken, so only what
         // holds at any moment is checked (not the subscriber's view against the store, nor tracking's own arrivals,
         // which can land between two reads).
         private bool _asynchronous;
@@ -146,9 +146,9 @@ public sealed class PredictionPropertyTests
         public long Withdrawn => Live.WithdrawnCount;
 
         public static async Task<ReplayProbe> StartAsync(string recording, string gtfs, string truth, string? model, bool loop,
-            Fleet.Actors.Persistence.IJournal? journal = null)
+            Fleet.Akka.Hosting.TrackingCluster? cluster = null)
         {
-            var probe = new ReplayProbe { _asynchronous = journal is not null };
+            var probe = new ReplayProbe { _asynchronous = cluster is not null };
             var network = GtfsNetwork.Load(gtfs);
             probe._validator = new GtfsRtValidator(network.Schedule);
             probe.ReadTruth(truth);
@@ -156,7 +156,7 @@ public sealed class PredictionPropertyTests
                 new ServeOptions { ModelPath = model, RetrainEvery = TimeSpan.Zero }, NullLogger<ArrivalPredictors>.Instance, network);
             probe.Replay = new ReplaySource(
                 new ReplayOptions { Path = recording, Speed = Speed, Loop = loop, ShiftToNow = true },
-                probe.Live, new SourceRegistry(), probe._clock, NullLogger<ReplaySource>.Instance, network, journal: journal, predictors: predictors);
+                probe.Live, new SourceRegistry(), probe._clock, NullLogger<ReplaySource>.Instance, network, cluster: cluster, predictors: predictors);
 
             // An app following every route: it applies pushes and withdrawals as a SignalR client would.
             probe.Live.Connect("app");
@@ -211,12 +211,12 @@ public sealed class PredictionPropertyTests
             // Let a continuation that has just armed its timer finish its step (the timer is armed last).
             await Task.Yield();
 
-            // Tracking on the actor runtime goes on after the replay waits: the fake clock gives it no time of its own,
+            // Tracking on Akka.NET goes on after the replay waits: the fake clock gives it no time of its own,
             // so the sample waits for the vehicles to have taken what was sent (in real time they keep up: the
             // replay's 5 s take half a second at 10x).
-            if (Replay.Persistent?.Host is { } host)
+            if (Replay.Persistent?.Stream is { } stream)
             {
-                while (host.Vehicles.GetMetrics() is var m && (m.MailboxDepth > 0 || m.BufferedMessages > 0) || host.DerivedQueueDepth > 0)
+                while (stream.Pending > 0)
                 {
                     Assert.True(DateTime.UtcNow < until, "the persisted tracking did not catch up within 60 s");
                     await Task.Delay(1, Ct);

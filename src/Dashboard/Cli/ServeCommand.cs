@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Fleet.Actors.Persistence;
+using Fleet.Akka.Hosting;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Sources;
 using Fleet.Tracking;
@@ -362,12 +362,13 @@ internal static class ServeCommand
             return CliRunner.Failure;
         }
 
-        IJournal? journal = null;
+        TrackingCluster? cluster = null;
         if (options.Store is { } store)
         {
             try
             {
-                journal = await store.OpenAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+                await store.CheckAsync(cancellationToken).ConfigureAwait(false);
+                cluster = new TrackingCluster(store.ToAkkaOptions());
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Data.Common.DbException or ArgumentException or TimeoutException)
             {
@@ -382,9 +383,9 @@ internal static class ServeCommand
         {
             return await RunHostAsync(options, services =>
             {
-                if (journal is not null)
+                if (cluster is not null)
                 {
-                    services.AddSingleton(journal);
+                    services.AddSingleton(cluster);
                 }
 
                 configureServices?.Invoke(services);
@@ -392,9 +393,9 @@ internal static class ServeCommand
         }
         finally
         {
-            if (journal is not null)
+            if (cluster is not null)
             {
-                await journal.DisposeAsync().ConfigureAwait(false);
+                await cluster.DisposeAsync().ConfigureAwait(false);
             }
         }
     }

@@ -1,4 +1,4 @@
-using Fleet.Actors.Persistence;
+using Fleet.Akka.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Fleet.Dashboard.Hosting;
@@ -14,7 +14,7 @@ public enum StoreKind
 
 /// <summary>
 /// Where <c>fleet serve</c> persists vehicle state: <c>sqlite:PATH</c> or <c>postgres:CONNECTION-STRING</c>
-/// (the journal of the actor runtime, see <see cref="SqliteJournal"/> and <see cref="PostgresJournal"/>).
+/// (Akka.Persistence.Sql: the journal and snapshots of the tracking partitions, see <see cref="FleetAkka"/>).
 /// </summary>
 /// <param name="Kind">SQLite or PostgreSQL.</param>
 /// <param name="Target">The SQLite file path, or the PostgreSQL connection string.</param>
@@ -57,12 +57,29 @@ public sealed record StoreSpec(StoreKind Kind, string Target)
         return new StoreSpec(kind.Value, target);
     }
 
-    /// <summary>Opens the journal (creating the SQLite file and its folder, or the PostgreSQL tables).</summary>
-    public async Task<IJournal> OpenAsync(ILogger? logger = null, CancellationToken cancellationToken = default) => Kind switch
+    /// <summary>The Akka.NET settings of this store (partitions journal and snapshot with Akka.Persistence.Sql).</summary>
+    public FleetAkkaOptions ToAkkaOptions() => new()
     {
-        StoreKind.Sqlite => new SqliteJournal(new SqliteJournalOptions { Path = Target }, logger),
-        _ => await PostgresJournal.OpenAsync(new PostgresJournalOptions { ConnectionString = Target }, logger, cancellationToken).ConfigureAwait(false),
+        Journal = Kind == StoreKind.Sqlite ? JournalKind.Sqlite : JournalKind.Postgres,
+        Connection = Target,
     };
+
+    /// <summary>Checks the store can be used before anything starts: SQLite's folder and file (write-ahead log set),
+    /// PostgreSQL's server and credentials. Throws what opening it throws.</summary>
+    public async Task CheckAsync(CancellationToken cancellationToken = default)
+    {
+        if (Kind == StoreKind.Sqlite)
+        {
+            FleetAkka.PrepareStore(ToAkkaOptions());
+            return;
+        }
+
+        var connection = new Npgsql.NpgsqlConnection(Target);
+        await using (connection.ConfigureAwait(false))
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>The spec for messages, without a PostgreSQL password.</summary>
     public override string ToString() => Kind == StoreKind.Sqlite

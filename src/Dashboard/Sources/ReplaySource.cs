@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
-using Fleet.Actors.Persistence;
+using Fleet.Akka.Hosting;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Live;
 using Fleet.Tracking;
@@ -123,23 +123,23 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     /// The GTFS network, when serve has one: the replay then also runs through tracking (trip join, map matching,
     /// arrivals, alerts, predictions), whose derived events reach the live state through <see cref="LiveTrackingOutput"/>.
     /// </param>
-    /// <param name="journal">
-    /// The store (<c>fleet serve --store</c>), when serve has one and a GTFS network: tracking then runs on the actor
-    /// runtime with every vehicle persisted (<see cref="PersistentTracking"/>), and a restart on the same store resumes.
+    /// <param name="cluster">
+    /// The tracking node with its store (<c>fleet serve --store</c>), when serve has one and a GTFS network: tracking
+    /// then runs on Akka.NET partitions, journaled (<see cref="PersistentTracking"/>), and a restart on the same store resumes.
     /// </param>
     /// <param name="predictors">What predicts arrivals (the model when serve loaded one); null: the delay carried forward.</param>
     /// <param name="tracking">Tracking's thresholds; <see cref="TrackingOptions.Live"/> when null.</param>
     public ReplaySource(ReplayOptions options, LiveEvents live, SourceRegistry sources, TimeProvider time, ILogger<ReplaySource> logger,
-        ITransitNetwork? network = null, IJournal? journal = null, ArrivalPredictors? predictors = null, TrackingOptions? tracking = null)
+        ITransitNetwork? network = null, TrackingCluster? cluster = null, ArrivalPredictors? predictors = null, TrackingOptions? tracking = null)
     {
         _tracking = tracking ?? TrackingOptions.Live();
         _predictors = predictors;
         _schedule = (network as GtfsNetwork)?.Schedule;
         _network = network;
         _catalog = _schedule is null ? null : new GtfsTripCatalog(_schedule);
-        if (journal is not null && _schedule is not null && options is not null)
+        if (cluster is not null && _schedule is not null && options is not null)
         {
-            _persistent = new PersistentTracking(journal, _schedule, Path.GetFileName(options.Path),
+            _persistent = new PersistentTracking(cluster, _schedule, Path.GetFileName(options.Path),
                 new LiveTrackingOutput(live, () => Shift), new DelayCarriedForwardPredictor(), time, logger,
                 predictorPerRound: predictors is null ? null : predictors.Create, options: _tracking);
         }
@@ -516,25 +516,19 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
             .Select(r => new Measurement<long>(_hfp.Rejections[r], new KeyValuePair<string, object?>("reason", r.ToString()))),
             description: "Recording lines rejected, by reason.");
 
-        // With a store: the current pass's host (each pass has its own); nothing without one.
-        IEnumerable<Measurement<T>> Host<T>(Func<Fleet.Tracking.Entities.TrackingHost, T> read)
-            where T : struct => _persistent?.Host is { } host ? [new Measurement<T>(read(host))] : [];
-        IEnumerable<Measurement<T>> Journal<T>(Func<Fleet.Actors.Persistence.JournalMetrics, T> read)
-            where T : struct => _persistent?.Host?.Vehicles.GetMetrics().Journal is { } j ? [new Measurement<T>(read(j))] : [];
-        meter.CreateObservableGauge("fleet_tracking_entities", () => Host(h => h.Vehicles.GetMetrics().LiveEntities), description: "Vehicle entities in memory.");
-        meter.CreateObservableCounter("fleet_tracking_messages_total", () => Host(h => h.Vehicles.GetMetrics().MessagesProcessed), description: "Messages handled by vehicle entities.");
-        meter.CreateObservableGauge("fleet_tracking_mailbox_depth", () => Host(h => h.Vehicles.GetMetrics().MailboxDepth), description: "Messages waiting in the vehicle shards' mailboxes (ingest waits when a mailbox is full).");
-        meter.CreateObservableGauge("fleet_tracking_mailbox_depth_max", () => Host(h => h.Vehicles.GetMetrics().MaxMailboxDepth), description: "Deepest single vehicle shard mailbox.");
-        meter.CreateObservableGauge("fleet_tracking_buffered_messages", () => Host(h => h.Vehicles.GetMetrics().BufferedMessages), description: "Messages buffered for entities that persist or recover.");
-        meter.CreateObservableGauge("fleet_tracking_derived_queue_depth", () => Host(h => h.DerivedQueueDepth), description: "Derived events waiting for the network stage.");
-        meter.CreateObservableCounter("fleet_tracking_dead_letters_total", () => Host(h => h.Vehicles.GetMetrics().DeadLetters), description: "Vehicle messages dropped to the dead letters.");
-        meter.CreateObservableCounter("fleet_tracking_recoveries_total", () => Host(h => h.Vehicles.GetMetrics().Recoveries), description: "Vehicle entities recovered from the store.");
-        meter.CreateObservableCounter("fleet_tracking_already_applied_total", () => _persistent is { } p ? [new Measurement<long>(p.AlreadyApplied)] : Array.Empty<Measurement<long>>(),
+        // With a store: the tracking stream of the current pass (each pass has its own); nothing without one.
+        IEnumerable<Measurement<long>> Stream(Func<Fleet.Akka.Streams.TrackingStream, long> read) =>
+            _persistent?.Stream is { } stream ? [new Measurement<long>(read(stream))] : [];
+        IEnumerable<Measurement<long>> Persisted(Func<PersistentTracking, long> read) =>
+            _persistent is { } p ? [new Measurement<long>(read(p))] : [];
+        meter.CreateObservableGauge("fleet_tracking_partitions", () => Stream(s => s.Partitions), description: "Partitions of the vehicle stream this pass has sent to.");
+        meter.CreateObservableGauge("fleet_tracking_stream_pending", () => Stream(s => s.Pending),
+            description: "Events (and clock ticks, stop updates) offered to tracking's stream and not yet tracked and published: where backpressure shows.");
+        meter.CreateObservableGauge("fleet_tracking_batches_in_flight", () => Stream(s => s.InFlight), description: "Batches sent to the partitions and not yet acknowledged.");
+        meter.CreateObservableCounter("fleet_tracking_batches_total", () => Stream(s => s.Batches), description: "Batches the partitions journaled and tracked (this pass).");
+        meter.CreateObservableCounter("fleet_tracking_already_applied_total", () => Persisted(p => p.AlreadyApplied),
             description: "Events skipped because a run before a restart had applied them.");
-        meter.CreateObservableCounter("fleet_journal_events_total", () => Journal(j => j.Events), description: "Events stored by the journal.");
-        meter.CreateObservableGauge("fleet_journal_queue_depth", () => Journal(j => j.QueueDepth), description: "Journal writes waiting.");
-        meter.CreateObservableCounter("fleet_journal_failed_writes_total", () => Journal(j => j.FailedWrites), description: "Journal writes that failed.");
-        meter.CreateObservableGauge("fleet_journal_write_latency_ms", () => Journal(j => j.AverageLatencyMs), description: "Mean time from enqueue to durable, per write.");
+        meter.CreateObservableCounter("fleet_journal_events_total", () => Persisted(p => p.Journaled), description: "Events journaled by the partitions.");
     }
 
     private void Publish(in VehicleEvent ev, TimeSpan shift)

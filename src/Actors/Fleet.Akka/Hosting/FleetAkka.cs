@@ -103,6 +103,21 @@ public static class FleetAkka
     /// <summary>Creates a node, joins it to itself (a cluster of one) and starts the partitions' shard region.</summary>
     public static async Task<(ActorSystem System, IActorRef Region)> StartAsync(FleetAkkaOptions options, TrackingDomain domain, CancellationToken cancellationToken = default)
     {
+        var system = await StartNodeAsync(options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return (system, await StartRegionAsync(system, options, domain).ConfigureAwait(false));
+        }
+        catch
+        {
+            await system.Terminate().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Prepares the store, creates a node and joins it to itself (a cluster of one); returns once it is up.</summary>
+    public static async Task<ActorSystem> StartNodeAsync(FleetAkkaOptions options, CancellationToken cancellationToken = default)
+    {
         ArgumentNullException.ThrowIfNull(options);
         PrepareStore(options);
         var system = ActorSystem.Create(SystemName, Config(options));
@@ -113,8 +128,7 @@ public static class FleetAkka
             cluster.RegisterOnMemberUp(up.SetResult);
             await cluster.JoinAsync(cluster.SelfAddress, cancellationToken).ConfigureAwait(false);
             await up.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            var region = await StartRegionAsync(system, options, domain).ConfigureAwait(false);
-            return (system, region);
+            return system;
         }
         catch
         {

@@ -32,6 +32,7 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
     private readonly ListOutput _collected = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private int _sinceSnapshot;
+    private long _skipped;
     private long _recovered;
     private bool _fromSnapshot;
 
@@ -61,7 +62,7 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
             _recovered++;
         });
         Command<TrackBatch>(Track);
-        Command<GetPartitionStats>(_ => Sender.Tell(new PartitionStats(_partition, _vehicles.Trackers.Count, _vehicles.Applied, _vehicles.AlreadyApplied,
+        Command<GetPartitionStats>(_ => Sender.Tell(new PartitionStats(_partition, _vehicles.Trackers.Count, _vehicles.Applied, _vehicles.AlreadyApplied + _skipped,
             LastSequenceNr, _recovered, _fromSnapshot)));
         Command<SaveSnapshotSuccess>(ok => DeleteSnapshots(new SnapshotSelectionCriteria(ok.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(failed => _log.Warning(failed.Cause, "Partition {0}: snapshot at {1} failed", _partition, failed.Metadata.SequenceNr));
@@ -74,19 +75,21 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
 
     private void Track(TrackBatch batch)
     {
-        if (batch.Events.Length == 0 && _vehicles.Trackers.Count == 0)
+        // What a run before a restart applied is neither journaled nor applied again (counted as already applied).
+        var (events, sequences, skipped) = _vehicles.Fresh(batch.Events, batch.Sequences);
+        _skipped += skipped;
+        if (events.Length == 0 && _vehicles.Trackers.Count == 0)
         {
             // Nothing to move the clock for: nothing to store either.
-            Sender.Tell(new BatchTracked(_partition, [], 0, 0));
+            Sender.Tell(new BatchTracked(_partition, [], 0, skipped));
             return;
         }
 
-        Persist(new BatchAccepted(batch.Events, batch.Sequences, batch.Clock), accepted =>
+        Persist(new BatchAccepted(events, sequences, batch.Clock), accepted =>
         {
             var applied = _vehicles.Applied;
-            var already = _vehicles.AlreadyApplied;
             _vehicles.Track(accepted.Events, accepted.Sequences, accepted.Clock, _collected);
-            Sender.Tell(new BatchTracked(_partition, [.. _collected.Events], (int)(_vehicles.Applied - applied), (int)(_vehicles.AlreadyApplied - already)));
+            Sender.Tell(new BatchTracked(_partition, [.. _collected.Events], (int)(_vehicles.Applied - applied), skipped));
             _collected.Events.Clear();
             if (++_sinceSnapshot >= _snapshotEvery)
             {

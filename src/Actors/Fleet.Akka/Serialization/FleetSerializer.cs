@@ -25,6 +25,8 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
     private const string SnapshotManifest = "PS";
     private const string GetStatsManifest = "GS";
     private const string StatsManifest = "ST";
+    private const string CheckpointManifest = "RC";
+    private const string GetCheckpointManifest = "GC";
 
     /// <inheritdoc />
     public override int Identifier => Id;
@@ -38,6 +40,8 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
         PartitionSnapshot => SnapshotManifest,
         GetPartitionStats => GetStatsManifest,
         PartitionStats => StatsManifest,
+        Replay.ReplayCheckpoint => CheckpointManifest,
+        Replay.GetReplayCheckpoint => GetCheckpointManifest,
         _ => throw new ArgumentException($"FleetSerializer cannot serialize {o?.GetType().FullName}", nameof(o)),
     };
 
@@ -82,6 +86,12 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                     w.Write(s.LastSequenceNr);
                     w.Write(s.Recovered);
                     w.Write(s.RecoveredFromSnapshot);
+                    break;
+                case Replay.ReplayCheckpoint c:
+                    w.Write(c.Round);
+                    w.Write(c.Line);
+                    break;
+                case Replay.GetReplayCheckpoint:
                     break;
                 default:
                     throw new ArgumentException($"FleetSerializer cannot serialize {obj?.GetType().FullName}", nameof(obj));
@@ -130,9 +140,22 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                 return new GetPartitionStats(r.ReadInt32());
             case StatsManifest:
                 return new PartitionStats(r.ReadInt32(), r.ReadInt32(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadBoolean());
+            case CheckpointManifest:
+                return new Replay.ReplayCheckpoint(r.ReadInt32(), r.ReadInt64());
+            case GetCheckpointManifest:
+                return Replay.GetReplayCheckpoint.Instance;
             default:
                 throw new System.Runtime.Serialization.SerializationException($"FleetSerializer: unknown manifest '{manifest}'");
         }
+    }
+
+    /// <summary>Reads a journaled <see cref="BatchAccepted"/> (manifest <c>BA</c>) without an actor system: for tools and tests that read the journal's rows.</summary>
+    public static BatchAccepted ReadBatchAccepted(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        using var r = new BinaryReader(new MemoryStream(bytes, writable: false), Encoding.UTF8);
+        var (events, sequences, clock) = ReadBatch(r);
+        return new BatchAccepted(events, sequences, clock);
     }
 
     private static void WriteBatch(BinaryWriter w, VehicleEvent[] events, long[] sequences, DateTime clock)

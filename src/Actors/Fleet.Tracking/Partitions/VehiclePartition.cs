@@ -118,6 +118,49 @@ public sealed class VehiclePartition
         }
     }
 
+    /// <summary>
+    /// The events of a batch its vehicles have not applied yet (by sequence number, as <see cref="Track"/> would skip
+    /// them): what is worth journaling. Events without a sequence (0) are always fresh.
+    /// </summary>
+    /// <returns>The fresh events and their sequences (the same arrays when nothing is skipped), and how many were skipped.</returns>
+    public (VehicleEvent[] Events, long[] Sequences, int Skipped) Fresh(VehicleEvent[] events, long[] sequences)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(sequences);
+        if (sequences.Length == 0)
+        {
+            return (events, sequences, 0);
+        }
+
+        Dictionary<string, long>? last = null;
+        List<int>? keep = null;
+        for (var i = 0; i < events.Length; i++)
+        {
+            var sequence = sequences[i];
+            var id = events[i].VehicleId;
+            if (sequence > 0)
+            {
+                last ??= new Dictionary<string, long>(StringComparer.Ordinal);
+                if (!last.TryGetValue(id, out var applied))
+                {
+                    applied = Trackers.TryGetValue(id, out var t) ? t.LastSequence : 0;
+                }
+
+                if (sequence <= applied)
+                {
+                    keep ??= [.. Enumerable.Range(0, i)];
+                    continue;
+                }
+
+                last[id] = sequence;
+            }
+
+            keep?.Add(i);
+        }
+
+        return keep is null ? (events, sequences, 0) : ([.. keep.Select(i => events[i])], [.. keep.Select(i => sequences[i])], events.Length - keep.Count);
+    }
+
     /// <summary>The partition's state as bytes (JSON of each tracker's state): a copy, safe to store later.</summary>
     public byte[] SaveStates()
     {

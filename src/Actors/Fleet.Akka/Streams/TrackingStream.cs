@@ -1,0 +1,312 @@
+using Akka;
+using Akka.Actor;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Fleet.Akka.Partitions;
+using Fleet.Ingest.Events;
+using Fleet.Tracking.Network;
+using Fleet.Tracking.Output;
+using Fleet.Tracking.Partitions;
+using Fleet.Tracking.Vehicles;
+
+namespace Fleet.Akka.Streams;
+
+/// <summary>Sizes of a <see cref="TrackingStream"/>.</summary>
+public sealed record TrackingStreamOptions
+{
+    /// <summary>Items the source holds before an offer waits (backpressure to the producer).</summary>
+    public int Buffer { get; init; } = 8_192;
+
+    /// <summary>Most items cut into one group (one batch per partition).</summary>
+    public int MaxGroup { get; init; } = 4_096;
+
+    /// <summary>Longest a group waits to fill (the latency a quiet stream adds).</summary>
+    public TimeSpan MaxDelay { get; init; } = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Batches awaiting their acknowledgement at once.</summary>
+    public int InFlight { get; init; } = 64;
+
+    /// <summary>How long a partition may take to journal and track a batch before the stream fails.</summary>
+    public TimeSpan AskTimeout { get; init; } = TimeSpan.FromMinutes(2);
+}
+
+/// <summary>
+/// One pass of tracking through the partitions, as an Akka.Streams graph: a queue source (the producer waits when it
+/// is full) -> GroupedWithin -> one <see cref="TrackBatch"/> per partition (by the vehicle id's stable hash) ->
+/// SelectAsync asks the shard region (never more than <see cref="TrackingStreamOptions.InFlight"/> unacknowledged
+/// batches: the region never buffers beyond that) -> one sink that feeds what the partitions derived, in order, to the
+/// network stage (trip and stop boards), the learning predictor and the output.
+/// </summary>
+/// <remarks>
+/// Overload slows the producer (its offers wait), never grows memory. GTFS-RT stop updates skip the partitions and
+/// reach the network stage in order with the batches around them. Offers are for one producer at a time.
+/// </remarks>
+public sealed class TrackingStream : IAsyncDisposable
+{
+    private readonly ISourceQueueWithComplete<Item> _queue;
+    private readonly Task _done;
+    private readonly ActorMaterializer _materializer;
+    private readonly NetworkTracker _network;
+    private readonly ITrackingOutput _output;
+    private readonly IStopObserver? _observer;
+    private readonly ListOutput _networkOut = new();
+    private readonly HashSet<int> _partitionsSeen = [];
+    private readonly int _partitions;
+    private DateTime _clock;
+    private long _offered;
+    private long _published;
+    private long _alreadyApplied;
+    private long _journaled;
+    private long _batches;
+    private long _inFlight;
+
+    private TrackingStream(ActorSystem system, IActorRef region, int partitions, NetworkTracker network, ITrackingOutput output, IStopObserver? observer, TrackingStreamOptions options)
+    {
+        _partitions = partitions;
+        _network = network;
+        _output = output;
+        _observer = observer;
+        _materializer = system.Materializer();
+        (_queue, _done) = Source.Queue<Item>(options.Buffer, OverflowStrategy.Backpressure)
+            .GroupedWithin(options.MaxGroup, options.MaxDelay)
+            .SelectMany(Split)
+            .SelectAsync(options.InFlight, work => work.Batch is { } batch ? AskAsync(region, batch, work, options.AskTimeout) : Task.FromResult(work))
+            .ToMaterialized(Sink.ForEach<Work>(Publish), Keep.Both)
+            .Run(_materializer);
+    }
+
+    /// <summary>Items offered and not yet through the sink (events waiting for tracking: where backpressure shows).</summary>
+    public long Pending => Interlocked.Read(ref _offered) - Interlocked.Read(ref _published);
+
+    /// <summary>Events the partitions skipped because their vehicle had applied them before a restart.</summary>
+    public long AlreadyApplied => Interlocked.Read(ref _alreadyApplied);
+
+    /// <summary>Events journaled and applied (those of acknowledged batches that were not applied before).</summary>
+    public long Journaled => Interlocked.Read(ref _journaled);
+
+    /// <summary>Batches acknowledged.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Batches sent and not yet acknowledged.</summary>
+    public long InFlight => Interlocked.Read(ref _inFlight);
+
+    /// <summary>Partitions this pass has sent to.</summary>
+    public int Partitions
+    {
+        get
+        {
+            lock (_partitionsSeen)
+            {
+                return _partitionsSeen.Count;
+            }
+        }
+    }
+
+    /// <summary>Starts the graph.</summary>
+    /// <param name="system">The node.</param>
+    /// <param name="region">The partitions' shard region.</param>
+    /// <param name="partitions">Partitions of the region (a vehicle's is its id's stable hash modulo this).</param>
+    /// <param name="network">The network stage, fed from the sink only.</param>
+    /// <param name="output">Where derived events go, from the sink only.</param>
+    /// <param name="observer">A learning predictor to feed the published events to, or null.</param>
+    /// <param name="options">Sizes; defaults when null.</param>
+    public static TrackingStream Start(ActorSystem system, IActorRef region, int partitions, NetworkTracker network, ITrackingOutput output,
+        IStopObserver? observer = null, TrackingStreamOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        ArgumentNullException.ThrowIfNull(region);
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(partitions);
+        return new TrackingStream(system, region, partitions, network, output, observer, options ?? new TrackingStreamOptions());
+    }
+
+    /// <summary>Offers a vehicle event with its source sequence number (waits while the stream is full).</summary>
+    public Task OfferAsync(VehicleEvent e, long sequence, CancellationToken cancellationToken = default) =>
+        e.Type == EventType.TripUpdateStop
+            ? e.TripId is null ? Task.CompletedTask : OfferAsync(new Item(default, 0, StopUpdates.From(e), default, ItemKind.Update), cancellationToken)
+            : string.IsNullOrEmpty(e.VehicleId) ? Task.CompletedTask : OfferAsync(new Item(e, sequence, default, default, ItemKind.Event), cancellationToken);
+
+    /// <summary>Offers a GTFS-RT stop update for the network stage.</summary>
+    public Task OfferAsync(StopUpdate update, CancellationToken cancellationToken = default) =>
+        OfferAsync(new Item(default, 0, update, default, ItemKind.Update), cancellationToken);
+
+    /// <summary>Offers the stream clock: every partition seen gets it (held events released, stale vehicles alerted).</summary>
+    public Task OfferClockAsync(DateTime clock, CancellationToken cancellationToken = default) =>
+        OfferAsync(new Item(default, 0, default, clock, ItemKind.Clock), cancellationToken);
+
+    /// <summary>Completes the stream and waits until everything offered went through the sink.</summary>
+    public async Task CompleteAsync()
+    {
+        _queue.Complete();
+        await _done.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await CompleteAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _materializer.Dispose();
+        }
+    }
+
+    private async Task OfferAsync(Item item, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _offered);
+        var result = await _queue.OfferAsync(item, cancellationToken).ConfigureAwait(false);
+        switch (result)
+        {
+            case QueueOfferResult.Failure failure:
+                throw new InvalidOperationException("tracking's stream failed", failure.Cause);
+            case QueueOfferResult.QueueClosed:
+                throw new InvalidOperationException("tracking's stream is closed");
+        }
+    }
+
+    // Cuts a group into work, in order: the group's stop updates, then one batch per partition with events, then (when
+    // the clock was offered) an empty batch for every other partition seen. The last work carries the group's count.
+    private IEnumerable<Work> Split(IEnumerable<Item> group)
+    {
+        var byPartition = new SortedDictionary<int, (List<VehicleEvent> Events, List<long> Sequences)>();
+        var updates = new List<StopUpdate>();
+        var clockOffered = false;
+        var items = 0;
+        foreach (var item in group)
+        {
+            items++;
+            switch (item.Kind)
+            {
+                case ItemKind.Event:
+                    var e = item.Event;
+                    var at = e.ReceiveTime != default ? e.ReceiveTime : e.EventTime;
+                    _clock = at > _clock ? at : _clock;
+                    var p = VehiclePartition.PartitionOf(e.VehicleId, _partitions);
+                    if (!byPartition.TryGetValue(p, out var batch))
+                    {
+                        byPartition[p] = batch = ([], []);
+                    }
+
+                    batch.Events.Add(e);
+                    batch.Sequences.Add(item.Sequence);
+                    break;
+                case ItemKind.Update:
+                    updates.Add(item.Update);
+                    break;
+                case ItemKind.Clock:
+                    clockOffered = true;
+                    _clock = item.Clock > _clock ? item.Clock : _clock;
+                    break;
+            }
+        }
+
+        var work = new List<Work>();
+        if (updates.Count > 0)
+        {
+            work.Add(new Work { Updates = updates });
+        }
+
+        foreach (var (p, batch) in byPartition)
+        {
+            work.Add(new Work { Batch = new TrackBatch(p, [.. batch.Events], [.. batch.Sequences], _clock) });
+        }
+
+        lock (_partitionsSeen)
+        {
+            _partitionsSeen.UnionWith(byPartition.Keys);
+            if (clockOffered)
+            {
+                foreach (var p in _partitionsSeen.Where(p => !byPartition.ContainsKey(p)).Order())
+                {
+                    work.Add(new Work { Batch = new TrackBatch(p, [], [], _clock) });
+                }
+            }
+        }
+
+        if (work.Count == 0)
+        {
+            work.Add(new Work());
+        }
+
+        work[^1].Items = items;
+        return work;
+    }
+
+    private async Task<Work> AskAsync(IActorRef region, TrackBatch batch, Work work, TimeSpan timeout)
+    {
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            work.Tracked = await region.Ask<BatchTracked>(batch, timeout).ConfigureAwait(false);
+            return work;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    // The one consumer: the network stage, the learning predictor and the output see every derived event in order.
+    private void Publish(Work work)
+    {
+        if (work.Updates is { } updates)
+        {
+            foreach (var u in updates)
+            {
+                _networkOut.Events.Clear();
+                _network.OnStopUpdate(u, _networkOut);
+                PublishNetwork();
+            }
+        }
+
+        if (work.Tracked is { } tracked)
+        {
+            foreach (var d in tracked.Derived)
+            {
+                _networkOut.Events.Clear();
+                _observer?.Observe(d);
+                _network.OnDerived(d, _networkOut);
+                _output.Publish(d);
+                PublishNetwork();
+            }
+
+            Interlocked.Add(ref _alreadyApplied, tracked.AlreadyApplied);
+            Interlocked.Add(ref _journaled, tracked.Applied);
+            Interlocked.Increment(ref _batches);
+        }
+
+        Interlocked.Add(ref _published, work.Items);
+    }
+
+    private void PublishNetwork()
+    {
+        foreach (var n in _networkOut.Events)
+        {
+            _output.Publish(n);
+        }
+    }
+
+    private enum ItemKind : byte
+    {
+        Event,
+        Update,
+        Clock,
+    }
+
+    private readonly record struct Item(VehicleEvent Event, long Sequence, StopUpdate Update, DateTime Clock, ItemKind Kind);
+
+    private sealed class Work
+    {
+        public TrackBatch? Batch { get; init; }
+
+        public List<StopUpdate>? Updates { get; init; }
+
+        public BatchTracked? Tracked { get; set; }
+
+        public int Items { get; set; }
+    }
+}
