@@ -6,22 +6,22 @@ using Fleet.Tracking;
 namespace Fleet.Actors.Tests.Akka;
 
 /// <summary>
-/// The partitions behind cluster sharding, journaled with Akka.Persistence.Sql on a SQLite file: a node that stops
-/// and a new one on the same file carry on where it stopped, from the newest snapshot and the journal's tail, and apply
-/// nothing twice.
+/// The partitions behind cluster sharding, journaled with Akka.Persistence.Sql: a node that stops and a new one on the
+/// same store carry on where it stopped, from the newest snapshot and the journal's tail, and apply nothing twice. The
+/// same contract on each store Fleet supports (a SQLite file; a real PostgreSQL server the tests start).
 /// </summary>
-public sealed class PartitionRegionTests : IDisposable
+public abstract class PartitionRegionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-    private readonly string _dir = Directory.CreateTempSubdirectory("fleet-akka-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    /// <summary>The store of one test (a fresh one each time).</summary>
+    protected abstract FleetAkkaOptions Store(int partitions);
 
     [Fact]
-    public async Task Region_RestartedOnTheSameSqliteFile_RecoversEveryVehicleAndAppliesNothingTwice()
+    public async Task Region_RestartedOnTheSameStore_RecoversEveryVehicleAndAppliesNothingTwice()
     {
         const int partitions = 4;
-        var options = new FleetAkkaOptions { Partitions = partitions, Journal = JournalKind.Sqlite, Connection = Path.Combine(_dir, "fleet.db") };
+        var options = Store(partitions);
         var domain = new TrackingDomain(SampleBatches.Catalog, new TrackingOptions(), SnapshotEvery: 3);
         var batches = SampleBatches.Read(partitions, lines: 8_000, perBatch: 1_000);
         var ct = TestContext.Current.CancellationToken;
@@ -73,4 +73,28 @@ public sealed class PartitionRegionTests : IDisposable
             await system.Terminate();
         }
     }
+}
+
+public sealed class SqlitePartitionRegionTests : PartitionRegionTests, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("fleet-akka-").FullName;
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    protected override FleetAkkaOptions Store(int partitions) =>
+        new() { Partitions = partitions, Journal = JournalKind.Sqlite, Connection = Path.Combine(_dir, "fleet.db") };
+}
+
+[Trait("Category", "Integration")]
+public sealed class PostgresPartitionRegionTests(PostgresFixture postgres) : PartitionRegionTests, IClassFixture<PostgresFixture>
+{
+    // Each test its own region name: the server is shared by the class.
+    private readonly string _region = "vehicle-partition-" + Guid.NewGuid().ToString("N")[..8];
+
+    protected override FleetAkkaOptions Store(int partitions) =>
+        new() { Partitions = partitions, Journal = JournalKind.Postgres, Connection = postgres.Server.ConnectionString, Region = _region };
 }
