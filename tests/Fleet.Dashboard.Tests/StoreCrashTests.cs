@@ -19,9 +19,38 @@ public sealed class StoreCrashTests
     [Trait("Category", "Integration")]
     public async Task Serve_SigkillMidReplayThenRestartOnSameStore_ResumesAndAppliesEveryEventExactlyOnce()
     {
-        var ct = TestContext.Current.CancellationToken;
         var dir = Directory.CreateTempSubdirectory("fleet-crash-").FullName;
         try
+        {
+            var db = Path.Combine(dir, "store.db");
+            await CrashAndResumeAsync(dir, "sqlite:" + db, () => File.Exists(db) ? ReadSequences(db) : []);
+        }
+        finally
+        {
+            SqliteConnection.ClearAllPools();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    [Trait("Category", "Integration")]
+    public async Task ServePostgres_SigkillMidReplayThenRestartOnSameStore_ResumesAndAppliesEveryEventExactlyOnce()
+    {
+        await using var postgres = await PostgresServer.StartAsync();
+        var dir = Directory.CreateTempSubdirectory("fleet-crash-pg-").FullName;
+        try
+        {
+            await CrashAndResumeAsync(dir, "postgres:" + postgres.ConnectionString, () => ReadPostgresSequences(postgres.ConnectionString));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static async Task CrashAndResumeAsync(string dir, string store, Func<Dictionary<string, List<long>>> readSequences)
+    {
+        var ct = TestContext.Current.CancellationToken;
         {
             // 12,000 lines from the busy middle of the sample city's recording (about 50 vehicles on the road).
             var recording = Path.Combine(dir, "slice.hfp");
@@ -42,20 +71,19 @@ public sealed class StoreCrashTests
             var expected = ExpectedEventLines(lines);
             Assert.True(expected.Count > 11_000, $"only {expected.Count} HFP lines in the slice");
 
-            var db = Path.Combine(dir, "store.db");
             string[] Args(string url) =>
             [
                 "serve", "--replay", recording, "--gtfs", Path.Combine(RepoPaths.SampleData, "gtfs.zip"),
-                "--store", "sqlite:" + db, "--speed", "100", "--urls", url,
+                "--store", store, "--speed", "100", "--urls", url,
             ];
 
             // Run 1: killed once a few thousand events are durable.
             Dictionary<string, List<long>> beforeKill;
             using (var first = FleetProcess.Start(Args(FleetProcess.FreeUrl())))
             {
-                await PollAsync(() => File.Exists(db) && CountEvents(db) >= 3_000, "3,000 events journaled by run 1", first, ct);
+                await PollAsync(() => CountEvents(readSequences) >= 3_000, "3,000 events journaled by run 1", first, ct);
                 first.Kill();
-                beforeKill = ReadSequences(db);
+                beforeKill = readSequences();
             }
 
             var durableBefore = beforeKill.Values.Sum(l => l.Count);
@@ -66,7 +94,7 @@ public sealed class StoreCrashTests
             var url = FleetProcess.FreeUrl();
             using var second = FleetProcess.Start(Args(url));
             using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
-            await PollAsync(() => ReadSequences(db).Values.SelectMany(l => l).Count(expected.Contains) >= expected.Count,
+            await PollAsync(() => readSequences().Values.SelectMany(l => l).Count(expected.Contains) >= expected.Count,
                 $"all {expected.Count} HFP lines journaled after the restart", second, ct);
             var metrics = await PollMetricsAsync(http, m => m.GetValueOrDefault("fleet_predictions_total") > 0
                 && m.GetValueOrDefault("fleet_tracking_already_applied_total") >= durableBefore, second, ct);
@@ -78,7 +106,7 @@ public sealed class StoreCrashTests
 
             // The journal: per vehicle, strictly increasing line numbers (nothing applied twice); every HFP line once.
             // (A GTFS-RT snapshot line gives events to several vehicles, each with that line's number.)
-            var after = ReadSequences(db);
+            var after = readSequences();
             var seen = new HashSet<long>();
             foreach (var (vehicle, sequence) in after)
             {
@@ -99,11 +127,6 @@ public sealed class StoreCrashTests
             }
 
             Assert.Equal(expected.Order(), seen.Order());
-        }
-        finally
-        {
-            SqliteConnection.ClearAllPools();
-            Directory.Delete(dir, recursive: true);
         }
     }
 
@@ -142,27 +165,44 @@ public sealed class StoreCrashTests
         return connection;
     }
 
-    private static long CountEvents(string db)
+    private static long CountEvents(Func<Dictionary<string, List<long>>> readSequences)
     {
         try
         {
-            return ReadSequences(db).Values.Sum(l => l.Count);
+            return readSequences().Values.Sum(l => l.Count);
         }
-        catch (SqliteException)
+        catch (Exception ex) when (ex is SqliteException or Npgsql.PostgresException)
         {
-            return 0; // not created yet
+            return 0; // the journal is not created yet
         }
     }
+
+    private const string JournalQuery = "SELECT message FROM journal WHERE persistence_id LIKE 'vehicle-partition%' AND manifest = 'BA' "
+        + "ORDER BY persistence_id, sequence_number";
 
     // Per vehicle, the line numbers its partitions journaled (and applied), in the order they were applied.
     private static Dictionary<string, List<long>> ReadSequences(string db)
     {
-        var result = new Dictionary<string, List<long>>(StringComparer.Ordinal);
         using var connection = Open(db);
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT message FROM journal WHERE persistence_id LIKE 'vehicle-partition%' AND manifest = 'BA' AND deleted = 0 "
-            + "ORDER BY persistence_id, sequence_number";
+        command.CommandText = JournalQuery;
         using var reader = command.ExecuteReader();
+        return Sequences(reader);
+    }
+
+    private static Dictionary<string, List<long>> ReadPostgresSequences(string postgres)
+    {
+        using var connection = new Npgsql.NpgsqlConnection(postgres);
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = JournalQuery;
+        using var reader = command.ExecuteReader();
+        return Sequences(reader);
+    }
+
+    private static Dictionary<string, List<long>> Sequences(System.Data.Common.DbDataReader reader)
+    {
+        var result = new Dictionary<string, List<long>>(StringComparer.Ordinal);
         while (reader.Read())
         {
             var batch = Fleet.Akka.Serialization.FleetSerializer.ReadBatchAccepted(reader.GetFieldValue<byte[]>(0));
