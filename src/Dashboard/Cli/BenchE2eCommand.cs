@@ -1,3 +1,7 @@
+using Fleet.Tracking.Network;
+using Fleet.Akka.Streams;
+using Fleet.Akka.Partitions;
+using Fleet.Akka.Hosting;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -44,6 +48,7 @@ internal static class BenchE2eCommand
         var latencySeconds = new Option<double>("--latency-seconds") { Description = "Seconds of paced load per latency rate", DefaultValueFactory = _ => 5 };
         var latencyRoutes = new Option<int>("--latency-every-nth-route") { Description = "The latency client follows the whole map and every Nth route (1: every route, all the city's predictions)", DefaultValueFactory = _ => 6 };
         var latencyOnly = new Option<bool>("--latency-only") { Description = "Only the ingest-to-client latency rows (JSON: only their two fields)" };
+        var journalOnly = new Option<bool>("--journal-only") { Description = "Only persistent tracking (serve --store's path), journal in memory and on SQLite, on Akka.NET and on the home-made runtime it replaces" };
         var compareOverlap = new Option<bool>("--compare-overlap") { Description = "Only the end-to-end throughput on 15 minutes of the hour, tracking batches serial and overlapped, two runs each (interleaved)" };
         var command = new Command("e2e",
             """
@@ -57,7 +62,7 @@ internal static class BenchE2eCommand
             Example: fleet bench e2e --compare-overlap
             """)
         {
-            cityDir, json, journalEvents, mqttMessages, latencySeconds, latencyRoutes, latencyOnly, compareOverlap,
+            cityDir, json, journalEvents, mqttMessages, latencySeconds, latencyRoutes, latencyOnly, compareOverlap, journalOnly,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -99,6 +104,24 @@ internal static class BenchE2eCommand
                 {
                     Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $$"""{"latencyP99Ms3k":{{Math.Round(l3.P99, 1)}},"latencyP99Ms30k":{{Math.Round(l30.P99, 1)}}}"""));
+                }
+
+                return 0;
+            }
+
+            if (parse.GetValue(journalOnly))
+            {
+                var city = LoadCity();
+                var n = parse.GetValue(journalEvents);
+                for (var sqlite = false; ; sqlite = true)
+                {
+                    var akka = await AkkaJournalRateAsync(city.Recording, city.Schedule, n, sqlite, ct).ConfigureAwait(false);
+                    var home = await JournalRateAsync(city.Recording, city.Schedule, n, sqlite, ct).ConfigureAwait(false);
+                    Say(string.Create(CultureInfo.InvariantCulture, $"persistent tracking, {(sqlite ? "SQLite journal" : "journal in memory")}: Akka.NET partitions {akka,10:N0} events/s, home-made runtime {home,10:N0} events/s"));
+                    if (sqlite)
+                    {
+                        break;
+                    }
                 }
 
                 return 0;
@@ -471,8 +494,43 @@ internal static class BenchE2eCommand
         }
     }
 
-    /// <summary>The first <paramref name="count"/> HFP events through the persistent tracking host (serve --store's path).</summary>
-    private static async Task<double> JournalRateAsync(byte[] recording, Schedule schedule, int count, bool sqlite, CancellationToken ct)
+    /// <summary>
+    /// The first <paramref name="count"/> HFP events through serve --store's path on Akka.NET: the tracking stream into
+    /// the sharded partitions, journaled in memory or on SQLite (Akka.Persistence.Sql), until the last is published.
+    /// </summary>
+    private static async Task<double> AkkaJournalRateAsync(byte[] recording, Schedule schedule, int count, bool sqlite, CancellationToken ct)
+    {
+        var events = FirstEvents(recording, count);
+        var dir = Directory.CreateTempSubdirectory("fleet-bench-akka-journal-");
+        try
+        {
+            var options = sqlite ? new FleetAkkaOptions { Journal = JournalKind.Sqlite, Connection = Path.Combine(dir.FullName, "journal.db") } : new FleetAkkaOptions();
+            var cluster = new TrackingCluster(options);
+            await using (cluster.ConfigureAwait(false))
+            {
+                var system = await cluster.GetSystemAsync().ConfigureAwait(false);
+                var catalog = new GtfsTripCatalog(schedule);
+                var region = await FleetAkka.StartRegionAsync(system, options, new TrackingDomain(catalog, new TrackingOptions(), new DelayCarriedForwardPredictor())).ConfigureAwait(false);
+                var clock = Stopwatch.StartNew();
+                var stream = TrackingStream.Start(system, region, options.Partitions, new NetworkTracker(new TrackingOptions(), catalog), new NullOutput());
+                long sequence = 0;
+                foreach (var e in events)
+                {
+                    await stream.OfferAsync(e, ++sequence, ct).ConfigureAwait(false);
+                }
+
+                await stream.DisposeAsync().ConfigureAwait(false);
+                return events.Count / clock.Elapsed.TotalSeconds;
+            }
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static List<VehicleEvent> FirstEvents(byte[] recording, int count)
     {
         var events = new List<VehicleEvent>(count);
         var stream = new HfpStream();
@@ -487,6 +545,13 @@ internal static class BenchE2eCommand
             }
         }
 
+        return events;
+    }
+
+    /// <summary>The first <paramref name="count"/> HFP events through the home-made runtime's persistent tracking host (what serve --store ran before Akka.NET).</summary>
+    private static async Task<double> JournalRateAsync(byte[] recording, Schedule schedule, int count, bool sqlite, CancellationToken ct)
+    {
+        var events = FirstEvents(recording, count);
         var dir = Directory.CreateTempSubdirectory("fleet-bench-journal-");
         try
         {
