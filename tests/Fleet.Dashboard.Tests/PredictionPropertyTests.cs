@@ -71,7 +71,7 @@ public sealed class PredictionPropertyTests
         // so a sample sees them mid-work. What must hold at any moment is checked (the feed, passed stops against the
         // truth, next stops' order, nothing from before a seek, rounds and store consistent).
         var dir = RepoPaths.SampleData;
-        await using var cluster = new Fleet.Akka.Hosting.TrackingCluster(new Fleet.Akka.Hosting.FleetAkkaOptions());
+        await using var cluster = new Fleet.Actors.Hosting.TrackingCluster(new Fleet.Actors.Hosting.FleetAkkaOptions());
         await using var probe = await ReplayProbe.StartAsync(
             Path.Combine(dir, "recording.hfp.gz"), Path.Combine(dir, "gtfs.zip"), Path.Combine(dir, "truth.csv"),
             Path.Combine(dir, "model.bin"), loop: false, cluster: cluster);
@@ -146,7 +146,7 @@ public sealed class PredictionPropertyTests
         public long Withdrawn => Live.WithdrawnCount;
 
         public static async Task<ReplayProbe> StartAsync(string recording, string gtfs, string truth, string? model, bool loop,
-            Fleet.Akka.Hosting.TrackingCluster? cluster = null)
+            Fleet.Actors.Hosting.TrackingCluster? cluster = null)
         {
             var probe = new ReplayProbe { _asynchronous = cluster is not null };
             var network = GtfsNetwork.Load(gtfs);

@@ -205,7 +205,7 @@ public sealed class StoreCrashTests
         var result = new Dictionary<string, List<long>>(StringComparer.Ordinal);
         while (reader.Read())
         {
-            var batch = Fleet.Akka.Serialization.FleetSerializer.ReadBatchAccepted(reader.GetFieldValue<byte[]>(0));
+            var batch = Fleet.Actors.Serialization.FleetSerializer.ReadBatchAccepted(reader.GetFieldValue<byte[]>(0));
             for (var i = 0; i < batch.Events.Length; i++)
             {
                 var id = batch.Events[i].VehicleId;

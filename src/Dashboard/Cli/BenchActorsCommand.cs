@@ -2,12 +2,11 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Fleet.Actors.Benchmarks;
-using Fleet.Akka.Benchmarks;
 using Spectre.Console;
 
 namespace Fleet.Dashboard.Cli;
 
-/// <summary><c>fleet bench actors [--json]</c>: the actor runtime benchmarks (src/Actors/Fleet.Actors/Benchmarks).</summary>
+/// <summary><c>fleet bench actors [--json] [--quick]</c>: the Akka.NET actor benchmarks (src/Actors/Fleet.Actors/Benchmarks).</summary>
 internal static class BenchActorsCommand
 {
     /// <summary>Creates the <c>actors</c> sub command of <c>fleet bench</c>.</summary>
@@ -17,72 +16,19 @@ internal static class BenchActorsCommand
     {
         var json = new Option<bool>("--json") { Description = "Print one JSON object on stdout instead of a table" };
         var quick = new Option<bool>("--quick") { Description = "A tenth of every size: a smoke run, not a measurement" };
-        var only = new Option<ActorBenchmarkMeasures[]>("--only")
-        {
-            Description = "Run only these measurements (Messages, Persistence, Recovery, Memory); the others print 0",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var runtime = new Option<string>("--runtime")
-        {
-            Description = "akka: Akka.NET partitions (tracking's runtime); fleet: the home-made runtime it replaces, measured side by side",
-            DefaultValueFactory = _ => "akka",
-        };
-        runtime.AcceptOnlyFromAmong("akka", "fleet");
         var cmd = new Command("actors", """
-            Runs the actor runtime benchmarks. On Akka.NET (default): vehicle events in batches through the shard region
-            of 64 partitions into 100,000 vehicles' state, events journaled to SQLite (Akka.Persistence.Sql), recovery
-            of 10,000 vehicles x 100 events, memory per idle vehicle. With --runtime fleet: the same on the home-made
-            runtime (one entity per id, its own SQLite journal).
+            Runs the actor benchmarks on Akka.NET: vehicle events in batches through the shard region of 64 partitions
+            into 100,000 vehicles' state, events journaled to SQLite (Akka.Persistence.Sql), recovery of 10,000
+            vehicles x 100 events, memory per idle vehicle.
 
             Example: fleet bench actors --json
-            Example: fleet bench actors --runtime fleet --only Persistence Recovery
             """)
         {
             json,
             quick,
-            only,
-            runtime,
         };
-        cmd.SetAction((parse, ct) =>
-        {
-            var measures = parse.GetValue(only) is { Length: > 0 } selected
-                ? selected.Aggregate(ActorBenchmarkMeasures.None, (all, m) => all | m)
-                : ActorBenchmarkMeasures.All;
-            return parse.GetValue(runtime) == "fleet"
-                ? RunActorsAsync(parse.GetValue(json), parse.GetValue(quick), measures, Console.Out, ct)
-                : RunAkkaAsync(parse.GetValue(json), parse.GetValue(quick), Console.Out, ct);
-        });
+        cmd.SetAction((parse, ct) => RunAkkaAsync(parse.GetValue(json), parse.GetValue(quick), Console.Out, ct));
         return cmd;
-    }
-
-    /// <summary>Runs the actor benchmarks and writes the result; returns the exit code.</summary>
-    public static async Task<int> RunActorsAsync(bool json, bool quick, ActorBenchmarkMeasures measures, TextWriter output, CancellationToken cancellationToken)
-    {
-        var options = quick ? ActorBenchmarkOptions.Quick() : new ActorBenchmarkOptions();
-        options.Measures = measures;
-        var progress = new Progress<string>(m => Console.Error.WriteLine($"fleet bench actors: {m}"));
-        var result = await ActorBenchmark.RunAsync(options, progress, cancellationToken).ConfigureAwait(false);
-        if (json)
-        {
-            await output.WriteLineAsync(JsonSerializer.Serialize(new
-            {
-                messagesPerSecond = Math.Round(result.MessagesPerSecond),
-                entities = result.Entities,
-                persistedEventsPerSecond = Math.Round(result.PersistedEventsPerSecond),
-                recoverySeconds10k = Math.Round(result.RecoverySeconds10k, 3),
-                bytesPerIdleEntity = Math.Round(result.BytesPerIdleEntity, 1),
-            })).ConfigureAwait(false);
-            return 0;
-        }
-
-        var table = new Table().AddColumn("measure").AddColumn(new TableColumn("result").RightAligned()).AddColumn("target");
-        table.AddRow($"in-memory messages through {result.Entities:N0} entities", F(result.MessagesPerSecond, "N0") + " msg/s", ">= 2,000,000 msg/s");
-        table.AddRow($"events persisted to SQLite ({options.PersistEntities:N0} entities)", F(result.PersistedEventsPerSecond, "N0") + " events/s", ">= 100,000 events/s");
-        table.AddRow($"recovery of {options.RecoveryEntities:N0} entities x {options.RecoveryEventsPerEntity} events", F(result.RecoverySeconds10k, "N3") + " s", "< 3 s");
-        table.AddRow("memory per idle entity (id included)", F(result.BytesPerIdleEntity, "N1") + " bytes", "< 500 bytes");
-        var console = CliConsole.For(output);
-        console.Write(table);
-        return 0;
     }
 
     /// <summary>Runs the benchmarks on Akka.NET and writes the result (the same JSON fields); returns the exit code.</summary>

@@ -1,13 +1,11 @@
 using Fleet.Tracking.Network;
-using Fleet.Akka.Streams;
-using Fleet.Akka.Partitions;
-using Fleet.Akka.Hosting;
+using Fleet.Actors.Streams;
+using Fleet.Actors.Partitions;
+using Fleet.Actors.Hosting;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Fleet.Actors;
-using Fleet.Actors.Persistence;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.HubClient;
 using Fleet.Dashboard.Live;
@@ -18,7 +16,6 @@ using Fleet.Ingest.Hfp;
 using Fleet.Ingest.Recording;
 using Fleet.Simulation;
 using Fleet.Tracking;
-using Fleet.Tracking.Entities;
 using Fleet.Tracking.Output;
 using Fleet.Tracking.Replay;
 using Fleet.Tracking.Schedule;
@@ -43,12 +40,12 @@ internal static class BenchE2eCommand
     {
         var cityDir = new Option<DirectoryInfo?>("--city-dir") { Description = "A folder made by fleet generate; generated into a temp folder when absent" };
         var json = new Option<bool>("--json") { Description = "Print one JSON line with the headline figures" };
-        var journalEvents = new Option<int>("--journal-events") { Description = "Events through the persistent tracking host, journal on and off", DefaultValueFactory = _ => 100_000 };
+        var journalEvents = new Option<int>("--journal-events") { Description = "Events through persistent tracking (the Akka.NET partitions), journal in memory and on SQLite", DefaultValueFactory = _ => 100_000 };
         var mqttMessages = new Option<int>("--mqtt-messages") { Description = "Messages of the MQTT comparison (0 skips it)", DefaultValueFactory = _ => 100_000 };
         var latencySeconds = new Option<double>("--latency-seconds") { Description = "Seconds of paced load per latency rate", DefaultValueFactory = _ => 5 };
         var latencyRoutes = new Option<int>("--latency-every-nth-route") { Description = "The latency client follows the whole map and every Nth route (1: every route, all the city's predictions)", DefaultValueFactory = _ => 6 };
         var latencyOnly = new Option<bool>("--latency-only") { Description = "Only the ingest-to-client latency rows (JSON: only their two fields)" };
-        var journalOnly = new Option<bool>("--journal-only") { Description = "Only persistent tracking (serve --store's path), journal in memory and on SQLite, on Akka.NET and on the home-made runtime it replaces" };
+        var journalOnly = new Option<bool>("--journal-only") { Description = "Only persistent tracking (serve --store's path on Akka.NET), journal in memory and on SQLite" };
         var compareOverlap = new Option<bool>("--compare-overlap") { Description = "Only the end-to-end throughput on 15 minutes of the hour, tracking batches serial and overlapped, two runs each (interleaved)" };
         var command = new Command("e2e",
             """
@@ -115,9 +112,8 @@ internal static class BenchE2eCommand
                 var n = parse.GetValue(journalEvents);
                 for (var sqlite = false; ; sqlite = true)
                 {
-                    var akka = await AkkaJournalRateAsync(city.Recording, city.Schedule, n, sqlite, ct).ConfigureAwait(false);
-                    var home = await JournalRateAsync(city.Recording, city.Schedule, n, sqlite, ct).ConfigureAwait(false);
-                    Say(string.Create(CultureInfo.InvariantCulture, $"persistent tracking, {(sqlite ? "SQLite journal" : "journal in memory")}: Akka.NET partitions {akka,10:N0} events/s, home-made runtime {home,10:N0} events/s"));
+                    var rate = await AkkaJournalRateAsync(city.Recording, city.Schedule, n, sqlite, ct).ConfigureAwait(false);
+                    Say(string.Create(CultureInfo.InvariantCulture, $"persistent tracking, {(sqlite ? "SQLite journal" : "journal in memory")}: {rate,10:N0} events/s"));
                     if (sqlite)
                     {
                         break;
@@ -153,8 +149,8 @@ internal static class BenchE2eCommand
             SayLatency("30,000", latency30k);
 
             var count = parse.GetValue(journalEvents);
-            var memoryRate = await JournalRateAsync(recording, schedule, count, sqlite: false, ct).ConfigureAwait(false);
-            var sqliteRate = await JournalRateAsync(recording, schedule, count, sqlite: true, ct).ConfigureAwait(false);
+            var memoryRate = await AkkaJournalRateAsync(recording, schedule, count, sqlite: false, ct).ConfigureAwait(false);
+            var sqliteRate = await AkkaJournalRateAsync(recording, schedule, count, sqlite: true, ct).ConfigureAwait(false);
             Say(string.Create(CultureInfo.InvariantCulture, $"persistent tracking, journal in memory  {memoryRate,10:N0} events/s"));
             Say(string.Create(CultureInfo.InvariantCulture, $"persistent tracking, SQLite journal     {sqliteRate,10:N0} events/s ({sqliteRate / memoryRate:P0} of in memory)"));
 
@@ -448,13 +444,16 @@ internal static class BenchE2eCommand
             timing.QueueP99, timing.WrittenP99, gcPause, gcs, gen2, stamping.Unstamped);
     }
 
-    /// <summary>Resident memory with <paramref name="vehicles"/> vehicles live in tracking (entities) and in the live state (map).</summary>
+    /// <summary>Resident memory with <paramref name="vehicles"/> vehicles live in tracking (Akka.NET partitions, journal in memory) and in the live state (map).</summary>
     private static async Task<double> MeasureRssAsync(int vehicles, CancellationToken ct)
     {
         await using var rig = await HubRig.StartAsync(null, ct).ConfigureAwait(false);
         var catalog = new InMemoryTripCatalog();
-        await using var host = new TrackingHost(catalog, new TrackingOptions(), new NullOutput(), new InMemoryJournal(),
-            new ShardRegionOptions { PassivationIdleTimeout = TimeSpan.Zero, SnapshotEvery = 0 });
+        var options = new FleetAkkaOptions();
+        await using var cluster = new TrackingCluster(options);
+        var system = await cluster.GetSystemAsync().ConfigureAwait(false);
+        var region = await FleetAkka.StartRegionAsync(system, options, new TrackingDomain(catalog, new TrackingOptions())).ConfigureAwait(false);
+        var host = TrackingStream.Start(system, region, options.Partitions, new NetworkTracker(new TrackingOptions(), catalog), new NullOutput());
         var now = DateTime.UtcNow;
         for (var i = 0; i < vehicles; i++)
         {
@@ -466,15 +465,15 @@ internal static class BenchE2eCommand
             e.EventTime = e.ReceiveTime = now;
             e.Latitude = 60 + (i % 1000) * 1e-4;
             e.Longitude = 24.9 + (i / 1000) * 1e-4;
-            await host.PostAsync(e, ct).ConfigureAwait(false);
+            await host.OfferAsync(e, 0, ct).ConfigureAwait(false);
             if (VehicleState.FromEvent(e) is { } state)
             {
                 rig.Live.PublishVehicle(state);
             }
         }
 
-        // Wait until every entity has its event, then measure.
-        while (host.Vehicles.GetMetrics() is var m && (m.MailboxDepth > 0 || m.BufferedMessages > 0 || m.LiveEntities < vehicles))
+        // Wait until every partition has its vehicles, then measure (the stream stays open: the state stays live).
+        while (host.Pending > 0)
         {
             await Task.Delay(50, ct).ConfigureAwait(false);
         }
@@ -484,7 +483,9 @@ internal static class BenchE2eCommand
         GC.Collect();
         using var self = Process.GetCurrentProcess();
         self.Refresh();
-        return self.WorkingSet64 / (1024.0 * 1024.0);
+        var rss = self.WorkingSet64 / (1024.0 * 1024.0);
+        await host.DisposeAsync().ConfigureAwait(false);
+        return rss;
     }
 
     private sealed class NullOutput : ITrackingOutput
@@ -546,39 +547,6 @@ internal static class BenchE2eCommand
         }
 
         return events;
-    }
-
-    /// <summary>The first <paramref name="count"/> HFP events through the home-made runtime's persistent tracking host (what serve --store ran before Akka.NET).</summary>
-    private static async Task<double> JournalRateAsync(byte[] recording, Schedule schedule, int count, bool sqlite, CancellationToken ct)
-    {
-        var events = FirstEvents(recording, count);
-        var dir = Directory.CreateTempSubdirectory("fleet-bench-journal-");
-        try
-        {
-            IJournal journal = sqlite ? new SqliteJournal(new SqliteJournalOptions { Path = Path.Combine(dir.FullName, "journal.db") }) : new InMemoryJournal();
-            await using (journal.ConfigureAwait(false))
-            {
-                var clock = Stopwatch.StartNew();
-                var host = new TrackingHost(new GtfsTripCatalog(schedule), new TrackingOptions(), new NullOutput(), journal,
-                    new ShardRegionOptions(), new DelayCarriedForwardPredictor());
-                await using (host.ConfigureAwait(false))
-                {
-                    long sequence = 0;
-                    foreach (var e in events)
-                    {
-                        await host.PostAsync(e, ++sequence, ct).ConfigureAwait(false);
-                    }
-
-                    await host.StopAsync(ct).ConfigureAwait(false);
-                }
-
-                return events.Count / clock.Elapsed.TotalSeconds;
-            }
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
     }
 
     /// <summary>Runs <c>fleet bench mqtt --messages N --rounds 1 --json</c> and reads its ratio.</summary>

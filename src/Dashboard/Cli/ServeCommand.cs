@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Fleet.Akka.Hosting;
+using Fleet.Actors.Hosting;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Sources;
 using Fleet.Tracking;

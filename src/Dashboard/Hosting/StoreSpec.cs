@@ -1,4 +1,4 @@
-using Fleet.Akka.Hosting;
+using Fleet.Actors.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Fleet.Dashboard.Hosting;

@@ -1,8 +1,8 @@
 using Akka.Actor;
-using Fleet.Akka.Hosting;
-using Fleet.Akka.Partitions;
-using Fleet.Akka.Replay;
-using Fleet.Akka.Streams;
+using Fleet.Actors.Hosting;
+using Fleet.Actors.Partitions;
+using Fleet.Actors.Replay;
+using Fleet.Actors.Streams;
 using Fleet.Gtfs.Realtime;
 using Fleet.Ingest.Events;
 using Fleet.Tracking;

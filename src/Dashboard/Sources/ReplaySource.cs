@@ -1,7 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
-using Fleet.Akka.Hosting;
+using Fleet.Actors.Hosting;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Live;
 using Fleet.Tracking;
@@ -517,7 +517,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
             description: "Recording lines rejected, by reason.");
 
         // With a store: the tracking stream of the current pass (each pass has its own); nothing without one.
-        IEnumerable<Measurement<long>> Stream(Func<Fleet.Akka.Streams.TrackingStream, long> read) =>
+        IEnumerable<Measurement<long>> Stream(Func<Fleet.Actors.Streams.TrackingStream, long> read) =>
             _persistent?.Stream is { } stream ? [new Measurement<long>(read(stream))] : [];
         IEnumerable<Measurement<long>> Persisted(Func<PersistentTracking, long> read) =>
             _persistent is { } p ? [new Measurement<long>(read(p))] : [];

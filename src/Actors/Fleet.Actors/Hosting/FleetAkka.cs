@@ -3,11 +3,11 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Configuration;
-using Fleet.Akka.Partitions;
-using Fleet.Akka.Serialization;
+using Fleet.Actors.Partitions;
+using Fleet.Actors.Serialization;
 using Microsoft.Data.Sqlite;
 
-namespace Fleet.Akka.Hosting;
+namespace Fleet.Actors.Hosting;
 
 /// <summary>Where partitions journal and snapshot: SQLite (the embedded default), PostgreSQL, or memory.</summary>
 public enum JournalKind

@@ -1,8 +1,8 @@
 using Akka.Actor;
 using Akka.Persistence;
-using Fleet.Akka.Partitions;
+using Fleet.Actors.Partitions;
 
-namespace Fleet.Akka.Replay;
+namespace Fleet.Actors.Replay;
 
 /// <summary>Where a persisted replay had got to: its round (a new partition region per pass) and line.</summary>
 /// <param name="Round">The tracking round (0 for the first pass).</param>

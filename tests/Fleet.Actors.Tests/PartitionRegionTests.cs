@@ -1,9 +1,9 @@
 using Akka.Actor;
-using Fleet.Akka.Hosting;
-using Fleet.Akka.Partitions;
+using Fleet.Actors.Hosting;
+using Fleet.Actors.Partitions;
 using Fleet.Tracking;
 
-namespace Fleet.Actors.Tests.Akka;
+namespace Fleet.Actors.Tests;
 
 /// <summary>
 /// The partitions behind cluster sharding, journaled with Akka.Persistence.Sql: a node that stops and a new one on the

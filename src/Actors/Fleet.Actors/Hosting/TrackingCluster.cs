@@ -1,6 +1,6 @@
 using Akka.Actor;
 
-namespace Fleet.Akka.Hosting;
+namespace Fleet.Actors.Hosting;
 
 /// <summary>
 /// The node tracking runs on, started on first use (<see cref="GetSystemAsync"/>) and stopped with the host: one per

@@ -1,11 +1,11 @@
 using System.Text;
 using Akka.Actor;
 using Akka.Serialization;
-using Fleet.Akka.Partitions;
+using Fleet.Actors.Partitions;
 using Fleet.Ingest.Events;
 using Fleet.Tracking.Output;
 
-namespace Fleet.Akka.Serialization;
+namespace Fleet.Actors.Serialization;
 
 /// <summary>
 /// Binary serializer of Fleet's messages and persisted events (<see cref="IFleetMessage"/>): what the journal and

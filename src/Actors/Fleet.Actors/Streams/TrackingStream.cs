@@ -2,14 +2,14 @@ using Akka;
 using Akka.Actor;
 using Akka.Streams;
 using Akka.Streams.Dsl;
-using Fleet.Akka.Partitions;
+using Fleet.Actors.Partitions;
 using Fleet.Ingest.Events;
 using Fleet.Tracking.Network;
 using Fleet.Tracking.Output;
 using Fleet.Tracking.Partitions;
 using Fleet.Tracking.Vehicles;
 
-namespace Fleet.Akka.Streams;
+namespace Fleet.Actors.Streams;
 
 /// <summary>Sizes of a <see cref="TrackingStream"/>.</summary>
 public sealed record TrackingStreamOptions

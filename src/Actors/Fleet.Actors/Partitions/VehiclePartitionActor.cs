@@ -8,7 +8,7 @@ using Fleet.Tracking.Partitions;
 using Fleet.Tracking.Schedule;
 using Fleet.Tracking.Vehicles;
 
-namespace Fleet.Akka.Partitions;
+namespace Fleet.Actors.Partitions;
 
 /// <summary>What every partition actor tracks against: the schedule, tracking's thresholds and the predictor.</summary>
 /// <param name="Catalog">The schedule.</param>

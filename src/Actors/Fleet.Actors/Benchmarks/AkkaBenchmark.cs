@@ -3,11 +3,11 @@ using System.Globalization;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Persistence;
-using Fleet.Akka.Hosting;
-using Fleet.Akka.Partitions;
+using Fleet.Actors.Hosting;
+using Fleet.Actors.Partitions;
 using Fleet.Ingest.Events;
 
-namespace Fleet.Akka.Benchmarks;
+namespace Fleet.Actors.Benchmarks;
 
 /// <summary>Sizes of <c>fleet bench actors</c> on Akka.NET.</summary>
 public sealed record AkkaBenchmarkOptions

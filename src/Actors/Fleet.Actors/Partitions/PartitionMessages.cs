@@ -1,7 +1,7 @@
 using Fleet.Ingest.Events;
 using Fleet.Tracking.Output;
 
-namespace Fleet.Akka.Partitions;
+namespace Fleet.Actors.Partitions;
 
 /// <summary>Marks Fleet's messages and persisted events: they bind to <see cref="Serialization.FleetSerializer"/>.</summary>
 public interface IFleetMessage;

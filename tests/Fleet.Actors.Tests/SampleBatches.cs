@@ -1,4 +1,4 @@
-using Fleet.Akka.Partitions;
+using Fleet.Actors.Partitions;
 using Fleet.Gtfs;
 using Fleet.Ingest.Events;
 using Fleet.Ingest.Hfp;
@@ -9,7 +9,7 @@ using Fleet.Tracking.Output;
 using Fleet.Tracking.Partitions;
 using Fleet.Tracking.Schedule;
 
-namespace Fleet.Actors.Tests.Akka;
+namespace Fleet.Actors.Tests;
 
 /// <summary>The sample city's first lines as partition batches (line numbers as sequences), and plain tracking of them.</summary>
 internal static class SampleBatches

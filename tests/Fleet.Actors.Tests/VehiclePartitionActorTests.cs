@@ -1,10 +1,10 @@
 using Akka.Actor;
 using Akka.Configuration;
-using Fleet.Akka.Hosting;
-using Fleet.Akka.Partitions;
+using Fleet.Actors.Hosting;
+using Fleet.Actors.Partitions;
 using Fleet.Tracking;
 
-namespace Fleet.Actors.Tests.Akka;
+namespace Fleet.Actors.Tests;
 
 /// <summary>
 /// The partition actor on its own (Akka.TestKit): every local message goes through Fleet's serializer
