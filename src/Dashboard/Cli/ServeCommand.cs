@@ -362,13 +362,13 @@ internal static class ServeCommand
             return CliRunner.Failure;
         }
 
-        TrackingCluster? cluster = null;
+        FleetAkkaOptions? tracking = null;
         if (options.Store is { } store)
         {
             try
             {
                 await store.CheckAsync(cancellationToken).ConfigureAwait(false);
-                cluster = new TrackingCluster(store.ToAkkaOptions());
+                tracking = store.ToAkkaOptions();
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Data.Common.DbException or ArgumentException or TimeoutException)
             {
@@ -379,25 +379,16 @@ internal static class ServeCommand
             await Console.Out.WriteLineAsync($"fleet serve: vehicle state persisted in {store}").ConfigureAwait(false);
         }
 
-        try
+        // The tracking node starts and stops with the host (Akka.Hosting).
+        return await RunHostAsync(options, services =>
         {
-            return await RunHostAsync(options, services =>
+            if (tracking is not null)
             {
-                if (cluster is not null)
-                {
-                    services.AddSingleton(cluster);
-                }
-
-                configureServices?.Invoke(services);
-            }, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (cluster is not null)
-            {
-                await cluster.DisposeAsync().ConfigureAwait(false);
+                services.AddFleetTracking(tracking);
             }
-        }
+
+            configureServices?.Invoke(services);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     private static async Task<int> RunHostAsync(ServeOptions options, Action<IServiceCollection> configureServices, CancellationToken cancellationToken)

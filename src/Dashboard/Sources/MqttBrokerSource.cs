@@ -163,8 +163,26 @@ public sealed partial class MqttBrokerSource : BackgroundService
     /// <summary>This source's health entry.</summary>
     public SourceStatus Status => _status;
 
+    /// <summary>Starts listening before the host reports it started: a publisher that connects then is not refused.</summary>
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await StartServerAsync().ConfigureAwait(false);
+        await base.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task StartServerAsync()
     {
         var builder = new MqttServerOptionsBuilder();
         if (_options.CertificateFile is { } pfx)
@@ -229,13 +247,6 @@ public sealed partial class MqttBrokerSource : BackgroundService
         _status.Connected = true;
         _status.State = "connected";
         LogListening(_options.Name, _options.CertificateFile is null ? "MQTT" : "MQTT over TLS", _users is null ? "anonymous" : "users file");
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
     }
 
     /// <inheritdoc />

@@ -137,6 +137,16 @@ public static class FleetAkka
         }
     }
 
+    /// <summary>Completes with <paramref name="system"/> once it is an Up member of its cluster.</summary>
+    public static async Task<ActorSystem> WhenUpAsync(ActorSystem system)
+    {
+        ArgumentNullException.ThrowIfNull(system);
+        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Cluster.Get(system).RegisterOnMemberUp(up.SetResult);
+        await up.Task.ConfigureAwait(false);
+        return system;
+    }
+
     /// <summary>Starts the partitions' shard region on a running cluster node.</summary>
     public static Task<IActorRef> StartRegionAsync(ActorSystem system, FleetAkkaOptions options, TrackingDomain domain)
     {
