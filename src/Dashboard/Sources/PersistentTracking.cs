@@ -50,6 +50,7 @@ public sealed partial class PersistentTracking : IAsyncDisposable
     private readonly List<VehicleEvent> _rt = [];
     private readonly List<StopUpdate> _updates = [];
     private IActorRef? _checkpoint;
+    private IActorRef? _region;
     private long _lastTick;
     private int _round = -1;
     private long _alreadyAppliedBefore;
@@ -115,7 +116,7 @@ public sealed partial class PersistentTracking : IAsyncDisposable
         var system = await _cluster.GetSystemAsync().ConfigureAwait(false);
         var name = round == 0 ? _cluster.Options.Region : $"{_cluster.Options.Region}.r{round}";
         var predictor = _predictorPerRound?.Invoke() ?? _predictor;
-        var region = await FleetAkka.StartRegionAsync(system, _cluster.Options with { Region = name },
+        var region = _region = await FleetAkka.StartRegionAsync(system, _cluster.Options with { Region = name },
             new TrackingDomain(_catalog, _options, predictor)).ConfigureAwait(false);
         Stream = TrackingStream.Start(system, region, _cluster.Options.Partitions, new NetworkTracker(_options, _catalog), _output, predictor as IStopObserver);
         LogRound(name);
@@ -195,6 +196,14 @@ public sealed partial class PersistentTracking : IAsyncDisposable
             await stream.DisposeAsync().ConfigureAwait(false);
             _alreadyAppliedBefore += stream.AlreadyApplied;
             _journaledBefore += stream.Journaled;
+        }
+
+        // The round is over (a loop or a seek starts the next in a region of its own): its partitions stop, so a replay
+        // that loops all day does not keep every past round's vehicles in memory.
+        if (_region is { } region)
+        {
+            _region = null;
+            region.Tell(Akka.Cluster.Sharding.GracefulShutdown.Instance);
         }
     }
 
