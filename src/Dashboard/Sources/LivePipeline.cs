@@ -1,3 +1,6 @@
+using Fleet.Actors.Streams;
+using Fleet.Actors.Partitions;
+using Fleet.Actors.Hosting;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -75,6 +78,9 @@ public sealed partial class LivePipeline : IMetricsContributor
     private volatile bool _loopRunning;
     private readonly TrackingEngine? _engine;
     private readonly TripMatcher? _matcher;
+    // With a store: tracking runs on the Akka.NET partitions (region "live-partition") through a TrackingStream instead
+    // of the in-process engine; the stream is started by the flush loop.
+    private readonly PersistedTracking? _persisted;
     // _gate: the engine (one batch at a time). _queueGate: the events queued for the next batch and the clock; held
     // only briefly, so a source never waits for a batch to finish (unless the queue is full: backpressure).
     private readonly Lock _gate = new();
@@ -103,9 +109,11 @@ public sealed partial class LivePipeline : IMetricsContributor
     /// the events' receive time.</param>
     /// <param name="logger">Where dropped late events are reported (event 5050).</param>
     /// <param name="options">Tracking's thresholds; <see cref="TrackingOptions.Live"/> when null.</param>
+    /// <param name="cluster">With a store (<c>fleet serve --store</c>): tracking runs on the Akka.NET partitions of this
+    /// node, journaled, instead of in-process (needs <see cref="RunFlushLoopAsync"/>).</param>
     public LivePipeline(LiveEvents live, ITransitNetwork? network, TimeProvider time, GtfsTripCatalog? catalog = null,
         Func<TimeSpan>? shift = null, IArrivalPredictor? predictor = null, ITrackingOutput? output = null,
-        bool followEventTime = false, ILogger? logger = null, TrackingOptions? options = null)
+        bool followEventTime = false, ILogger? logger = null, TrackingOptions? options = null, TrackingCluster? cluster = null)
     {
         ArgumentNullException.ThrowIfNull(live);
         ArgumentNullException.ThrowIfNull(time);
@@ -123,13 +131,20 @@ public sealed partial class LivePipeline : IMetricsContributor
         {
             catalog ??= new GtfsTripCatalog(schedule);
             _matcher = new TripMatcher(schedule);
-            _engine = new TrackingEngine(catalog, options, output ?? new LiveTrackingOutput(live, shift), partitions: 1,
-                predictor: predictor ?? new DelayCarriedForwardPredictor());
+            if (cluster is not null)
+            {
+                _persisted = new PersistedTracking(cluster, catalog, options, output ?? new LiveTrackingOutput(live, shift), predictor ?? new DelayCarriedForwardPredictor());
+            }
+            else
+            {
+                _engine = new TrackingEngine(catalog, options, output ?? new LiveTrackingOutput(live, shift), partitions: 1,
+                    predictor: predictor ?? new DelayCarriedForwardPredictor());
+            }
         }
     }
 
     /// <summary>True when events go through tracking (serve has a GTFS network).</summary>
-    public bool Tracking => _engine is not null;
+    public bool Tracking => _engine is not null || _persisted is not null;
 
     /// <summary>Tracking's counters (see <see cref="TrackingEngine.Counters"/>), or null without tracking.</summary>
     public TrackingCounters? Counters => _engine?.Counters;
@@ -157,7 +172,7 @@ public sealed partial class LivePipeline : IMetricsContributor
     /// <summary>Hands an event to tracking only (a paced replay tracks before it waits, and publishes after).</summary>
     public void Track(in VehicleEvent ev)
     {
-        if (_engine is null)
+        if (!Tracking)
         {
             return;
         }
@@ -217,7 +232,7 @@ public sealed partial class LivePipeline : IMetricsContributor
                     continue;
                 }
 
-                if (_engine is not null)
+                if (Tracking)
                 {
                     PostEvent(e);
                 }
@@ -230,14 +245,14 @@ public sealed partial class LivePipeline : IMetricsContributor
                 positions++;
             }
 
-            if (_engine is not null)
+            if (Tracking)
             {
                 _queuedUpdates.AddRange(GtfsRtStopUpdates.Extract(feed, receiveTime, _matcher));
                 queued = _queued.Count + _queuedUpdates.Count;
             }
         }
 
-        if (_engine is not null)
+        if (Tracking)
         {
             AfterQueued(queued);
         }
@@ -248,6 +263,13 @@ public sealed partial class LivePipeline : IMetricsContributor
     /// <summary>Runs tracking's queued batch now (a timer calls this so a quiet source still moves the clock).</summary>
     public void Flush()
     {
+        if (_persisted is not null)
+        {
+            // A source whose queue is full waits here until the partitions took the queued events (backpressure).
+            FlushToPartitionsAsync(CancellationToken.None).GetAwaiter().GetResult();
+            return;
+        }
+
         if (_engine is null)
         {
             return;
@@ -266,6 +288,12 @@ public sealed partial class LivePipeline : IMetricsContributor
         ArgumentNullException.ThrowIfNull(meter);
         if (_engine is null)
         {
+            if (_persisted is not null)
+            {
+                meter.CreateObservableGauge("fleet_tracking_live_stream_pending", () => _persisted.Stream is { } s ? [new Measurement<long>(s.Pending)] : Array.Empty<Measurement<long>>(),
+                    description: "Live events offered to the partitions' stream and not yet tracked and published (with --store).");
+            }
+
             return;
         }
 
@@ -291,9 +319,14 @@ public sealed partial class LivePipeline : IMetricsContributor
     /// </summary>
     public async Task RunFlushLoopAsync(CancellationToken cancellationToken)
     {
-        if (_engine is null)
+        if (!Tracking)
         {
             return;
+        }
+
+        if (_persisted is not null)
+        {
+            await _persisted.StartAsync(cancellationToken).ConfigureAwait(false);
         }
 
         _loopRunning = true;
@@ -309,7 +342,14 @@ public sealed partial class LivePipeline : IMetricsContributor
                     Volatile.Write(ref _wakePending, 0);
                 }
 
-                Flush();
+                if (_persisted is not null)
+                {
+                    await FlushToPartitionsAsync(cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    Flush();
+                }
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -318,6 +358,61 @@ public sealed partial class LivePipeline : IMetricsContributor
         finally
         {
             _loopRunning = false;
+            if (_persisted is not null)
+            {
+                // What was queued goes in, then the stream drains: everything offered is tracked and published.
+                await FlushToPartitionsAsync(CancellationToken.None).ConfigureAwait(false);
+                await _persisted.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    // With a store: hands what the sources queued to the partitions' stream (waits while it is full), and the stream
+    // clock every second so quiet vehicles go stale. One caller at a time (the loop, or a source whose queue is full).
+    private async Task FlushToPartitionsAsync(CancellationToken cancellationToken)
+    {
+        var persisted = _persisted!;
+        await persisted.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (persisted.Stream is not { } stream)
+            {
+                return; // not started yet: the events stay queued until the loop has started the stream
+            }
+
+            var now = _time.GetTimestamp();
+            DateTime? clock = null;
+            lock (_queueGate)
+            {
+                (_queued, _draining) = (_draining, _queued);
+                (_queuedUpdates, _drainingUpdates) = (_drainingUpdates, _queuedUpdates);
+                if (_followEventTime && _newestEvent != default)
+                {
+                    clock = EventClock(now);
+                }
+            }
+
+            foreach (var e in _draining)
+            {
+                await stream.OfferAsync(e, 0, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var u in _drainingUpdates)
+            {
+                await stream.OfferAsync(u, cancellationToken).ConfigureAwait(false);
+            }
+
+            _draining.Clear();
+            _drainingUpdates.Clear();
+            if (clock is { } c && (persisted.LastClock == 0 || _time.GetElapsedTime(persisted.LastClock, now) >= PersistedTracking.ClockEvery))
+            {
+                persisted.LastClock = now;
+                await stream.OfferClockAsync(c, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            persisted.Gate.Release();
         }
     }
 
@@ -337,6 +432,11 @@ public sealed partial class LivePipeline : IMetricsContributor
             }
 
             return;
+        }
+
+        if (_persisted is not null)
+        {
+            return; // the loop has not started yet: it takes what is queued when it does
         }
 
         lock (_gate)
@@ -445,3 +545,42 @@ public sealed partial class LivePipeline : IMetricsContributor
     private partial void LogLateDropped(long count, double toleranceSeconds, double latenessSeconds, long total);
 }
 #pragma warning restore CA1001
+
+/// <summary>A live pipeline's tracking on the Akka.NET partitions (with a store): the stream, once started.</summary>
+internal sealed class PersistedTracking(TrackingCluster cluster, GtfsTripCatalog catalog, TrackingOptions options, ITrackingOutput output, IArrivalPredictor predictor) : IAsyncDisposable
+{
+    /// <summary>The region of the live sources' partitions (a replay's are <c>vehicle-partition</c>, per round).</summary>
+    public const string RegionName = "live-partition";
+
+    /// <summary>How often the stream clock is offered when events carry it anyway (each clock reaches every partition).</summary>
+    public static readonly TimeSpan ClockEvery = TimeSpan.FromSeconds(1);
+
+    /// <summary>One flush at a time (the stream takes one offer at a time).</summary>
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+
+    /// <summary>The stream, once <see cref="StartAsync"/> ran.</summary>
+    public TrackingStream? Stream { get; private set; }
+
+    /// <summary>When the clock was last offered (timestamp), 0 before.</summary>
+    public long LastClock { get; set; }
+
+    /// <summary>Starts the partitions' region on the node and the stream into it.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var system = await cluster.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        var region = await FleetAkka.StartRegionAsync(system, cluster.Options with { Region = RegionName }, new TrackingDomain(catalog, options, predictor)).ConfigureAwait(false);
+        Stream = TrackingStream.Start(system, region, cluster.Options.Partitions, new NetworkTracker(options, catalog), output, predictor as IStopObserver);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (Stream is { } stream)
+        {
+            Stream = null;
+            await stream.DisposeAsync().ConfigureAwait(false);
+        }
+
+        Gate.Dispose();
+    }
+}

@@ -61,7 +61,8 @@ public static class LiveSourceServices
         services.TryAddSingleton(sp => new LivePipeline(
             sp.GetRequiredService<LiveEvents>(), sp.GetService<ITransitNetwork>(), sp.GetRequiredService<TimeProvider>(),
             predictor: sp.GetService<ArrivalPredictors>()?.Create(), followEventTime: true,
-            logger: sp.GetRequiredService<ILoggerFactory>().CreateLogger<LivePipeline>(), options: sp.GetService<TrackingOptions>()));
+            logger: sp.GetRequiredService<ILoggerFactory>().CreateLogger<LivePipeline>(), options: sp.GetService<TrackingOptions>(),
+            cluster: sp.GetService<Fleet.Actors.Hosting.TrackingCluster>()));
         services.AddSingleton<IMetricsContributor>(sp => sp.GetRequiredService<LivePipeline>());
         services.AddSingleton<IHostedService, LivePipelineFlusher>();
         return services;
