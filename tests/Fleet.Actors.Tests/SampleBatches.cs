@@ -51,7 +51,10 @@ internal static class SampleBatches
     }
 
     /// <summary>What plain tracking (no actors) derives from each batch of one partition.</summary>
-    public static List<DerivedEvent[]> TrackPlain(IEnumerable<TrackBatch> batches)
+    public static List<DerivedEvent[]> TrackPlain(IEnumerable<TrackBatch> batches) => TrackPlain(batches, out _);
+
+    /// <summary>As <see cref="TrackPlain(IEnumerable{TrackBatch})"/>, with the partition's drop counters at the end.</summary>
+    public static List<DerivedEvent[]> TrackPlain(IEnumerable<TrackBatch> batches, out TrackingDrops drops)
     {
         var partition = new VehiclePartition(Catalog, new TrackingOptions());
         var result = new List<DerivedEvent[]>();
@@ -62,6 +65,7 @@ internal static class SampleBatches
             result.Add([.. output.Events]);
         }
 
+        drops = partition.Drops();
         return result;
     }
 }

@@ -18,10 +18,16 @@ public sealed class VehiclePartitionActorTests() : global::Akka.TestKit.Xunit.Te
     public void Batches_ThroughTheActor_AnswerWhatPlainTrackingDerives()
     {
         var batches = SampleBatches.Read(partitions: 2, lines: 20_000, perBatch: 2_000).Where(b => b.Partition == 1).ToList();
-        var expected = SampleBatches.TrackPlain(batches);
+        // And a batch a real feed sends now and then: a repeated report and one from ten minutes before.
+        var sample = batches[^1].Events[^1];
+        var late = sample;
+        late.EventTime -= TimeSpan.FromMinutes(10);
+        batches.Add(new TrackBatch(1, [sample, late], [0, 0], batches[^1].Clock));
+        var expected = SampleBatches.TrackPlain(batches, out var expectedDrops);
         var actor = Sys.ActorOf(Props.Create(() => new VehiclePartitionActor("test", 1, new TrackingDomain(SampleBatches.Catalog, new TrackingOptions(), null, 200))));
 
         var derived = new List<Fleet.Tracking.Output.DerivedEvent>();
+        BatchTracked? last = null;
         for (var i = 0; i < batches.Count; i++)
         {
             actor.Tell(batches[i], TestActor);
@@ -31,8 +37,12 @@ public sealed class VehiclePartitionActorTests() : global::Akka.TestKit.Xunit.Te
             Assert.Equal(0, reply.AlreadyApplied);
             Assert.Equal(expected[i], reply.Derived);
             derived.AddRange(reply.Derived);
+            last = reply;
         }
 
+        // The partition's drop counters travel with each answer (the sample's first lines have unknown journeys).
+        Assert.Equal(expectedDrops, last!.Drops);
+        Assert.True(expectedDrops.Late + expectedDrops.Duplicates + expectedDrops.Corrected + expectedDrops.Unmatched > 0, $"no drops to compare: {expectedDrops}");
         // The sample's first lines: buses reach stops and start trips.
         Assert.Contains(derived, d => d.Type == Fleet.Tracking.Output.DerivedEventType.Arrival);
         Assert.Contains(derived, d => d.Type == Fleet.Tracking.Output.DerivedEventType.TripStarted);

@@ -67,6 +67,10 @@ public sealed class LiveStoreTests
                 var onTrips = vehicles.Count(v => v.GetProperty("tripId").ValueKind == JsonValueKind.String && v.GetProperty("delaySeconds").ValueKind == JsonValueKind.Number);
                 Assert.True(onTrips >= 10, $"{onTrips} of {vehicles.Count} vehicles on a trip with a delay");
                 Assert.True(host.Live.PredictionCount > 0, "no predictions from the partitions");
+                // Tracking's drop counters come from the partitions with a store, as from the engine without one.
+                var metrics = FaultTests.ParseMetrics(await host.Http.GetStringAsync(new Uri("metrics", UriKind.Relative), Ct));
+                Assert.True(metrics.ContainsKey("fleet_tracking_late_events_total"), "fleet_tracking_late_events_total missing");
+                Assert.True(metrics.ContainsKey("fleet_tracking_unmatched_journeys_total"), "fleet_tracking_unmatched_journeys_total missing");
             }
 
             // Every event the source received, journaled once by the live partitions (no sequence numbers: live).

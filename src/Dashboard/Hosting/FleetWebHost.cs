@@ -80,6 +80,11 @@ public static class FleetWebHost
             o.EnableDetailedErrors = false;
         }).AddJsonProtocol(o => Configure(o.PayloadSerializerOptions));
         configureServices?.Invoke(services);
+        if (services.Any(d => d.ServiceType == typeof(Fleet.Actors.Hosting.TrackingCluster)))
+        {
+            // Tracking runs on the partitions: their counters stand in for the in-process engine's.
+            services.AddSingleton<IMetricsContributor, PersistedTrackingMetrics>();
+        }
 
         var app = builder.Build();
         app.UseProblems();

@@ -143,6 +143,9 @@ public sealed partial class LivePipeline : IMetricsContributor
         }
     }
 
+    /// <summary>With a store: what the live sources' partitions dropped or corrected; null otherwise.</summary>
+    public Fleet.Tracking.Partitions.TrackingDrops? PersistedDrops => _persisted?.Stream?.Drops;
+
     /// <summary>True when events go through tracking (serve has a GTFS network).</summary>
     public bool Tracking => _engine is not null || _persisted is not null;
 

@@ -8,6 +8,7 @@ using Fleet.Ingest.Events;
 using Fleet.Tracking;
 using Fleet.Tracking.Network;
 using Fleet.Tracking.Output;
+using Fleet.Tracking.Partitions;
 using Fleet.Tracking.Replay;
 using Fleet.Tracking.Schedule;
 using Fleet.Tracking.Vehicles;
@@ -55,6 +56,7 @@ public sealed partial class PersistentTracking : IAsyncDisposable
     private int _round = -1;
     private long _alreadyAppliedBefore;
     private long _journaledBefore;
+    private TrackingDrops _dropsBefore;
 
     /// <summary>Creates the tracking of one recording on the node of <paramref name="cluster"/>.</summary>
     /// <param name="cluster">The node (started on first use; not disposed here: the composition root owns it).</param>
@@ -92,6 +94,9 @@ public sealed partial class PersistentTracking : IAsyncDisposable
 
     /// <summary>Events skipped since start because a run before the restart had applied them.</summary>
     public long AlreadyApplied => _alreadyAppliedBefore + (Stream?.AlreadyApplied ?? 0);
+
+    /// <summary>Late, duplicate and corrected events and unknown journeys since start, every round.</summary>
+    public TrackingDrops Drops => _dropsBefore + (Stream?.Drops ?? default);
 
     /// <summary>Events journaled since start (in acknowledged batches).</summary>
     public long Journaled => _journaledBefore + (Stream?.Journaled ?? 0);
@@ -196,6 +201,7 @@ public sealed partial class PersistentTracking : IAsyncDisposable
             await stream.DisposeAsync().ConfigureAwait(false);
             _alreadyAppliedBefore += stream.AlreadyApplied;
             _journaledBefore += stream.Journaled;
+            _dropsBefore += stream.Drops;
         }
 
         // The round is over (a loop or a seek starts the next in a region of its own): its partitions stop, so a replay

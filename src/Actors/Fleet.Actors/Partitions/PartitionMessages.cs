@@ -1,5 +1,6 @@
 using Fleet.Ingest.Events;
 using Fleet.Tracking.Output;
+using Fleet.Tracking.Partitions;
 
 namespace Fleet.Actors.Partitions;
 
@@ -28,7 +29,8 @@ public sealed record TrackBatch(int Partition, VehicleEvent[] Events, long[] Seq
 /// <param name="Derived">The derived events (arrivals, predictions, alerts...), in the order tracking made them.</param>
 /// <param name="Applied">Events applied.</param>
 /// <param name="AlreadyApplied">Events skipped because their vehicle had applied them before a restart.</param>
-public sealed record BatchTracked(int Partition, DerivedEvent[] Derived, int Applied, int AlreadyApplied) : IFleetMessage;
+/// <param name="Drops">The partition's totals of late, duplicate and corrected events and unknown journeys after the batch.</param>
+public sealed record BatchTracked(int Partition, DerivedEvent[] Derived, int Applied, int AlreadyApplied, TrackingDrops Drops = default) : IFleetMessage;
 
 /// <summary>Journaled: a batch the partition accepted (its inputs: replaying them through tracking rebuilds the state).</summary>
 /// <param name="Events">The events.</param>

@@ -81,7 +81,7 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
         if (events.Length == 0 && _vehicles.Trackers.Count == 0)
         {
             // Nothing to move the clock for: nothing to store either.
-            Sender.Tell(new BatchTracked(_partition, [], 0, skipped));
+            Sender.Tell(new BatchTracked(_partition, [], 0, skipped, _vehicles.Drops()));
             return;
         }
 
@@ -89,7 +89,7 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
         {
             var applied = _vehicles.Applied;
             _vehicles.Track(accepted.Events, accepted.Sequences, accepted.Clock, _collected);
-            Sender.Tell(new BatchTracked(_partition, [.. _collected.Events], (int)(_vehicles.Applied - applied), skipped));
+            Sender.Tell(new BatchTracked(_partition, [.. _collected.Events], (int)(_vehicles.Applied - applied), skipped, _vehicles.Drops()));
             _collected.Events.Clear();
             if (++_sinceSnapshot >= _snapshotEvery)
             {

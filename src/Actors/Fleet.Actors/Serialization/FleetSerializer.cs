@@ -64,6 +64,10 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                     w.Write(t.Partition);
                     w.Write(t.Applied);
                     w.Write(t.AlreadyApplied);
+                    w.Write(t.Drops.Late);
+                    w.Write(t.Drops.Duplicates);
+                    w.Write(t.Drops.Corrected);
+                    w.Write(t.Drops.Unmatched);
                     w.Write(t.Derived.Length);
                     foreach (var d in t.Derived)
                     {
@@ -125,13 +129,14 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                 var partition = r.ReadInt32();
                 var applied = r.ReadInt32();
                 var already = r.ReadInt32();
+                var drops = new Tracking.Partitions.TrackingDrops(r.ReadInt64(), r.ReadInt64(), r.ReadInt64(), r.ReadInt64());
                 var derived = new DerivedEvent[r.ReadInt32()];
                 for (var i = 0; i < derived.Length; i++)
                 {
                     derived[i] = ReadDerived(r);
                 }
 
-                return new BatchTracked(partition, derived, applied, already);
+                return new BatchTracked(partition, derived, applied, already, drops);
             }
 
             case SnapshotManifest:

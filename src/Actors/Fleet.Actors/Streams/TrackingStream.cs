@@ -51,6 +51,7 @@ public sealed class TrackingStream : IAsyncDisposable
     private readonly IStopObserver? _observer;
     private readonly ListOutput _networkOut = new();
     private readonly HashSet<int> _partitionsSeen = [];
+    private readonly Dictionary<int, TrackingDrops> _drops = [];
     private readonly int _partitions;
     private DateTime _clock;
     private long _offered;
@@ -86,6 +87,18 @@ public sealed class TrackingStream : IAsyncDisposable
 
     /// <summary>Batches acknowledged.</summary>
     public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Late, duplicate and corrected events and unknown journeys, as the partitions last reported them.</summary>
+    public TrackingDrops Drops
+    {
+        get
+        {
+            lock (_drops)
+            {
+                return _drops.Values.Aggregate(default(TrackingDrops), (sum, d) => sum + d);
+            }
+        }
+    }
 
     /// <summary>Batches sent and not yet acknowledged.</summary>
     public long InFlight => Interlocked.Read(ref _inFlight);
@@ -272,6 +285,11 @@ public sealed class TrackingStream : IAsyncDisposable
                 _network.OnDerived(d, _networkOut);
                 _output.Publish(d);
                 PublishNetwork();
+            }
+
+            lock (_drops)
+            {
+                _drops[tracked.Partition] = tracked.Drops;
             }
 
             Interlocked.Add(ref _alreadyApplied, tracked.AlreadyApplied);

@@ -7,6 +7,22 @@ using Fleet.Tracking.Vehicles;
 
 namespace Fleet.Tracking.Partitions;
 
+/// <summary>Tracking's counters of what it did not track as given: late events dropped, duplicates dropped, late
+/// events tracked in the newest one's place, journeys the schedule did not know.</summary>
+/// <param name="Late">Late events dropped.</param>
+/// <param name="Duplicates">Exact duplicates dropped.</param>
+/// <param name="Corrected">Late events within the tolerance, tracked in the newest one's place.</param>
+/// <param name="Unmatched">Journeys the schedule did not know.</param>
+public readonly record struct TrackingDrops(long Late, long Duplicates, long Corrected, long Unmatched)
+{
+    /// <summary>The sum of two.</summary>
+    public static TrackingDrops operator +(TrackingDrops a, TrackingDrops b) =>
+        new(a.Late + b.Late, a.Duplicates + b.Duplicates, a.Corrected + b.Corrected, a.Unmatched + b.Unmatched);
+
+    /// <summary>The sum of two (CA2225).</summary>
+    public static TrackingDrops Add(TrackingDrops a, TrackingDrops b) => a + b;
+}
+
 /// <summary>
 /// A partition of the vehicle stream: the <see cref="VehicleTracker"/>s of every vehicle whose id hashes to it
 /// (<see cref="PartitionOf"/>), fed in batches. The one tracking domain object: the Akka partition actor owns one live,
@@ -52,6 +68,21 @@ public sealed class VehiclePartition
 
     /// <summary>Events applied.</summary>
     public long Applied { get; private set; }
+
+    /// <summary>What the partition's trackers dropped or corrected so far (their counters summed).</summary>
+    public TrackingDrops Drops()
+    {
+        long late = 0, duplicates = 0, corrected = 0, unmatched = 0;
+        foreach (var t in Trackers.Values)
+        {
+            late += t.LateEvents;
+            duplicates += t.DuplicateEvents;
+            corrected += t.CorrectedEvents;
+            unmatched += t.UnmatchedJourneys;
+        }
+
+        return new TrackingDrops(late, duplicates, corrected, unmatched);
+    }
 
     /// <summary>The partition of a vehicle id among <paramref name="partitions"/> (FNV-1a; stable across processes and machines).</summary>
     public static int PartitionOf(string vehicleId, int partitions)
