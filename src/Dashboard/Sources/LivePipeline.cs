@@ -384,16 +384,7 @@ public sealed partial class LivePipeline : IMetricsContributor
             }
 
             var now = _time.GetTimestamp();
-            DateTime? clock = null;
-            lock (_queueGate)
-            {
-                (_queued, _draining) = (_draining, _queued);
-                (_queuedUpdates, _drainingUpdates) = (_drainingUpdates, _queuedUpdates);
-                if (_followEventTime && _newestEvent != default)
-                {
-                    clock = EventClock(now);
-                }
-            }
+            var clock = TakeQueued(now);
 
             foreach (var e in _draining)
             {
@@ -500,21 +491,24 @@ public sealed partial class LivePipeline : IMetricsContributor
         return idle > TimeSpan.Zero ? _newestEvent + idle : _newestEvent;
     }
 
+    // Moves what the sources queued into the draining lists (one flush at a time owns them); returns the event-time
+    // stream clock for live sources, null otherwise.
+    private DateTime? TakeQueued(long now)
+    {
+        lock (_queueGate)
+        {
+            (_queued, _draining) = (_draining, _queued);
+            (_queuedUpdates, _drainingUpdates) = (_drainingUpdates, _queuedUpdates);
+            return _followEventTime && _newestEvent != default ? EventClock(now) : null;
+        }
+    }
+
     // Called under _gate: runs tracking's batch on what was queued, keeps its counters for readers and reports late
     // drops.
     private void RunBatch(long now)
     {
         var engine = _engine!;
-        DateTime? clock = null;
-        lock (_queueGate)
-        {
-            (_queued, _draining) = (_draining, _queued);
-            (_queuedUpdates, _drainingUpdates) = (_drainingUpdates, _queuedUpdates);
-            if (_followEventTime && _newestEvent != default)
-            {
-                clock = EventClock(now);
-            }
-        }
+        var clock = TakeQueued(now);
 
         foreach (var e in _draining)
         {
