@@ -1,3 +1,4 @@
+using Fleet.Actors.Hosting;
 using System.Globalization;
 using System.IO.Compression;
 using System.Text.Json;
@@ -131,12 +132,13 @@ public sealed partial class BrokerReplayTests
     [Theory]
     [InlineData(60)] // the replay default
     [InlineData(0)] // the live default: nothing held
-    public void LivePipeline_SourceFallsSilent_ClockMovesOnAfterTheLatenessWindowAndVehiclesGoStale(int latenessSeconds)
+    public async Task LivePipeline_SourceFallsSilent_ClockMovesOnAfterTheLatenessWindowAndVehiclesGoStale(int latenessSeconds)
     {
+        await using var cluster = new TrackingCluster(new FleetAkkaOptions());
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 21, 20, 0, 0, TimeSpan.Zero));
         var live = new LiveEvents(new LiveOptions(), new LiveEventsTests.RecordingTransport(), time, NullLogger<LiveEvents>.Instance);
         var options = new TrackingOptions { Lateness = TimeSpan.FromSeconds(latenessSeconds) };
-        var pipeline = new LivePipeline(live, s_network.Value, time, followEventTime: true, options: options);
+        var pipeline = new LivePipeline(live, s_network.Value, time, followEventTime: true, options: options, cluster: cluster);
         var source = new SourceStatus("test", "mqtt");
         // A vehicle of the sample city on its trip (the first vehicle's first positions in the recording), at its
         // recorded times, months before the fake wall clock.
@@ -164,14 +166,15 @@ public sealed partial class BrokerReplayTests
     }
 
     [Fact]
-    public void LivePipeline_LiveOptions_PredictsFromAReportWithoutHoldingIt()
+    public async Task LivePipeline_LiveOptions_PredictsFromAReportWithoutHoldingIt()
     {
+        await using var cluster = new TrackingCluster(new FleetAkkaOptions());
         // The wall clock never moves here, so nothing that waits for time (a reorder window) can come out: with the
         // live options a report is tracked when it arrives and its predictions carry the ingest stamp of that report.
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 21, 20, 0, 0, TimeSpan.Zero));
         var live = new LiveEvents(new LiveOptions(), new LiveEventsTests.RecordingTransport(), time, NullLogger<LiveEvents>.Instance);
         var output = new ListOutput();
-        var pipeline = new LivePipeline(live, s_network.Value, time, output: output, followEventTime: true);
+        var pipeline = new LivePipeline(live, s_network.Value, time, output: output, followEventTime: true, cluster: cluster);
         var source = new SourceStatus("test", "mqtt");
         var t0 = new DateTime(2026, 3, 2, 5, 15, 0, DateTimeKind.Utc);
 
@@ -187,7 +190,7 @@ public sealed partial class BrokerReplayTests
 
         // The replay default (60 s held) says nothing yet for the same report.
         var held = new ListOutput();
-        var replayLike = new LivePipeline(live, s_network.Value, time, output: held, followEventTime: true, options: new TrackingOptions());
+        var replayLike = new LivePipeline(live, s_network.Value, time, output: held, followEventTime: true, options: new TrackingOptions(), cluster: cluster, region: "replay-like");
         replayLike.Ingest(report, source);
         replayLike.Flush();
         Assert.Empty(held.Events);

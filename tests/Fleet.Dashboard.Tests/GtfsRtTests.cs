@@ -133,7 +133,7 @@ public sealed class GtfsRtTests
         Assert.Equal(expectedVehicles, vehicles);
         Assert.Equal(2, server.Full);
         Assert.True(expectedStopUpdates > 0);
-        Assert.Equal(expectedStopUpdates, pipeline.Counters!.Value.StopUpdates);
+        Assert.Equal(expectedStopUpdates, pipeline.Stream!.StopUpdatesTracked);
         var sources = health.GetProperty("sources").EnumerateArray().ToList();
         Assert.Equal(2, sources.Count);
         Assert.All(sources, s =>

@@ -61,7 +61,7 @@ public sealed class LiveStoreTests
                 }, "the MQTT source to receive the slice");
                 events = sent;
                 await PollAsync(async () => FaultTests.ParseMetrics(await host.Http.GetStringAsync(new Uri("metrics", UriKind.Relative), Ct))
-                    .GetValueOrDefault("fleet_tracking_live_stream_pending", -1) == 0 && JournaledEvents(db) >= events, "the partitions to journal every event");
+                    .GetValueOrDefault("fleet_tracking_queued_events", -1) == 0 && JournaledEvents(db) >= events, "the partitions to journal every event");
 
                 var vehicles = (await host.GetJsonAsync("api/vehicles")).EnumerateArray().ToList();
                 var onTrips = vehicles.Count(v => v.GetProperty("tripId").ValueKind == JsonValueKind.String && v.GetProperty("delaySeconds").ValueKind == JsonValueKind.Number);

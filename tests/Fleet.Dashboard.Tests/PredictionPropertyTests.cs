@@ -123,10 +123,7 @@ public sealed class PredictionPropertyTests
         private int _lastRound;
         private int _pendingRestartChecks;
 
-        // Tracking on Akka.NET: the partitions track on their own threads while a sample is taken, so only what
-        // holds at any moment is checked (not the subscriber's view against the store, nor tracking's own arrivals,
-        // which can land between two reads).
-        private bool _asynchronous;
+        private Fleet.Actors.Hosting.TrackingCluster? _cluster;
 
         private ReplayProbe()
         {
@@ -148,7 +145,12 @@ public sealed class PredictionPropertyTests
         public static async Task<ReplayProbe> StartAsync(string recording, string gtfs, string truth, string? model, bool loop,
             Fleet.Actors.Hosting.TrackingCluster? cluster = null)
         {
-            var probe = new ReplayProbe { _asynchronous = cluster is not null };
+            var probe = new ReplayProbe();
+            if (cluster is null)
+            {
+                cluster = probe._cluster = new Fleet.Actors.Hosting.TrackingCluster(new Fleet.Actors.Hosting.FleetAkkaOptions());
+            }
+
             var network = GtfsNetwork.Load(gtfs);
             probe._validator = new GtfsRtValidator(network.Schedule);
             probe.ReadTruth(truth);
@@ -261,7 +263,7 @@ public sealed class PredictionPropertyTests
                     _violations.Add($"{where} {p.VehicleId} predicted at {p.StopId} (seq {p.StopSequence}) of {p.TripId}, left at {left:HH:mm:ss}");
                 }
 
-                if (!_asynchronous && Live.HasPassed(p.TripId, p.StopSequence))
+                if (Live.HasPassed(p.TripId, p.StopSequence))
                 {
                     _violations.Add($"{where} {p.VehicleId} predicted at {p.StopId} (seq {p.StopSequence}) of {p.TripId}, which tracking saw it reach");
                 }
@@ -297,11 +299,6 @@ public sealed class PredictionPropertyTests
             }
 
             // (5) The app's view is the server's.
-            if (_asynchronous)
-            {
-                return;
-            }
-
             var server = all.Where(p => p.RouteId is not null).Select(p => new PredictionKey(p.StopId, p.TripId)).ToHashSet();
             foreach (var key in _appView.Keys.Where(k => !server.Contains(k)).Take(5))
             {
@@ -410,6 +407,11 @@ public sealed class PredictionPropertyTests
 
             await stopping;
             Replay.Dispose();
+            if (_cluster is not null)
+            {
+                await _cluster.DisposeAsync();
+            }
+
         }
     }
 }

@@ -228,6 +228,9 @@ internal static class BenchE2eCommand
 
         public LiveHubClient Client { get; }
 
+        /// <summary>The host's tracking node (in memory).</summary>
+        public TrackingCluster Cluster => _app.Services.GetRequiredService<TrackingCluster>();
+
         /// <summary>Starts the host and a client subscribed to the whole map (vehicles) and to <paramref name="routes"/>
         /// (their predictions); <paramref name="timing"/>, when given, times every push on the server.</summary>
         public static async Task<HubRig> StartAsync(Action<HubMessage>? onMessage, CancellationToken ct, SendTiming? timing = null, params string[] routes)
@@ -375,7 +378,7 @@ internal static class BenchE2eCommand
         var live = app.Services.GetRequiredService<LiveEvents>();
         var time = TimeProvider.System;
         var stamping = new IngestStampingOutput(new LiveTrackingOutput(live), time);
-        var pipeline = new LivePipeline(live, network, time, output: stamping);
+        var pipeline = new LivePipeline(live, network, time, output: stamping, cluster: app.Services.GetRequiredService<TrackingCluster>());
         using var loopStop = new CancellationTokenSource();
         var loop = pipeline.RunFlushLoopAsync(loopStop.Token);
         var hfp = new HfpStream();
@@ -449,9 +452,8 @@ internal static class BenchE2eCommand
     {
         await using var rig = await HubRig.StartAsync(null, ct).ConfigureAwait(false);
         var catalog = new InMemoryTripCatalog();
-        var options = new FleetAkkaOptions();
-        await using var cluster = new TrackingCluster(options);
-        var system = await cluster.GetSystemAsync().ConfigureAwait(false);
+        var options = rig.Cluster.Options;
+        var system = await rig.Cluster.GetSystemAsync().ConfigureAwait(false);
         var region = await FleetAkka.StartRegionAsync(system, options, new TrackingDomain(catalog, new TrackingOptions())).ConfigureAwait(false);
         var host = TrackingStream.Start(system, region, options.Partitions, new NetworkTracker(new TrackingOptions(), catalog), new NullOutput());
         var now = DateTime.UtcNow;

@@ -1,3 +1,4 @@
+using Fleet.Actors.Hosting;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -110,7 +111,7 @@ internal static class BenchHubCommand
         // Predictions carry the wall clock of their input's ingest (live tracking: nothing held); the pipeline's flush
         // loop runs as with serve's live sources, woken by each event.
         var stamping = new IngestStampingOutput(new LiveTrackingOutput(live), time) { OnPrediction = clock.Hold };
-        var pipeline = new LivePipeline(live, network, time, output: stamping);
+        var pipeline = new LivePipeline(live, network, time, output: stamping, cluster: app.Services.GetRequiredService<TrackingCluster>());
         using var loopStop = new CancellationTokenSource();
         var loop = pipeline.RunFlushLoopAsync(loopStop.Token);
         var hfp = new HfpStream();

@@ -1,3 +1,4 @@
+using Fleet.Actors.Hosting;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Fleet.Dashboard.Live;
@@ -80,11 +81,13 @@ public static class FleetWebHost
             o.EnableDetailedErrors = false;
         }).AddJsonProtocol(o => Configure(o.PayloadSerializerOptions));
         configureServices?.Invoke(services);
-        if (services.Any(d => d.ServiceType == typeof(Fleet.Actors.Hosting.TrackingCluster)))
+        if (!services.Any(d => d.ServiceType == typeof(TrackingCluster)))
         {
-            // Tracking runs on the partitions: their counters stand in for the in-process engine's.
-            services.AddSingleton<IMetricsContributor, PersistedTrackingMetrics>();
+            // Without a store, tracking runs on the node's partitions all the same, applied in memory.
+            services.AddFleetTracking(new FleetAkkaOptions());
         }
+
+        services.AddSingleton<IMetricsContributor, TrackingMetrics>();
 
         var app = builder.Build();
         app.UseProblems();

@@ -11,6 +11,7 @@ using Fleet.Gtfs.Realtime;
 using Fleet.Ingest.Events;
 using Fleet.Tracking;
 using Fleet.Tracking.Network;
+using Fleet.Tracking.Partitions;
 using Fleet.Tracking.Output;
 using Fleet.Tracking.Replay;
 using Fleet.Tracking.Schedule;
@@ -24,82 +25,70 @@ namespace Fleet.Dashboard.Sources;
 /// <summary>
 /// The path every input of <c>fleet serve</c> takes from a parsed event to the live state: the vehicle's position
 /// goes to <see cref="LiveEvents"/> at once, and the event goes through tracking (trip join, map matching,
-/// arrivals, alerts, predictions) when serve has a GTFS network, whose derived events reach the live state through
+/// arrivals, alerts, predictions) when serve has a GTFS network: on the node's Akka.NET partitions, through a
+/// <see cref="TrackingStream"/> whose sink hands the derived events to the live state through
 /// <see cref="LiveTrackingOutput"/>. GTFS-RT snapshots are handled here too: vehicle positions become position
 /// events, trip updates go to tracking's trip board (cancelled trips and skipped stops included).
 /// </summary>
 /// <remarks>
-/// <para>One instance serves the live sources (every MQTT broker and GTFS-RT feed together); a replay makes its own
-/// per pass, because tracking runs in event time, which starts over with every pass.</para>
-/// <para><b>Clock.</b> Tracking judges lateness and staleness by its stream clock. A replay's pipeline uses the
-/// recording's receive times. The live sources' pipeline (<c>followEventTime</c>) uses event time instead of the
-/// wall-clock receive time: the clock is the newest event time seen (never more than
-/// <see cref="MaxClockAhead"/> past the wall clock, so one vehicle with a clock in the future cannot make the others
-/// late), and when every source has been silent for longer than the lateness window it moves on with the wall clock,
-/// so vehicles of a feed that stopped still go stale. A recording published to a broker (<c>fleet replay --to
-/// mqtt://</c>, old timestamps) is therefore tracked like the live feed it was. An event is late when it is older
-/// than what its own vehicle has already had tracked (beyond the late tolerance): it is dropped, counted
-/// (<c>fleet_tracking_late_events_total</c>) and logged (event 5050), never silently. The clock only releases held
-/// events and drives staleness, so a recording and a live feed served together are both tracked.</para>
-/// <para><b>Latency.</b> Live tracking holds nothing by default (<see cref="TrackingOptions.Live"/>: lateness zero,
-/// a 2 s late tolerance), so a report is tracked when it arrives. With the flush loop running
-/// (<see cref="RunFlushLoopAsync"/>, the live sources' pipeline), an event wakes the loop at once: it runs
-/// tracking's batch on everything queued meanwhile, so batches are small when the load is light and grow with it.
-/// Without the loop (a replay's pipeline), a batch runs inline every <see cref="FlushInterval"/>.</para>
-/// <para>Thread-safety: every member may be called concurrently (the tracking engine is single-producer, so
-/// calls into it are serialized under one lock; publishing to <see cref="LiveEvents"/> never blocks).</para>
+/// <para>One instance serves the live sources (every MQTT broker, GTFS-RT feed and the embedded broker together), on
+/// the region <c>live-partition</c>: journaled with a store (<c>fleet serve --store</c>), applied in memory without one.
+/// A replay tracks on partitions of its own per pass (<see cref="PersistentTracking"/>) and uses a pipeline only to
+/// publish.</para>
+/// <para><b>Clock.</b> Tracking judges lateness and staleness by its stream clock. The live sources' pipeline
+/// (<c>followEventTime</c>) uses event time (<see cref="EventTimeClock"/>) instead of the wall-clock receive time. An
+/// event is late when it is older than what its own vehicle has already had tracked (beyond the late tolerance): it
+/// is dropped and counted (<c>fleet_tracking_late_events_total</c>), never silently.</para>
+/// <para><b>Latency and backpressure.</b> Live tracking holds nothing by default (<see cref="TrackingOptions.Live"/>:
+/// lateness zero, a 2 s late tolerance). The flush loop (<see cref="RunFlushLoopAsync"/>) is woken by each event and
+/// offers what was queued meanwhile to the stream, which cuts it into batches per partition (GroupedWithin) and waits
+/// for each batch's acknowledgement; the clock is offered at least every second so quiet vehicles go stale. When the
+/// stream is full the offers wait, the queue fills, and at <see cref="MaxQueued"/> a source offers itself and waits:
+/// overload slows the sources, never grows memory (<c>fleet_tracking_queued_events</c>).</para>
+/// <para>Thread-safety: every member may be called concurrently (sources queue under a short lock; one flush at a time
+/// offers to the stream; publishing to <see cref="LiveEvents"/> never blocks).</para>
 /// </remarks>
 #pragma warning disable CA1001 // _wake: a SemaphoreSlim whose wait handle is never used owns nothing to dispose.
 public sealed partial class LivePipeline : IMetricsContributor
 {
-    /// <summary>Events queued for tracking beyond which the source runs the batch itself (backpressure).</summary>
+    /// <summary>Events queued for tracking beyond which the source offers them itself and waits (backpressure).</summary>
     public const int MaxQueued = 65_536;
 
-    /// <summary>How often queued events leave tracking (derived events are batched). Short, so that predictions do
-    /// not wait for it and reach the hub in small bursts rather than one a second.</summary>
+    /// <summary>How often the flush loop runs when no event wakes it (the clock moves while sources are quiet).</summary>
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(100);
-
-    private readonly LiveEvents _live;
-    /// <summary>How far past the wall clock an event time may move the event-time stream clock.</summary>
-    public static readonly TimeSpan MaxClockAhead = TimeSpan.FromSeconds(5);
 
     // Late drops are logged at most this often (with the count since the last line); the metric counts each one.
     private static readonly TimeSpan LateLogInterval = TimeSpan.FromSeconds(10);
 
+    private readonly LiveEvents _live;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly bool _followEventTime;
     private readonly TimeSpan _lateness;
     private readonly TimeSpan _tolerance;
+    private long _lateLogged;
+    private long _lateLoggedAt;
     private readonly Func<TimeSpan>? _shift;
-    // Set when an event is queued and the loop has not been woken for it yet; the loop clears it before a batch.
+    private readonly EventTimeClock? _clock;
+    // Set when an event is queued and the loop has not been woken for it yet; the loop clears it before a flush.
     private readonly SemaphoreSlim _wake = new(0, 1);
     private int _wakePending;
     private volatile bool _loopRunning;
-    private readonly TrackingEngine? _engine;
     private readonly TripMatcher? _matcher;
-    // With a store: tracking runs on the Akka.NET partitions (region "live-partition") through a TrackingStream instead
-    // of the in-process engine; the stream is started by the flush loop.
-    private readonly PersistedTracking? _persisted;
-    // _gate: the engine (one batch at a time). _queueGate: the events queued for the next batch and the clock; held
-    // only briefly, so a source never waits for a batch to finish (unless the queue is full: backpressure).
-    private readonly Lock _gate = new();
+    // Tracking on the node's partitions; null without a GTFS network (events are only published).
+    private readonly PersistedTracking? _partitions;
+    // _queueGate: the events queued for the next flush and the clock; held only briefly, so a source never waits for a
+    // flush (unless the queue is full: backpressure).
     private readonly Lock _queueGate = new();
     private readonly List<VehicleEvent> _rt = [];
     private List<VehicleEvent> _queued = [];
     private List<VehicleEvent> _draining = [];
     private List<StopUpdate> _queuedUpdates = [];
     private List<StopUpdate> _drainingUpdates = [];
-    private long _lastFlush;
-    private DateTime _newestEvent;
-    private long _newestAt;
-    private long _lateLogged;
-    private long _lateLoggedAt;
 
     /// <summary>Creates a pipeline.</summary>
     /// <param name="live">Where vehicle states, predictions and alerts go.</param>
     /// <param name="network">The GTFS network; without one (or with another kind) events skip tracking.</param>
-    /// <param name="time">Clock for the inline flush.</param>
+    /// <param name="time">The wall clock.</param>
     /// <param name="catalog">The trip catalog to track against (built from <paramref name="network"/> when null).</param>
     /// <param name="shift">Added to every published time (a replay shown as live); none when null.</param>
     /// <param name="predictor">Arrival predictor for tracking (delay carried forward when null).</param>
@@ -109,58 +98,55 @@ public sealed partial class LivePipeline : IMetricsContributor
     /// the events' receive time.</param>
     /// <param name="logger">Where dropped late events are reported (event 5050).</param>
     /// <param name="options">Tracking's thresholds; <see cref="TrackingOptions.Live"/> when null.</param>
-    /// <param name="cluster">With a store (<c>fleet serve --store</c>): tracking runs on the Akka.NET partitions of this
-    /// node, journaled, instead of in-process (needs <see cref="RunFlushLoopAsync"/>).</param>
+    /// <param name="cluster">The node tracking runs on (required with a GTFS network).</param>
+    /// <param name="region">The partitions' region on that node (one per pipeline).</param>
     public LivePipeline(LiveEvents live, ITransitNetwork? network, TimeProvider time, GtfsTripCatalog? catalog = null,
         Func<TimeSpan>? shift = null, IArrivalPredictor? predictor = null, ITrackingOutput? output = null,
-        bool followEventTime = false, ILogger? logger = null, TrackingOptions? options = null, TrackingCluster? cluster = null)
+        bool followEventTime = false, ILogger? logger = null, TrackingOptions? options = null, TrackingCluster? cluster = null,
+        string region = PersistedTracking.RegionName)
     {
         ArgumentNullException.ThrowIfNull(live);
         ArgumentNullException.ThrowIfNull(time);
         _live = live;
         _time = time;
         _shift = shift;
-        _followEventTime = followEventTime;
         _logger = logger ?? NullLogger.Instance;
-        _lastFlush = time.GetTimestamp();
         options ??= TrackingOptions.Live();
         options.Validate();
         _lateness = options.Lateness;
         _tolerance = options.LateTolerance;
+        if (followEventTime)
+        {
+            _clock = new EventTimeClock(time, options.Lateness);
+        }
+
         if ((network as GtfsNetwork)?.Schedule is { } schedule)
         {
+            ArgumentNullException.ThrowIfNull(cluster, "cluster (tracking runs on the node's partitions)");
             catalog ??= new GtfsTripCatalog(schedule);
             _matcher = new TripMatcher(schedule);
-            if (cluster is not null)
-            {
-                _persisted = new PersistedTracking(cluster, catalog, options, output ?? new LiveTrackingOutput(live, shift), predictor ?? new DelayCarriedForwardPredictor());
-            }
-            else
-            {
-                _engine = new TrackingEngine(catalog, options, output ?? new LiveTrackingOutput(live, shift), partitions: 1,
-                    predictor: predictor ?? new DelayCarriedForwardPredictor());
-            }
+            _partitions = new PersistedTracking(cluster, region, catalog, options, output ?? new LiveTrackingOutput(live, shift),
+                predictor ?? new DelayCarriedForwardPredictor());
         }
     }
 
-    /// <summary>With a store: what the live sources' partitions dropped or corrected; null otherwise.</summary>
-    public Fleet.Tracking.Partitions.TrackingDrops? PersistedDrops => _persisted?.Stream?.Drops;
+    /// <summary>The stream into the partitions, once started (null without tracking or before).</summary>
+    public TrackingStream? Stream => _partitions?.Stream;
+
+    /// <summary>What the live sources' partitions dropped or corrected; null without tracking.</summary>
+    public TrackingDrops? Drops => _partitions?.Stream?.Drops;
 
     /// <summary>True when events go through tracking (serve has a GTFS network).</summary>
-    public bool Tracking => _engine is not null || _persisted is not null;
+    public bool Tracking => _partitions is not null;
 
-    /// <summary>Tracking's counters (see <see cref="TrackingEngine.Counters"/>), or null without tracking.</summary>
-    public TrackingCounters? Counters => _engine?.Counters;
-
-    /// <summary>The event-time stream clock (see remarks), or null before the first event or without
-    /// <c>followEventTime</c>.</summary>
+    /// <summary>The event-time stream clock, or null before the first event or without <c>followEventTime</c>.</summary>
     public DateTime? StreamClock
     {
         get
         {
             lock (_queueGate)
             {
-                return _followEventTime && _newestEvent != default ? EventClock(_time.GetTimestamp()) : null;
+                return _clock?.Now;
             }
         }
     }
@@ -172,7 +158,7 @@ public sealed partial class LivePipeline : IMetricsContributor
         Publish(ev, source);
     }
 
-    /// <summary>Hands an event to tracking only (a paced replay tracks before it waits, and publishes after).</summary>
+    /// <summary>Hands an event to tracking only.</summary>
     public void Track(in VehicleEvent ev)
     {
         if (!Tracking)
@@ -263,53 +249,40 @@ public sealed partial class LivePipeline : IMetricsContributor
         return positions;
     }
 
-    /// <summary>Runs tracking's queued batch now (a timer calls this so a quiet source still moves the clock).</summary>
-    public void Flush()
+    /// <summary>
+    /// Offers what is queued and the clock to the partitions now, and waits until they tracked it and the sink
+    /// published what they derived (starts the stream when the loop has not).
+    /// </summary>
+    public void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+    /// <summary>See <see cref="Flush"/>.</summary>
+    public async Task FlushAsync(CancellationToken cancellationToken)
     {
-        if (_persisted is not null)
-        {
-            // A source whose queue is full waits here until the partitions took the queued events (backpressure).
-            FlushToPartitionsAsync(CancellationToken.None).GetAwaiter().GetResult();
-            return;
-        }
-
-        if (_engine is null)
+        if (_partitions is null)
         {
             return;
         }
 
-        lock (_gate)
-        {
-            _lastFlush = _time.GetTimestamp();
-            RunBatch(_lastFlush);
-        }
+        await _partitions.StartAsync(cancellationToken).ConfigureAwait(false);
+        await OfferQueuedAsync(forceClock: true, cancellationToken).ConfigureAwait(false);
+        await _partitions.Stream!.WhenDrainedAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Tracking's instruments (events, late and duplicate events dropped, unmatched journeys, queue, clock).</summary>
+    /// <summary>Tracking's instruments (events, queue, clock; the drop counters come from <c>TrackingMetrics</c>).</summary>
     public void CreateInstruments(Meter meter)
     {
         ArgumentNullException.ThrowIfNull(meter);
-        if (_engine is null)
+        if (_partitions is null)
         {
-            if (_persisted is not null)
-            {
-                meter.CreateObservableGauge("fleet_tracking_live_stream_pending", () => _persisted.Stream is { } s ? [new Measurement<long>(s.Pending)] : Array.Empty<Measurement<long>>(),
-                    description: "Live events offered to the partitions' stream and not yet tracked and published (with --store).");
-            }
-
             return;
         }
 
-        meter.Counter("fleet_tracking_events_total", "Live events tracked.", () => _engine.Counters.Events);
-        meter.Counter("fleet_tracking_late_events_total", "Live events dropped by tracking: behind their vehicle's newest tracked event by more than the late tolerance.", () => _engine.Counters.Late);
-        meter.Counter("fleet_tracking_corrected_events_total", "Live events that came after a newer one of their vehicle, within the late tolerance, tracked in its place.", () => _engine.Counters.Corrected);
-        meter.Counter("fleet_tracking_duplicate_events_total", "Live events dropped by tracking as exact duplicates.", () => _engine.Counters.Duplicates);
-        meter.Counter("fleet_tracking_unmatched_journeys_total", "Journeys of live events the schedule did not know.", () => _engine.Counters.UnmatchedJourneys);
-        meter.Gauge("fleet_tracking_queued_events", $"Live events waiting for tracking's next batch (at {MaxQueued} the sources run it themselves: backpressure).", () =>
+        meter.Counter("fleet_tracking_events_total", "Live events tracked (applied by the partitions).", () => Stream?.Journaled ?? 0);
+        meter.Gauge("fleet_tracking_queued_events", $"Live events waiting for tracking: queued for the stream, and in it until published (at {MaxQueued} queued the sources wait: backpressure).", () =>
         {
             lock (_queueGate)
             {
-                return _queued.Count + _queuedUpdates.Count;
+                return _queued.Count + _queuedUpdates.Count + (Stream?.Pending ?? 0);
             }
         });
         meter.OptionalGauge("fleet_tracking_clock_lag_seconds", "Wall clock minus tracking's event-time stream clock.",
@@ -317,21 +290,18 @@ public sealed partial class LivePipeline : IMetricsContributor
     }
 
     /// <summary>
-    /// Runs <see cref="Flush"/> whenever events were queued (at once: woken by them), and at least every
-    /// <see cref="FlushInterval"/> so the clock moves while no event comes; until cancelled.
+    /// Starts the stream into the partitions, then offers what was queued whenever events were (at once: woken by
+    /// them), and at least every <see cref="FlushInterval"/> so the clock moves while no event comes; until cancelled.
+    /// Then what was queued goes in and the stream drains: everything offered is tracked and published.
     /// </summary>
     public async Task RunFlushLoopAsync(CancellationToken cancellationToken)
     {
-        if (!Tracking)
+        if (_partitions is null)
         {
             return;
         }
 
-        if (_persisted is not null)
-        {
-            await _persisted.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-
+        await _partitions.StartAsync(cancellationToken).ConfigureAwait(false);
         _loopRunning = true;
         try
         {
@@ -345,14 +315,7 @@ public sealed partial class LivePipeline : IMetricsContributor
                     Volatile.Write(ref _wakePending, 0);
                 }
 
-                if (_persisted is not null)
-                {
-                    await FlushToPartitionsAsync(cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    Flush();
-                }
+                await OfferQueuedAsync(forceClock: false, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -361,30 +324,32 @@ public sealed partial class LivePipeline : IMetricsContributor
         finally
         {
             _loopRunning = false;
-            if (_persisted is not null)
-            {
-                // What was queued goes in, then the stream drains: everything offered is tracked and published.
-                await FlushToPartitionsAsync(CancellationToken.None).ConfigureAwait(false);
-                await _persisted.DisposeAsync().ConfigureAwait(false);
-            }
+            await OfferQueuedAsync(forceClock: false, CancellationToken.None).ConfigureAwait(false);
+            await _partitions.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    // With a store: hands what the sources queued to the partitions' stream (waits while it is full), and the stream
-    // clock every second so quiet vehicles go stale. One caller at a time (the loop, or a source whose queue is full).
-    private async Task FlushToPartitionsAsync(CancellationToken cancellationToken)
+    // Hands what the sources queued to the partitions' stream (waits while it is full), and the stream clock every
+    // second (or now, when forced) so quiet vehicles go stale. One caller at a time (the loop, a flush, or a source
+    // whose queue is full).
+    private async Task OfferQueuedAsync(bool forceClock, CancellationToken cancellationToken)
     {
-        var persisted = _persisted!;
-        await persisted.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var partitions = _partitions!;
+        await partitions.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (persisted.Stream is not { } stream)
+            if (partitions.Stream is not { } stream)
             {
-                return; // not started yet: the events stay queued until the loop has started the stream
+                return; // not started yet (or stopped): the events stay queued until the stream starts
             }
 
-            var now = _time.GetTimestamp();
-            var clock = TakeQueued(now);
+            DateTime? clock;
+            lock (_queueGate)
+            {
+                (_queued, _draining) = (_draining, _queued);
+                (_queuedUpdates, _drainingUpdates) = (_drainingUpdates, _queuedUpdates);
+                clock = _clock?.Now;
+            }
 
             foreach (var e in _draining)
             {
@@ -398,143 +363,62 @@ public sealed partial class LivePipeline : IMetricsContributor
 
             _draining.Clear();
             _drainingUpdates.Clear();
-            if (clock is { } c && (persisted.LastClock == 0 || _time.GetElapsedTime(persisted.LastClock, now) >= PersistedTracking.ClockEvery))
+            var now = _time.GetTimestamp();
+            if (clock is { } c && (forceClock || partitions.LastClock == 0 || _time.GetElapsedTime(partitions.LastClock, now) >= PersistedTracking.ClockEvery))
             {
-                persisted.LastClock = now;
+                partitions.LastClock = now;
                 await stream.OfferClockAsync(c, cancellationToken).ConfigureAwait(false);
+            }
+
+            var late = stream.Drops.Late;
+            if (late > _lateLogged && (_lateLoggedAt == 0 || _time.GetElapsedTime(_lateLoggedAt, now) >= LateLogInterval))
+            {
+                LogLateDropped(late - _lateLogged, _tolerance.TotalSeconds, _lateness.TotalSeconds, late);
+                _lateLogged = late;
+                _lateLoggedAt = now;
             }
         }
         finally
         {
-            persisted.Gate.Release();
+            partitions.Gate.Release();
         }
     }
 
-    // After events were queued: with the loop, wakes it (once per batch), or runs the batch here when the queue is
-    // full; without it, runs the batch when FlushInterval has passed.
+    // After events were queued: wakes the loop (once per flush), or offers here when the queue is full (the source
+    // waits: backpressure). Before the loop runs, events stay queued.
     private void AfterQueued(int queued)
     {
-        if (_loopRunning)
+        if (!_loopRunning)
         {
-            if (queued >= MaxQueued)
-            {
-                Flush();
-            }
-            else if (Interlocked.Exchange(ref _wakePending, 1) == 0)
-            {
-                _wake.Release();
-            }
-
             return;
         }
 
-        if (_persisted is not null)
+        if (queued >= MaxQueued)
         {
-            return; // the loop has not started yet: it takes what is queued when it does
+            OfferQueuedAsync(forceClock: false, CancellationToken.None).GetAwaiter().GetResult();
         }
-
-        lock (_gate)
+        else if (Interlocked.Exchange(ref _wakePending, 1) == 0)
         {
-            var now = _time.GetTimestamp();
-            if (_time.GetElapsedTime(_lastFlush, now) >= FlushInterval)
-            {
-                _lastFlush = now;
-                RunBatch(now);
-            }
+            _wake.Release();
         }
     }
 
     // Called under _queueGate: queues the event for tracking. Live sources: with the event-time stream clock as its
-    // receive time (the engine's clock is the newest receive time it was given).
+    // receive time (tracking's clock is the newest receive time it was given).
     private void PostEvent(in VehicleEvent ev)
     {
-        var now = _time.GetTimestamp();
-        if (!_followEventTime)
-        {
-            _queued.Add(ev);
-            if (ev.IngestTimestamp == 0)
-            {
-                CollectionsMarshal.AsSpan(_queued)[^1].IngestTimestamp = now;
-            }
-
-            return;
-        }
-
-        var t = ev.EventTime;
-        var cap = _time.GetUtcNow().UtcDateTime + MaxClockAhead;
-        if (t > cap)
-        {
-            t = cap;
-        }
-
-        if (t > _newestEvent)
-        {
-            _newestEvent = t;
-            _newestAt = now;
-        }
-
         var copy = ev;
-        copy.ReceiveTime = EventClock(now);
         if (copy.IngestTimestamp == 0)
         {
-            copy.IngestTimestamp = now;
+            copy.IngestTimestamp = _time.GetTimestamp();
+        }
+
+        if (_clock is not null)
+        {
+            copy.ReceiveTime = _clock.Observe(ev.EventTime);
         }
 
         _queued.Add(copy);
-    }
-
-    // Called under _queueGate: the newest event time, moved on with the wall clock once the sources have been silent for
-    // longer than the lateness window (events within the window may still come; after it nothing holds the clock).
-    private DateTime EventClock(long now)
-    {
-        var idle = _time.GetElapsedTime(_newestAt, now) - _lateness;
-        return idle > TimeSpan.Zero ? _newestEvent + idle : _newestEvent;
-    }
-
-    // Moves what the sources queued into the draining lists (one flush at a time owns them); returns the event-time
-    // stream clock for live sources, null otherwise.
-    private DateTime? TakeQueued(long now)
-    {
-        lock (_queueGate)
-        {
-            (_queued, _draining) = (_draining, _queued);
-            (_queuedUpdates, _drainingUpdates) = (_drainingUpdates, _queuedUpdates);
-            return _followEventTime && _newestEvent != default ? EventClock(now) : null;
-        }
-    }
-
-    // Called under _gate: runs tracking's batch on what was queued, keeps its counters for readers and reports late
-    // drops.
-    private void RunBatch(long now)
-    {
-        var engine = _engine!;
-        var clock = TakeQueued(now);
-
-        foreach (var e in _draining)
-        {
-            engine.Post(e);
-        }
-
-        foreach (var u in _drainingUpdates)
-        {
-            engine.Post(u);
-        }
-
-        _draining.Clear();
-        _drainingUpdates.Clear();
-        if (clock is { } c)
-        {
-            engine.AdvanceClock(c);
-        }
-
-        engine.RunBatch();
-        var late = engine.Counters.Late;
-        if (late > _lateLogged && (_lateLoggedAt == 0 || _time.GetElapsedTime(_lateLoggedAt, now) >= LateLogInterval))
-        {
-            LogLateDropped(late - _lateLogged, _tolerance.TotalSeconds, _lateness.TotalSeconds, late);
-            _lateLogged = late;
-            _lateLoggedAt = now;
-        }
     }
 
     [LoggerMessage(EventId = 5050, Level = LogLevel.Warning,
@@ -543,8 +427,8 @@ public sealed partial class LivePipeline : IMetricsContributor
 }
 #pragma warning restore CA1001
 
-/// <summary>A live pipeline's tracking on the Akka.NET partitions (with a store): the stream, once started.</summary>
-internal sealed class PersistedTracking(TrackingCluster cluster, GtfsTripCatalog catalog, TrackingOptions options, ITrackingOutput output, IArrivalPredictor predictor) : IAsyncDisposable
+/// <summary>A live pipeline's tracking on the node's Akka.NET partitions: the region and the stream into it, once started.</summary>
+internal sealed class PersistedTracking(TrackingCluster cluster, string region, GtfsTripCatalog catalog, TrackingOptions options, ITrackingOutput output, IArrivalPredictor predictor) : IAsyncDisposable
 {
     /// <summary>The region of the live sources' partitions (a replay's are <c>vehicle-partition</c>, per round).</summary>
     public const string RegionName = "live-partition";
@@ -552,7 +436,9 @@ internal sealed class PersistedTracking(TrackingCluster cluster, GtfsTripCatalog
     /// <summary>How often the stream clock is offered when events carry it anyway (each clock reaches every partition).</summary>
     public static readonly TimeSpan ClockEvery = TimeSpan.FromSeconds(1);
 
-    /// <summary>One flush at a time (the stream takes one offer at a time).</summary>
+    private readonly SemaphoreSlim _start = new(1, 1);
+
+    /// <summary>One offer at a time (the stream takes one producer at a time).</summary>
     public SemaphoreSlim Gate { get; } = new(1, 1);
 
     /// <summary>The stream, once <see cref="StartAsync"/> ran.</summary>
@@ -561,12 +447,25 @@ internal sealed class PersistedTracking(TrackingCluster cluster, GtfsTripCatalog
     /// <summary>When the clock was last offered (timestamp), 0 before.</summary>
     public long LastClock { get; set; }
 
-    /// <summary>Starts the partitions' region on the node and the stream into it.</summary>
+    /// <summary>Starts the partitions' region on the node and the stream into it (once).</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var system = await cluster.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-        var region = await FleetAkka.StartRegionAsync(system, cluster.Options with { Region = RegionName }, new TrackingDomain(catalog, options, predictor)).ConfigureAwait(false);
-        Stream = TrackingStream.Start(system, region, cluster.Options.Partitions, new NetworkTracker(options, catalog), output, predictor as IStopObserver);
+        await _start.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Stream is not null)
+            {
+                return;
+            }
+
+            var system = await cluster.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            var started = await FleetAkka.StartRegionAsync(system, cluster.Options with { Region = region }, new TrackingDomain(catalog, options, predictor)).ConfigureAwait(false);
+            Stream = TrackingStream.Start(system, started, cluster.Options.Partitions, new NetworkTracker(options, catalog), output, predictor as IStopObserver);
+        }
+        finally
+        {
+            _start.Release();
+        }
     }
 
     /// <inheritdoc />
@@ -574,10 +473,8 @@ internal sealed class PersistedTracking(TrackingCluster cluster, GtfsTripCatalog
     {
         if (Stream is { } stream)
         {
-            Stream = null;
+            // The stream stays set (and completed): a later offer fails with "closed" instead of waiting for a start.
             await stream.DisposeAsync().ConfigureAwait(false);
         }
-
-        Gate.Dispose();
     }
 }

@@ -105,12 +105,9 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     private long _shiftTicks;
     private bool _finished;
     private readonly Fleet.Gtfs.Schedule? _schedule;
-    private readonly GtfsTripCatalog? _catalog;
-    private readonly ITransitNetwork? _network;
     private LivePipeline? _pipeline;
     private readonly PersistentTracking? _persistent;
     private long _resumeLine;
-    private readonly ArrivalPredictors? _predictors;
     private readonly TrackingOptions _tracking;
 
     /// <summary>Creates the source; it starts with the host.</summary>
@@ -124,8 +121,9 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     /// arrivals, alerts, predictions), whose derived events reach the live state through <see cref="LiveTrackingOutput"/>.
     /// </param>
     /// <param name="cluster">
-    /// The tracking node with its store (<c>fleet serve --store</c>), when serve has one and a GTFS network: tracking
-    /// then runs on Akka.NET partitions, journaled (<see cref="PersistentTracking"/>), and a restart on the same store resumes.
+    /// The tracking node (required with a GTFS network): tracking runs on its Akka.NET partitions
+    /// (<see cref="PersistentTracking"/>), journaled when it has a store (<c>fleet serve --store</c>: a restart on the
+    /// same store resumes), in memory otherwise.
     /// </param>
     /// <param name="predictors">What predicts arrivals (the model when serve loaded one); null: the delay carried forward.</param>
     /// <param name="tracking">Tracking's thresholds; <see cref="TrackingOptions.Live"/> when null.</param>
@@ -133,12 +131,10 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         ITransitNetwork? network = null, TrackingCluster? cluster = null, ArrivalPredictors? predictors = null, TrackingOptions? tracking = null)
     {
         _tracking = tracking ?? TrackingOptions.Live();
-        _predictors = predictors;
         _schedule = (network as GtfsNetwork)?.Schedule;
-        _network = network;
-        _catalog = _schedule is null ? null : new GtfsTripCatalog(_schedule);
-        if (cluster is not null && _schedule is not null && options is not null)
+        if (_schedule is not null && options is not null)
         {
+            ArgumentNullException.ThrowIfNull(cluster, "cluster (tracking runs on the node's partitions)");
             _persistent = new PersistentTracking(cluster, _schedule, Path.GetFileName(options.Path),
                 new LiveTrackingOutput(live, () => Shift), new DelayCarriedForwardPredictor(), time, logger,
                 predictorPerRound: predictors is null ? null : predictors.Create, options: _tracking);
@@ -349,8 +345,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         var firstOfPass = true;
         // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh pipeline per
         // pass. With a store, tracking runs on the persistent entities instead and the pipeline only publishes.
-        var pipeline = _pipeline = new LivePipeline(_live, _persistent is null ? _network : null, _time, _catalog, () => Shift,
-            _predictors?.Create() ?? new DelayCarriedForwardPredictor(), options: _tracking);
+        var pipeline = _pipeline = new LivePipeline(_live, network: null, _time, shift: () => Shift, options: _tracking);
         var anchorRecorded = DateTime.MinValue;
         var anchorWall = DateTimeOffset.MinValue;
         var shift = TimeSpan.Zero;

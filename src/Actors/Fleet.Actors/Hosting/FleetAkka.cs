@@ -12,7 +12,8 @@ namespace Fleet.Actors.Hosting;
 /// <summary>Where partitions journal and snapshot: SQLite (the embedded default), PostgreSQL, or memory.</summary>
 public enum JournalKind
 {
-    /// <summary>Nothing survives the process (tests, benchmarks, <c>fleet serve</c> without a store).</summary>
+    /// <summary>Nothing survives the process (tests, benchmarks, <c>fleet serve</c> without a store): the partitions of a
+    /// region started on it apply their batches without journaling them.</summary>
     InMemory,
 
     /// <summary>A SQLite file (WAL).</summary>
@@ -154,6 +155,7 @@ public static class FleetAkka
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(domain);
         var region = options.Region;
+        domain = domain with { Journaled = domain.Journaled && options.Journal != JournalKind.InMemory };
         return ClusterSharding.Get(system).StartAsync(
             region,
             entityId => Props.Create(() => new VehiclePartitionActor(region, int.Parse(entityId, CultureInfo.InvariantCulture), domain)),

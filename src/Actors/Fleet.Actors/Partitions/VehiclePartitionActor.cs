@@ -15,7 +15,9 @@ namespace Fleet.Actors.Partitions;
 /// <param name="Options">Tracking's thresholds.</param>
 /// <param name="Predictor">Arrival predictor (none when null); shared by the partitions, so it must be thread-safe.</param>
 /// <param name="SnapshotEvery">Batches between two snapshots of a partition.</param>
-public sealed record TrackingDomain(ITripCatalog Catalog, TrackingOptions Options, IArrivalPredictor? Predictor = null, int SnapshotEvery = 200);
+/// <param name="Journaled">False when nothing survives the process anyway (<c>fleet serve</c> without a store): batches
+/// are applied at once, neither journaled nor snapshotted, so memory does not grow with the stream.</param>
+public sealed record TrackingDomain(ITripCatalog Catalog, TrackingOptions Options, IArrivalPredictor? Predictor = null, int SnapshotEvery = 200, bool Journaled = true);
 
 /// <summary>
 /// One partition of the vehicle stream as a persistent, sharded actor: it owns a <see cref="VehiclePartition"/>,
@@ -29,6 +31,7 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
     private readonly int _partition;
     private readonly VehiclePartition _vehicles;
     private readonly int _snapshotEvery;
+    private readonly bool _journaled;
     private readonly ListOutput _collected = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private int _sinceSnapshot;
@@ -47,6 +50,7 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
         PersistenceId = region + "-" + partition.ToString(CultureInfo.InvariantCulture);
         _vehicles = new VehiclePartition(domain.Catalog, domain.Options, domain.Predictor);
         _snapshotEvery = Math.Max(1, domain.SnapshotEvery);
+        _journaled = domain.Journaled;
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -85,18 +89,30 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
             return;
         }
 
+        if (!_journaled)
+        {
+            Apply(new BatchAccepted(events, sequences, batch.Clock), skipped);
+            return;
+        }
+
         Persist(new BatchAccepted(events, sequences, batch.Clock), accepted =>
         {
-            var applied = _vehicles.Applied;
-            _vehicles.Track(accepted.Events, accepted.Sequences, accepted.Clock, _collected);
-            Sender.Tell(new BatchTracked(_partition, [.. _collected.Events], (int)(_vehicles.Applied - applied), skipped, _vehicles.Drops()));
-            _collected.Events.Clear();
+            Apply(accepted, skipped);
             if (++_sinceSnapshot >= _snapshotEvery)
             {
                 _sinceSnapshot = 0;
                 SaveSnapshot(new PartitionSnapshot(_vehicles.SaveStates()));
             }
         });
+    }
+
+    // Tracks an accepted batch and answers the sender with what tracking derived.
+    private void Apply(BatchAccepted accepted, int skipped)
+    {
+        var applied = _vehicles.Applied;
+        _vehicles.Track(accepted.Events, accepted.Sequences, accepted.Clock, _collected);
+        Sender.Tell(new BatchTracked(_partition, [.. _collected.Events], (int)(_vehicles.Applied - applied), skipped, _vehicles.Drops()));
+        _collected.Events.Clear();
     }
 
     /// <summary>The output of recovery: tracking's derived events are dropped (they were published before the restart).</summary>

@@ -60,6 +60,7 @@ public sealed class TrackingStream : IAsyncDisposable
     private long _journaled;
     private long _batches;
     private long _inFlight;
+    private long _stopUpdates;
 
     private TrackingStream(ActorSystem system, IActorRef region, int partitions, NetworkTracker network, ITrackingOutput output, IStopObserver? observer, TrackingStreamOptions options)
     {
@@ -84,6 +85,9 @@ public sealed class TrackingStream : IAsyncDisposable
 
     /// <summary>Events journaled and applied (those of acknowledged batches that were not applied before).</summary>
     public long Journaled => Interlocked.Read(ref _journaled);
+
+    /// <summary>GTFS-RT stop updates through the network stage.</summary>
+    public long StopUpdatesTracked => Interlocked.Read(ref _stopUpdates);
 
     /// <summary>Batches acknowledged.</summary>
     public long Batches => Interlocked.Read(ref _batches);
@@ -147,6 +151,15 @@ public sealed class TrackingStream : IAsyncDisposable
     /// <summary>Offers the stream clock: every partition seen gets it (held events released, stale vehicles alerted).</summary>
     public Task OfferClockAsync(DateTime clock, CancellationToken cancellationToken = default) =>
         OfferAsync(new Item(default, 0, default, clock, ItemKind.Clock), cancellationToken);
+
+    /// <summary>Waits until everything offered so far went through the sink (the stream stays open).</summary>
+    public async Task WhenDrainedAsync(CancellationToken cancellationToken = default)
+    {
+        while (Pending > 0)
+        {
+            await Task.Delay(2, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Completes the stream and waits until everything offered went through the sink.</summary>
     public async Task CompleteAsync()
@@ -274,6 +287,8 @@ public sealed class TrackingStream : IAsyncDisposable
                 _network.OnStopUpdate(u, _networkOut);
                 PublishNetwork();
             }
+
+            Interlocked.Add(ref _stopUpdates, updates.Count);
         }
 
         if (work.Tracked is { } tracked)

@@ -6,10 +6,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Fleet.Dashboard.Hosting;
 
 /// <summary>
-/// With a store, tracking's drop counters come from the Akka.NET partitions (a replay's and the live sources'), summed:
-/// the same <c>fleet_tracking_*</c> series the in-process engine reports without a store.
+/// Tracking's drop counters, from the Akka.NET partitions (a replay's and the live sources'), summed.
 /// </summary>
-internal sealed class PersistedTrackingMetrics(IServiceProvider services) : IMetricsContributor
+internal sealed class TrackingMetrics(IServiceProvider services) : IMetricsContributor
 {
     public void CreateInstruments(Meter meter)
     {
@@ -17,7 +16,7 @@ internal sealed class PersistedTrackingMetrics(IServiceProvider services) : IMet
         TrackingDrops Sum()
         {
             var drops = services.GetService<ReplaySource>()?.Persistent?.Drops ?? default;
-            return drops + (services.GetService<LivePipeline>()?.PersistedDrops ?? default);
+            return drops + (services.GetService<LivePipeline>()?.Drops ?? default);
         }
 
         meter.Counter("fleet_tracking_late_events_total", "Events dropped by tracking: behind their vehicle's newest tracked event by more than the late tolerance.", () => Sum().Late);
