@@ -75,7 +75,7 @@ public sealed partial class LivePipeline : IMetricsContributor
     private volatile bool _loopRunning;
     private readonly TripMatcher? _matcher;
     // Tracking on the node's partitions; null without a GTFS network (events are only published).
-    private readonly PersistedTracking? _partitions;
+    private readonly PartitionTracking? _partitions;
     // _queueGate: the events queued for the next flush and the clock; held only briefly, so a source never waits for a
     // flush (unless the queue is full: backpressure).
     private readonly Lock _queueGate = new();
@@ -103,7 +103,7 @@ public sealed partial class LivePipeline : IMetricsContributor
     public LivePipeline(LiveEvents live, ITransitNetwork? network, TimeProvider time, GtfsTripCatalog? catalog = null,
         Func<TimeSpan>? shift = null, IArrivalPredictor? predictor = null, ITrackingOutput? output = null,
         bool followEventTime = false, ILogger? logger = null, TrackingOptions? options = null, TrackingCluster? cluster = null,
-        string region = PersistedTracking.RegionName)
+        string region = PartitionTracking.RegionName)
     {
         ArgumentNullException.ThrowIfNull(live);
         ArgumentNullException.ThrowIfNull(time);
@@ -125,7 +125,7 @@ public sealed partial class LivePipeline : IMetricsContributor
             ArgumentNullException.ThrowIfNull(cluster, "cluster (tracking runs on the node's partitions)");
             catalog ??= new GtfsTripCatalog(schedule);
             _matcher = new TripMatcher(schedule);
-            _partitions = new PersistedTracking(cluster, region, catalog, options, output ?? new LiveTrackingOutput(live, shift),
+            _partitions = new PartitionTracking(cluster, region, catalog, options, output ?? new LiveTrackingOutput(live, shift),
                 predictor ?? new DelayCarriedForwardPredictor());
         }
     }
@@ -364,7 +364,7 @@ public sealed partial class LivePipeline : IMetricsContributor
             _draining.Clear();
             _drainingUpdates.Clear();
             var now = _time.GetTimestamp();
-            if (clock is { } c && (forceClock || partitions.LastClock == 0 || _time.GetElapsedTime(partitions.LastClock, now) >= PersistedTracking.ClockEvery))
+            if (clock is { } c && (forceClock || partitions.LastClock == 0 || _time.GetElapsedTime(partitions.LastClock, now) >= PartitionTracking.ClockEvery))
             {
                 partitions.LastClock = now;
                 await stream.OfferClockAsync(c, cancellationToken).ConfigureAwait(false);
@@ -428,7 +428,7 @@ public sealed partial class LivePipeline : IMetricsContributor
 #pragma warning restore CA1001
 
 /// <summary>A live pipeline's tracking on the node's Akka.NET partitions: the region and the stream into it, once started.</summary>
-internal sealed class PersistedTracking(TrackingCluster cluster, string region, GtfsTripCatalog catalog, TrackingOptions options, ITrackingOutput output, IArrivalPredictor predictor) : IAsyncDisposable
+internal sealed class PartitionTracking(TrackingCluster cluster, string region, GtfsTripCatalog catalog, TrackingOptions options, ITrackingOutput output, IArrivalPredictor predictor) : IAsyncDisposable
 {
     /// <summary>The region of the live sources' partitions (a replay's are <c>vehicle-partition</c>, per round).</summary>
     public const string RegionName = "live-partition";
