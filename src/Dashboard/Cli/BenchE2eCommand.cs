@@ -139,9 +139,12 @@ internal static class BenchE2eCommand
             var parseRate = parsed / parseSeconds;
             Say(string.Create(CultureInfo.InvariantCulture, $"parse only                               {parseRate,10:N0} events/s ({parsed:N0} events, {parseSeconds:F2} s)"));
 
-            var (e2eEvents, e2eSeconds, pushed, predictions) = await EndToEndAsync(recording, schedule, overlap: true, ct).ConfigureAwait(false);
+            var (e2eEvents, e2eSeconds, pushed, predictions) = await ServePathAsync(bench, ct).ConfigureAwait(false);
             var e2eRate = e2eEvents / e2eSeconds;
-            Say(string.Create(CultureInfo.InvariantCulture, $"end to end (tracking, predictions, hub) {e2eRate,10:N0} events/s ({e2eSeconds:F2} s; ratio to parse only {e2eRate / parseRate:F2}; {predictions:N0} predictions, {pushed:N0} items pushed)"));
+            Say(string.Create(CultureInfo.InvariantCulture, $"end to end (tracking, predictions, hub) {e2eRate,10:N0} events/s ({e2eSeconds:F2} s; ratio to parse only {e2eRate / parseRate:F2}; {predictions:N0} predictions, {pushed:N0} items pushed; serve's path: Akka.NET partitions)"));
+            var (engineEvents, engineSeconds, enginePushed, enginePredictions) = await EndToEndAsync(recording, schedule, overlap: true, ct).ConfigureAwait(false);
+            var engineRate = engineEvents / engineSeconds;
+            Say(string.Create(CultureInfo.InvariantCulture, $"same, replay's deterministic engine    {engineRate,10:N0} events/s ({engineSeconds:F2} s; {enginePredictions:N0} predictions, {enginePushed:N0} items pushed; fleet replay --out-events)"));
 
             var latency3k = await LatencyAsync(bench, 3_000, parse.GetValue(latencySeconds), parse.GetValue(latencyRoutes), ct).ConfigureAwait(false);
             SayLatency(" 3,000", latency3k);
@@ -166,7 +169,7 @@ internal static class BenchE2eCommand
             if (quiet)
             {
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $$"""{"e2eEventsPerSecond":{{Math.Round(e2eRate)}},"parseOnlyEventsPerSecond":{{Math.Round(parseRate)}},"mqttRatioVsMosquittoSub":{{(mqttRatio is { } x ? Math.Round(x, 3).ToString(CultureInfo.InvariantCulture) : "null")}},"latencyP99Ms3k":{{Math.Round(latency3k.P99, 1)}},"latencyP99Ms30k":{{Math.Round(latency30k.P99, 1)}},"rssMb100kVehicles":{{Math.Round(rssMb)}}}"""));
+                    $$"""{"e2eEventsPerSecond":{{Math.Round(e2eRate)}},"e2eReplayEngineEventsPerSecond":{{Math.Round(engineRate)}},"parseOnlyEventsPerSecond":{{Math.Round(parseRate)}},"mqttRatioVsMosquittoSub":{{(mqttRatio is { } x ? Math.Round(x, 3).ToString(CultureInfo.InvariantCulture) : "null")}},"latencyP99Ms3k":{{Math.Round(latency3k.P99, 1)}},"latencyP99Ms30k":{{Math.Round(latency30k.P99, 1)}},"rssMb100kVehicles":{{Math.Round(rssMb)}}}"""));
             }
 
             return 0;
@@ -310,7 +313,47 @@ internal static class BenchE2eCommand
         return 0;
     }
 
-    /// <summary>What serve does per line, as fast as it goes: tracking with predictions into the live state, positions to the map, the hub pushing.</summary>
+    /// <summary>
+    /// What <c>fleet serve</c> does per line of a live source, as fast as it goes: parse, the position to the map, the
+    /// event through the live pipeline's flush loop into the node's Akka.NET partitions (Akka.Streams, batches per
+    /// partition, acknowledged) and what they derive (arrivals, predictions) into the live state, the hub pushing to a
+    /// client subscribed to the whole map. Timed until the partitions tracked the last event and the sink published it.
+    /// </summary>
+    private static async Task<(long Events, double Seconds, long Pushed, long Predictions)> ServePathAsync(BenchCity city, CancellationToken ct)
+    {
+        await using var rig = await HubRig.StartAsync(null, ct).ConfigureAwait(false);
+        var time = TimeProvider.System;
+        var pipeline = new LivePipeline(rig.Live, city.Network, time, cluster: rig.Cluster);
+        using var loopStop = new CancellationTokenSource();
+        var loop = pipeline.RunFlushLoopAsync(loopStop.Token);
+        await pipeline.FlushAsync(ct).ConfigureAwait(false); // the region and the stream are up before the clock starts
+        var hfp = new HfpStream();
+        long events = 0;
+        var clock = Stopwatch.StartNew();
+        using (var reader = new RecordingReader(new MemoryStream(city.Recording, writable: false), "bench"))
+        {
+            while (reader.TryRead(out var line))
+            {
+                if (BenchIngest.Line(line, hfp, pipeline, rig.Live, time))
+                {
+                    events++;
+                }
+            }
+        }
+
+        await pipeline.FlushAsync(ct).ConfigureAwait(false);
+        var seconds = clock.Elapsed.TotalSeconds;
+        await loopStop.CancelAsync().ConfigureAwait(false);
+        await loop.ConfigureAwait(false);
+        if (pipeline.Stream is not { } stream || stream.Journaled == 0)
+        {
+            throw new InvalidOperationException("the partitions tracked nothing");
+        }
+
+        return (events, seconds, rig.Live.Metrics.ItemsPushed, rig.Live.Metrics.Predictions);
+    }
+
+    /// <summary>The replay's deterministic composition (<c>TrackingEngine</c>, as <c>fleet replay --out-events</c> runs), per line, as fast as it goes: tracking with predictions into the live state, positions to the map, the hub pushing.</summary>
     private static async Task<(long Events, double Seconds, long Pushed, long Predictions)> EndToEndAsync(byte[] recording, Schedule schedule, bool overlap, CancellationToken ct)
     {
         await using var rig = await HubRig.StartAsync(null, ct).ConfigureAwait(false);
