@@ -40,7 +40,7 @@ public sealed class LiveStoreTests
             await File.WriteAllLinesAsync(file, lines, Ct);
             var db = Path.Combine(dir, "store.db");
             await using var broker = await Mosquitto.StartAsync();
-            await using var cluster = new TrackingCluster(new FleetAkkaOptions { Journal = JournalKind.Sqlite, Connection = db });
+            await using var cluster = new TrackingCluster(new FleetAkkaOptions { Journal = JournalKind.Sqlite, Connection = db, KeepJournal = true });
             long events;
             {
                 await using var host = await TestHost.StartAsync(network: GtfsNetwork.Load(Path.Combine(RepoPaths.SampleData, "gtfs.zip")), configure: s =>

@@ -75,6 +75,8 @@ public sealed class StoreCrashTests
             [
                 "serve", "--replay", recording, "--gtfs", Path.Combine(RepoPaths.SampleData, "gtfs.zip"),
                 "--store", store, "--speed", "100", "--urls", url,
+                // The whole journal stays (no deletion behind snapshots), so every line can be checked in it below.
+                "--keep-journal",
             ];
 
             // Run 1: killed once a few thousand events are durable.

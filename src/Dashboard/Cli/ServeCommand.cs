@@ -30,6 +30,7 @@ internal static class ServeCommand
         var replayStart = new Option<double>("--replay-start") { Description = $"Where the replay's first round starts, as a fraction of the file from 0 to 1 (default 0)." };
         var gtfs = new Option<string?>("--gtfs") { Description = "GTFS static feed (zip or folder): base map, routes, stops and schedule." };
         var store = new Option<string?>("--store") { Description = "Persist vehicle state: sqlite:PATH or postgres:CONNSTR (default with no options: sqlite:.fleet/fleet.db); a restart on the same store resumes." };
+        var keepJournal = new Option<bool>("--keep-journal") { Description = "With --store: keep every journaled batch (an audit trail) instead of deleting what each partition's newest snapshot covers." };
         var mqtt = new Option<string[]>("--mqtt") { Description = "Subscribe to an MQTT broker (mqtt://[user:pass@]host[:port] or mqtts://...) for HSL HFP; repeatable.", AllowMultipleArgumentsPerToken = false };
         var topic = new Option<string[]>("--topic") { Description = $"Topic filter for the --mqtt before it (before any --mqtt: for every broker); repeatable. Default {MqttSourceOptions.DefaultTopic}." };
         var gtfsRt = new Option<string[]>("--gtfs-rt") { Description = "Poll a GTFS-Realtime feed URL (TripUpdates and/or VehiclePositions, protobuf or JSON); repeatable." };
@@ -58,7 +59,7 @@ internal static class ServeCommand
             """)
         {
             urls, apiKey, tileUrl, otlp, otlpInterval, replay, speed, loop, replayStart, gtfs,
-            store,
+            store, keepJournal,
             mqtt, topic, gtfsRt, gtfsRtInterval,
             model, retrainEvery, lateness, lateTolerance, staleAfter,
             mqttListen, mqttUsers, mqttCert, mqttCertPassword, config,
@@ -99,6 +100,7 @@ internal static class ServeCommand
                 TileUrl = parse.GetValue(tileUrl),
                 Otlp = parse.GetValue(otlp) is { } push ? new Uri(push) : null,
                 Store = parse.GetValue(store) is { } storeSpec ? StoreSpec.TryParse(storeSpec, out _) : null,
+                KeepJournal = parse.GetValue(keepJournal),
                 ModelPath = parse.GetValue(model),
                 RetrainEvery = ParseDuration(parse.GetValue(retrainEvery) ?? "1h") ?? TimeSpan.FromHours(1),
             };
@@ -368,7 +370,7 @@ internal static class ServeCommand
             try
             {
                 await store.CheckAsync(cancellationToken).ConfigureAwait(false);
-                tracking = store.ToAkkaOptions();
+                tracking = store.ToAkkaOptions() with { KeepJournal = options.KeepJournal };
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Data.Common.DbException or ArgumentException or TimeoutException)
             {

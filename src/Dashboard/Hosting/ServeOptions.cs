@@ -23,6 +23,10 @@ public sealed record ServeOptions
     /// </summary>
     public StoreSpec? Store { get; init; }
 
+    /// <summary>With a store: keep every journaled batch (<c>--keep-journal</c>) instead of deleting what each
+    /// partition's newest snapshot covers.</summary>
+    public bool KeepJournal { get; init; }
+
     /// <summary>The arrival model file (<c>fleet train</c>); null predicts with the delay carried forward.</summary>
     public string? ModelPath { get; init; }
 

@@ -38,6 +38,10 @@ public sealed record FleetAkkaOptions
     /// <summary>The SQLite file or the PostgreSQL connection string (not for <see cref="JournalKind.InMemory"/>).</summary>
     public string? Connection { get; init; }
 
+    /// <summary>Keep every journaled batch (an audit trail of what was tracked) instead of deleting what each
+    /// partition's newest snapshot covers.</summary>
+    public bool KeepJournal { get; init; }
+
     /// <summary>The node's host for Akka.Remote (loopback by default).</summary>
     public string Host { get; init; } = "127.0.0.1";
 
@@ -155,7 +159,7 @@ public static class FleetAkka
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(domain);
         var region = options.Region;
-        domain = domain with { Journaled = domain.Journaled && options.Journal != JournalKind.InMemory };
+        domain = domain with { Journaled = domain.Journaled && options.Journal != JournalKind.InMemory, TruncateJournal = domain.TruncateJournal && !options.KeepJournal };
         return ClusterSharding.Get(system).StartAsync(
             region,
             entityId => Props.Create(() => new VehiclePartitionActor(region, int.Parse(entityId, CultureInfo.InvariantCulture), domain)),

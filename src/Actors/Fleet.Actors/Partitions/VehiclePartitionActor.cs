@@ -17,14 +17,19 @@ namespace Fleet.Actors.Partitions;
 /// <param name="SnapshotEvery">Batches between two snapshots of a partition.</param>
 /// <param name="Journaled">False when nothing survives the process anyway (<c>fleet serve</c> without a store): batches
 /// are applied at once, neither journaled nor snapshotted, so memory does not grow with the stream.</param>
-public sealed record TrackingDomain(ITripCatalog Catalog, TrackingOptions Options, IArrivalPredictor? Predictor = null, int SnapshotEvery = 200, bool Journaled = true);
+/// <param name="TruncateJournal">True to delete a partition's journaled batches behind each snapshot once it is saved
+/// (recovery needs only the newest snapshot and the tail after it); false keeps every batch (an audit trail).</param>
+public sealed record TrackingDomain(ITripCatalog Catalog, TrackingOptions Options, IArrivalPredictor? Predictor = null, int SnapshotEvery = 200, bool Journaled = true,
+    bool TruncateJournal = true);
 
 /// <summary>
 /// One partition of the vehicle stream as a persistent, sharded actor: it owns a <see cref="VehiclePartition"/>,
 /// journals each <see cref="TrackBatch"/> as one <see cref="BatchAccepted"/> event, applies it once stored, and answers
 /// <see cref="BatchTracked"/> with what tracking derived. Every <see cref="TrackingDomain.SnapshotEvery"/> batches it
-/// snapshots its vehicles (a copy, serialized at that moment) and drops the older snapshots; recovery is the newest
-/// snapshot plus the journal's tail, applied with nothing published (no side effects while recovering).
+/// snapshots its vehicles (a copy, serialized at that moment) and, once the snapshot is saved, drops the older
+/// snapshots and the journaled batches it covers (unless <see cref="TrackingDomain.TruncateJournal"/> is false), so a
+/// store that runs for weeks does not grow with the stream; recovery is the newest snapshot plus the journal's tail,
+/// applied with nothing published (no side effects while recovering).
 /// </summary>
 public sealed class VehiclePartitionActor : ReceivePersistentActor
 {
@@ -32,6 +37,7 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
     private readonly VehiclePartition _vehicles;
     private readonly int _snapshotEvery;
     private readonly bool _journaled;
+    private readonly bool _truncate;
     private readonly ListOutput _collected = new();
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private int _sinceSnapshot;
@@ -51,6 +57,7 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
         _vehicles = new VehiclePartition(domain.Catalog, domain.Options, domain.Predictor);
         _snapshotEvery = Math.Max(1, domain.SnapshotEvery);
         _journaled = domain.Journaled;
+        _truncate = domain.TruncateJournal;
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -68,10 +75,20 @@ public sealed class VehiclePartitionActor : ReceivePersistentActor
         Command<TrackBatch>(Track);
         Command<GetPartitionStats>(_ => Sender.Tell(new PartitionStats(_partition, _vehicles.Trackers.Count, _vehicles.Applied, _vehicles.AlreadyApplied + _skipped,
             LastSequenceNr, _recovered, _fromSnapshot)));
-        Command<SaveSnapshotSuccess>(ok => DeleteSnapshots(new SnapshotSelectionCriteria(ok.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotSuccess>(ok =>
+        {
+            DeleteSnapshots(new SnapshotSelectionCriteria(ok.Metadata.SequenceNr - 1));
+            if (_truncate)
+            {
+                // The snapshot holds every batch up to its sequence number: they are no longer needed to recover.
+                DeleteMessages(ok.Metadata.SequenceNr);
+            }
+        });
         Command<SaveSnapshotFailure>(failed => _log.Warning(failed.Cause, "Partition {0}: snapshot at {1} failed", _partition, failed.Metadata.SequenceNr));
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(failed => _log.Warning(failed.Cause, "Partition {0}: deleting old snapshots failed", _partition));
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(failed => _log.Warning(failed.Cause, "Partition {0}: deleting the journal up to {1} failed (it stays; the next snapshot tries again)", _partition, failed.ToSequenceNr));
     }
 
     /// <inheritdoc />
