@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Fleet.Actors.Hosting;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Sources;
@@ -31,6 +32,8 @@ internal static class ServeCommand
         var gtfs = new Option<string?>("--gtfs") { Description = "GTFS static feed (zip or folder): base map, routes, stops and schedule." };
         var store = new Option<string?>("--store") { Description = "Persist vehicle state: sqlite:PATH or postgres:CONNSTR (default with no options: sqlite:.fleet/fleet.db); a restart on the same store resumes." };
         var keepJournal = new Option<bool>("--keep-journal") { Description = "With --store: keep every journaled batch (an audit trail) instead of deleting what each partition's newest snapshot covers." };
+        var clusterNode = new Option<string?>("--cluster") { Description = "Run as a node of the Akka.NET cluster 'fleet', listening on HOST:PORT (needs --store postgres:...); without --seed it forms the cluster as its own seed." };
+        var seed = new Option<string[]>("--seed") { Description = "HOST:PORT of a seed node of the cluster to join (with --cluster); repeatable. Give every node the same list." };
         var mqtt = new Option<string[]>("--mqtt") { Description = "Subscribe to an MQTT broker (mqtt://[user:pass@]host[:port] or mqtts://...) for HSL HFP; repeatable.", AllowMultipleArgumentsPerToken = false };
         var topic = new Option<string[]>("--topic") { Description = $"Topic filter for the --mqtt before it (before any --mqtt: for every broker); repeatable. Default {MqttSourceOptions.DefaultTopic}." };
         var gtfsRt = new Option<string[]>("--gtfs-rt") { Description = "Poll a GTFS-Realtime feed URL (TripUpdates and/or VehiclePositions, protobuf or JSON); repeatable." };
@@ -59,7 +62,7 @@ internal static class ServeCommand
             """)
         {
             urls, apiKey, tileUrl, otlp, otlpInterval, replay, speed, loop, replayStart, gtfs,
-            store, keepJournal,
+            store, keepJournal, clusterNode, seed,
             mqtt, topic, gtfsRt, gtfsRtInterval,
             model, retrainEvery, lateness, lateTolerance, staleAfter,
             mqttListen, mqttUsers, mqttCert, mqttCertPassword, config,
@@ -79,6 +82,36 @@ internal static class ServeCommand
             if (r.GetValue(store) is { } spec && StoreSpec.TryParse(spec, out var storeError) is null)
             {
                 r.AddError($"--store: {storeError}");
+            }
+
+            var node = r.GetValue(clusterNode);
+            var seeds = r.GetValue(seed) ?? [];
+            if (node is not null && ClusterEndpoint(node) is { } nodeError)
+            {
+                r.AddError($"--cluster: {nodeError}");
+            }
+
+            foreach (var s in seeds)
+            {
+                if (ClusterEndpoint(s) is { } seedError)
+                {
+                    r.AddError($"--seed: {seedError}");
+                }
+            }
+
+            if (node is null && seeds.Length > 0)
+            {
+                r.AddError("--seed needs --cluster HOST:PORT (this node's own address)");
+            }
+
+            if (node is not null && (r.GetValue(store) is not { } clusterStore || StoreSpec.TryParse(clusterStore, out _) is not { Kind: StoreKind.Postgres }))
+            {
+                r.AddError("--cluster needs a store every node shares: --store postgres:CONNECTION-STRING (SQLite is one machine's file, so it cannot be a cluster's store)");
+            }
+
+            if (node is not null && (r.GetValue(replay) is not null || r.GetValue(mqtt) is { Length: > 0 } || r.GetValue(gtfsRt) is { Length: > 0 }))
+            {
+                r.AddError("--cluster takes --mqtt-listen as its source for now: a --replay, --mqtt or --gtfs-rt on every node would track each event once per node (cluster-wide sources are not built yet)");
             }
 
             if (r.GetValue(otlp) is { } push && !(Uri.TryCreate(push, UriKind.Absolute, out var pushUri) && pushUri.Scheme is "http" or "https"))
@@ -101,6 +134,8 @@ internal static class ServeCommand
                 Otlp = parse.GetValue(otlp) is { } push ? new Uri(push) : null,
                 Store = parse.GetValue(store) is { } storeSpec ? StoreSpec.TryParse(storeSpec, out _) : null,
                 KeepJournal = parse.GetValue(keepJournal),
+                ClusterNode = parse.GetValue(clusterNode),
+                Seeds = parse.GetValue(seed) ?? [],
                 ModelPath = parse.GetValue(model),
                 RetrainEvery = ParseDuration(parse.GetValue(retrainEvery) ?? "1h") ?? TimeSpan.FromHours(1),
             };
@@ -195,7 +230,7 @@ internal static class ServeCommand
 
             var feed = parse.GetValue(gtfs);
             var live = brokers.Count > 0 || feeds.Count > 0 || listen is not null;
-            if (!live && recording is null && feed is null && FindSample() is { } sample)
+            if (!live && recording is null && feed is null && options.ClusterNode is null && FindSample() is { } sample)
             {
                 // No input given: the sample city, looping, so it looks live forever.
                 recording = sample;
@@ -371,6 +406,11 @@ internal static class ServeCommand
             {
                 await store.CheckAsync(cancellationToken).ConfigureAwait(false);
                 tracking = store.ToAkkaOptions() with { KeepJournal = options.KeepJournal };
+                if (options.ClusterNode is { } node)
+                {
+                    var (host, port) = SplitEndpoint(node);
+                    tracking = tracking with { Clustered = true, Host = host, Port = port, Seeds = options.Seeds };
+                }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Data.Common.DbException or ArgumentException or TimeoutException)
             {
@@ -391,6 +431,24 @@ internal static class ServeCommand
 
             configureServices?.Invoke(services);
         }, cancellationToken).ConfigureAwait(false);
+    }
+
+    // HOST:PORT of a cluster node: null when valid, else what is wrong.
+    private static string? ClusterEndpoint(string endpoint)
+    {
+        var colon = endpoint.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(endpoint.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        {
+            return $"'{endpoint}' is not HOST:PORT (e.g. 127.0.0.1:4053)";
+        }
+
+        return Uri.CheckHostName(endpoint[..colon]) == UriHostNameType.Unknown ? $"'{endpoint[..colon]}' is not a host name or address" : null;
+    }
+
+    private static (string Host, int Port) SplitEndpoint(string endpoint)
+    {
+        var colon = endpoint.LastIndexOf(':');
+        return (endpoint[..colon], int.Parse(endpoint.AsSpan(colon + 1), CultureInfo.InvariantCulture));
     }
 
     private static async Task<int> RunHostAsync(ServeOptions options, Action<IServiceCollection> configureServices, CancellationToken cancellationToken)

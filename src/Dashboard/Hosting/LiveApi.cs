@@ -1,3 +1,4 @@
+using Fleet.Actors.Hosting;
 using System.Globalization;
 using System.Text;
 using Fleet.Dashboard.Live;
@@ -168,7 +169,7 @@ public static class LiveApi
 
         api.MapGet("/alerts", (LiveEvents live) => Results.Ok(live.Alerts()));
 
-        api.MapGet("/health", (LiveEvents live, SourceRegistry sources, TimeProvider time) =>
+        api.MapGet("/health", (LiveEvents live, SourceRegistry sources, TimeProvider time, TrackingCluster tracking) =>
         {
             var m = live.Metrics;
             var all = sources.All;
@@ -183,6 +184,7 @@ public static class LiveApi
                 vehicles = live.VehicleCount,
                 predictions = live.PredictionCount,
                 clients = live.ClientCount,
+                cluster = tracking.Info(),
                 sources = all.Select(s => new
                 {
                     s.Name,

@@ -27,6 +27,12 @@ public sealed record ServeOptions
     /// partition's newest snapshot covers.</summary>
     public bool KeepJournal { get; init; }
 
+    /// <summary>This node's HOST:PORT in the Akka.NET cluster (<c>--cluster</c>); null: a single node.</summary>
+    public string? ClusterNode { get; init; }
+
+    /// <summary>The seed nodes' HOST:PORT (<c>--seed</c>); empty with <see cref="ClusterNode"/>: this node is its own seed.</summary>
+    public IReadOnlyList<string> Seeds { get; init; } = [];
+
     /// <summary>The arrival model file (<c>fleet train</c>); null predicts with the delay carried forward.</summary>
     public string? ModelPath { get; init; }
 

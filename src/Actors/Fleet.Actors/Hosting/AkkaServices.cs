@@ -21,10 +21,10 @@ public static class AkkaServices
         services.AddSingleton(options);
         services.AddAkka(FleetAkka.SystemName, builder => builder
             .AddHocon(FleetAkka.Config(options), HoconAddMode.Prepend)
-            .AddStartup((system, _) =>
+            .AddStartup((system, registry) =>
             {
-                var cluster = Cluster.Get(system);
-                cluster.Join(cluster.SelfAddress);
+                // Not awaited: a node whose seeds are not up yet keeps trying (TrackingCluster waits for Up).
+                _ = FleetAkka.JoinAsync(Cluster.Get(system), options);
             }));
         services.AddSingleton(sp => new TrackingCluster(options, sp.GetRequiredService<ActorSystem>()));
         return services;

@@ -47,6 +47,21 @@ public sealed record FleetAkkaOptions
 
     /// <summary>The node's port for Akka.Remote (0: any free port, for a single node).</summary>
     public int Port { get; init; }
+
+    /// <summary>
+    /// True for a node of a multi-node cluster (<c>fleet serve --cluster</c>): it joins <see cref="Seeds"/> (or, with
+    /// none, forms the cluster as its own seed), and the Split Brain Resolver (keep-majority) downs unreachable nodes.
+    /// </summary>
+    public bool Clustered { get; init; }
+
+    /// <summary>The seed nodes' <c>host:port</c> addresses (<c>--seed</c>); empty: this node is its own seed.</summary>
+    public IReadOnlyList<string> Seeds { get; init; } = [];
+
+    /// <summary>How long the cluster must be stable before the Split Brain Resolver downs the unreachable side.</summary>
+    public TimeSpan StableAfter { get; init; } = TimeSpan.FromSeconds(7);
+
+    /// <summary>The Akka addresses of <see cref="Seeds"/> (<c>akka.tcp://fleet@host:port</c>).</summary>
+    public IReadOnlyList<string> SeedAddresses => [.. Seeds.Select(s => $"akka.tcp://{FleetAkka.SystemName}@{s}")];
 }
 
 /// <summary>
@@ -72,6 +87,16 @@ public static class FleetAkka
                 """,
             _ => SqlPersistence(options),
         };
+        // A multi-node cluster: the Split Brain Resolver downs the unreachable side (keep-majority: the side with more
+        // nodes stays; its partitions move to the survivors, which recover them from journal and snapshot).
+        var clustering = !options.Clustered ? "" : $$"""
+            downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+                split-brain-resolver {
+                  active-strategy = keep-majority
+                  stable-after = {{options.StableAfter.TotalSeconds.ToString(CultureInfo.InvariantCulture)}}s
+                }
+                seed-nodes = [{{string.Join(", ", options.SeedAddresses.Select(a => "\"" + a + "\""))}}]
+            """;
         var text = $$"""
             akka {
               loglevel = WARNING
@@ -88,6 +113,7 @@ public static class FleetAkka
               }
               cluster {
                 log-info = off
+                {{clustering}}
                 sharding {
                   state-store-mode = ddata
                   remember-entities = off
@@ -131,7 +157,7 @@ public static class FleetAkka
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(up.SetResult);
-            await cluster.JoinAsync(cluster.SelfAddress, cancellationToken).ConfigureAwait(false);
+            await JoinAsync(cluster, options, cancellationToken).ConfigureAwait(false);
             await up.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
             return system;
         }
@@ -140,6 +166,20 @@ public static class FleetAkka
             await system.Terminate().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>Joins the node to its cluster: to itself (a cluster of one, or the first node of a cluster with no
+    /// seeds given), or to the seed nodes.</summary>
+    public static Task JoinAsync(Cluster cluster, FleetAkkaOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Seeds.Count == 0)
+        {
+            return cluster.JoinAsync(cluster.SelfAddress, cancellationToken);
+        }
+
+        return cluster.JoinSeedNodesAsync(options.SeedAddresses.Select(Address.Parse), cancellationToken);
     }
 
     /// <summary>Completes with <paramref name="system"/> once it is an Up member of its cluster.</summary>

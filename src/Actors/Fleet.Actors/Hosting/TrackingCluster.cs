@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster;
 
 namespace Fleet.Actors.Hosting;
 
@@ -40,6 +41,30 @@ public sealed class TrackingCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>The node and its cluster as this node sees them, or null before it is up.</summary>
+    public ClusterInfo? Info()
+    {
+        Task<ActorSystem>? system;
+        lock (_gate)
+        {
+            system = _system;
+        }
+
+        if (system is not { IsCompletedSuccessfully: true })
+        {
+            return null;
+        }
+
+        var cluster = Cluster.Get(system.Result);
+        var state = cluster.State;
+        return new ClusterInfo(
+            cluster.SelfAddress.ToString(),
+            [.. state.Members.Where(m => m.Status == MemberStatus.Up).Select(m => m.Address.ToString()).Order(StringComparer.Ordinal)],
+            [.. state.Unreachable.Select(m => m.Address.ToString()).Order(StringComparer.Ordinal)],
+            state.Leader?.ToString(),
+            Options.Partitions);
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
@@ -55,3 +80,12 @@ public sealed class TrackingCluster : IAsyncDisposable
         }
     }
 }
+
+/// <summary>A node's view of its cluster (<c>/api/health</c>'s <c>cluster</c>).</summary>
+/// <param name="Self">This node's address.</param>
+/// <param name="Members">The Up members' addresses, sorted.</param>
+/// <param name="Unreachable">Members this node's failure detector finds unreachable (downed by the Split Brain Resolver
+/// once the cluster is stable).</param>
+/// <param name="Leader">The cluster leader's address (null while there is none).</param>
+/// <param name="Partitions">Partitions of the vehicle stream, shared out among the members by cluster sharding.</param>
+public sealed record ClusterInfo(string Self, IReadOnlyList<string> Members, IReadOnlyList<string> Unreachable, string? Leader, int Partitions);
