@@ -64,4 +64,35 @@ public sealed class VehiclePartitionActorTests() : global::Akka.TestKit.Xunit.Te
         Assert.Equal(0, again.Applied);
         Assert.Equal(batch.Events.Length, again.AlreadyApplied);
     }
+
+    [Fact]
+    public void BatchWithAnId_SentAgain_IsARepeat_EvenAfterTheActorRecovered()
+    {
+        // A live batch: no source sequence numbers, so only its id can tell that it came before.
+        var read = SampleBatches.Read(partitions: 1, lines: 1_000, perBatch: 1_000)[0];
+        var batch = read with { Sequences = new long[read.Events.Length], Id = new BatchId("stream-a", 1) };
+        var domain = new TrackingDomain(SampleBatches.Catalog, new TrackingOptions());
+        var actor = Sys.ActorOf(Props.Create(() => new VehiclePartitionActor("repeat", 0, domain)));
+        actor.Tell(batch, TestActor);
+        var first = ExpectMsg<BatchTracked>(TimeSpan.FromSeconds(30), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(batch.Events.Length, first.Applied);
+        Assert.False(first.Repeated);
+
+        // The same events under another id are new to it (nothing but the id marks a batch).
+        actor.Tell(batch with { Id = new BatchId("stream-a", 2), Events = batch.Events[..10], Sequences = batch.Sequences[..10] }, TestActor);
+        Assert.False(ExpectMsg<BatchTracked>(TimeSpan.FromSeconds(30), cancellationToken: TestContext.Current.CancellationToken).Repeated);
+
+        // Stopped and started again on the same journal (a partition moved to another node): the id is remembered.
+        Watch(actor);
+        Sys.Stop(actor);
+        ExpectTerminated(actor, cancellationToken: TestContext.Current.CancellationToken);
+        var recovered = Sys.ActorOf(Props.Create(() => new VehiclePartitionActor("repeat", 0, domain)));
+        recovered.Tell(batch, TestActor);
+        var again = ExpectMsg<BatchTracked>(TimeSpan.FromSeconds(30), cancellationToken: TestContext.Current.CancellationToken);
+        Assert.True(again.Repeated);
+        Assert.Equal(0, again.Applied);
+        Assert.Empty(again.Derived);
+        recovered.Tell(new GetPartitionStats(0), TestActor);
+        Assert.Equal(batch.Events.Length + 10, ExpectMsg<PartitionStats>(cancellationToken: TestContext.Current.CancellationToken).Applied);
+    }
 }

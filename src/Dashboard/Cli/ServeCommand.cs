@@ -109,9 +109,9 @@ internal static class ServeCommand
                 r.AddError("--cluster needs a store every node shares: --store postgres:CONNECTION-STRING (SQLite is one machine's file, so it cannot be a cluster's store)");
             }
 
-            if (node is not null && (r.GetValue(replay) is not null || r.GetValue(mqtt) is { Length: > 0 } || r.GetValue(gtfsRt) is { Length: > 0 }))
+            if (node is not null && (r.GetValue(replay) is not null || r.GetValue(gtfsRt) is { Length: > 0 }))
             {
-                r.AddError("--cluster takes --mqtt-listen as its source for now: a --replay, --mqtt or --gtfs-rt on every node would track each event once per node (cluster-wide sources are not built yet)");
+                r.AddError("--cluster takes --mqtt (a shared subscription: each message to one node) and --mqtt-listen as sources for now: a --replay or --gtfs-rt on every node would track each event once per node (they are not cluster singletons yet)");
             }
 
             if (r.GetValue(otlp) is { } push && !(Uri.TryCreate(push, UriKind.Absolute, out var pushUri) && pushUri.Scheme is "http" or "https"))
@@ -183,6 +183,11 @@ internal static class ServeCommand
             try
             {
                 brokers = ServeSources.Brokers(parse);
+                if (options.ClusterNode is not null)
+                {
+                    // The nodes share each broker's messages: every message goes to one node of the group.
+                    brokers = [.. brokers.Select(b => b with { ShareGroup = MqttSourceOptions.ClusterShareGroup })];
+                }
                 if (parse.GetValue(mqttListen) is { } endpoint)
                 {
                     var (address, port) = MqttBrokerOptions.ParseEndpoint(endpoint);
@@ -263,6 +268,12 @@ internal static class ServeCommand
                 }
 
                 brokers.ForEach(b => services.AddMqttSource(b));
+                if (options.ClusterNode is not null && network is not null)
+                {
+                    // Every node hosts partitions and shows the whole fleet, with or without a source of its own.
+                    services.AddLivePipeline();
+                }
+
                 if (listen is not null)
                 {
                     services.AddMqttBroker(listen);

@@ -76,6 +76,9 @@ public sealed partial class LivePipeline : IMetricsContributor
     private readonly TripMatcher? _matcher;
     // Tracking on the node's partitions; null without a GTFS network (events are only published).
     private readonly PartitionTracking? _partitions;
+    private readonly TrackingCluster? _cluster;
+    // On a multi-node cluster: positions shared with the other nodes' maps (set once the flush loop runs).
+    private volatile PositionFeed? _positions;
     // _queueGate: the events queued for the next flush and the clock; held only briefly, so a source never waits for a
     // flush (unless the queue is full: backpressure).
     private readonly Lock _queueGate = new();
@@ -110,6 +113,7 @@ public sealed partial class LivePipeline : IMetricsContributor
         _live = live;
         _time = time;
         _shift = shift;
+        _cluster = cluster;
         _logger = logger ?? NullLogger.Instance;
         options ??= TrackingOptions.Live();
         options.Validate();
@@ -184,14 +188,40 @@ public sealed partial class LivePipeline : IMetricsContributor
         var eventTime = ev.EventTime + shift;
         source.CountEvent(eventTime);
         _live.Metrics.CountEvent(eventTime);
+        if (ShowVehicle(ev, shift))
+        {
+            _positions?.Add(ev);
+        }
+    }
+
+    /// <summary>Positions this node sent to the other nodes' maps and received from theirs (null when not a cluster node).</summary>
+    public (long Sent, long Received)? ClusterPositions => _positions is { } p ? (p.Sent, p.Received) : null;
+
+    // Shows a position on the map, or takes a signed-off vehicle off it; false when the event is neither.
+    private bool ShowVehicle(in VehicleEvent ev, TimeSpan shift)
+    {
         if (VehicleState.FromEvent(ev, shift) is { } state)
         {
             _live.PublishVehicle(state);
+            return true;
         }
-        else if (ev.Type is EventType.Vjout or EventType.Dout && !string.IsNullOrEmpty(ev.VehicleId))
+
+        if (ev.Type is EventType.Vjout or EventType.Dout && !string.IsNullOrEmpty(ev.VehicleId))
         {
             // Signed off: the vehicle leaves the map now rather than after the silence timeout.
             _live.RemoveVehicle(ev.VehicleId);
+            return true;
+        }
+
+        return false;
+    }
+
+    // Another node's positions: shown here too (counted by that node's source, not this one's).
+    private void ShowRemote(VehicleEvent[] events)
+    {
+        foreach (var e in events)
+        {
+            ShowVehicle(e, TimeSpan.Zero);
         }
     }
 
@@ -278,6 +308,12 @@ public sealed partial class LivePipeline : IMetricsContributor
         }
 
         meter.Counter("fleet_tracking_events_total", "Live events tracked (applied by the partitions).", () => Stream?.Journaled ?? 0);
+        meter.Counter("fleet_tracking_batch_retries_total", "Batches sent again because their partition did not acknowledge in time (its node died; cluster only).", () => Stream?.Retries ?? 0);
+        meter.Counter("fleet_tracking_repeated_batches_total", "Batches a partition answered as already applied (a retry whose first send had been applied: not applied twice).", () => Stream?.Repeated ?? 0);
+        meter.Counter("fleet_cluster_positions_sent_total", "Positions this node's sources received and sent to the other nodes' maps (cluster only).", () => ClusterPositions?.Sent ?? 0);
+        meter.Counter("fleet_cluster_positions_received_total", "Positions received from the other nodes' sources for this node's map (cluster only).", () => ClusterPositions?.Received ?? 0);
+        meter.Counter("fleet_cluster_results_total", "Partition results this node took from the cluster's topic (every node's partitions; cluster only).", () => Stream?.TopicBatches ?? 0);
+        meter.Counter("fleet_cluster_results_dropped_total", "Partition results from the cluster's topic dropped because this node's live state was behind by more than its buffer.", () => Stream?.TopicDropped ?? 0);
         meter.Gauge("fleet_tracking_queued_events", $"Live events waiting for tracking: queued for the stream, and in it until published (at {MaxQueued} queued the sources wait: backpressure).", () =>
         {
             lock (_queueGate)
@@ -302,6 +338,13 @@ public sealed partial class LivePipeline : IMetricsContributor
         }
 
         await _partitions.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (_cluster is { Options.Clustered: true } cluster)
+        {
+            var positions = new PositionFeed(await cluster.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false), ShowRemote);
+            await positions.Subscribed.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _positions = positions;
+        }
+
         _loopRunning = true;
         try
         {
@@ -316,6 +359,7 @@ public sealed partial class LivePipeline : IMetricsContributor
                 }
 
                 await OfferQueuedAsync(forceClock: false, cancellationToken).ConfigureAwait(false);
+                _positions?.Flush();
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -325,6 +369,8 @@ public sealed partial class LivePipeline : IMetricsContributor
         {
             _loopRunning = false;
             await OfferQueuedAsync(forceClock: false, CancellationToken.None).ConfigureAwait(false);
+            _positions?.Flush();
+            _positions?.Dispose();
             await _partitions.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -460,7 +506,11 @@ internal sealed class PartitionTracking(TrackingCluster cluster, string region, 
 
             var system = await cluster.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             var started = await FleetAkka.StartRegionAsync(system, cluster.Options with { Region = region }, new TrackingDomain(catalog, options, predictor)).ConfigureAwait(false);
-            Stream = TrackingStream.Start(system, started, cluster.Options.Partitions, new NetworkTracker(options, catalog), output, predictor as IStopObserver);
+            var stream = TrackingStream.Start(system, started, cluster.Options.Partitions, new NetworkTracker(options, catalog), output, predictor as IStopObserver,
+                FleetAkka.StreamOptions(cluster.Options, region));
+            // On a cluster, results come through the partitions' topic: subscribed before the first batch goes out.
+            await stream.Subscribed.WaitAsync(cancellationToken).ConfigureAwait(false);
+            Stream = stream;
         }
         finally
         {

@@ -26,6 +26,19 @@ public sealed record MqttSourceOptions
     /// <summary>Topic filters (wildcards allowed); at least one.</summary>
     public required IReadOnlyList<string> Topics { get; init; }
 
+    /// <summary>The shared-subscription group of <c>fleet serve --cluster</c>'s nodes.</summary>
+    public const string ClusterShareGroup = "fleet";
+
+    /// <summary>
+    /// A shared-subscription group (<c>$share/GROUP/FILTER</c>, MQTT 5's, which mosquitto also gives MQTT 3.1.1
+    /// clients): the broker hands each message to one subscriber of the group, so the nodes of a cluster consume a
+    /// broker once between them. Null: a plain subscription (every message to this source).
+    /// </summary>
+    public string? ShareGroup { get; init; }
+
+    /// <summary>The filters as subscribed: each in <see cref="ShareGroup"/> when there is one.</summary>
+    public IReadOnlyList<string> SubscribedFilters => ShareGroup is { } g ? [.. Topics.Select(t => $"$share/{g}/{t}")] : Topics;
+
     /// <summary>First wait after a failed connection; doubles per failure up to <see cref="MaxBackoff"/>.</summary>
     public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
 
@@ -116,7 +129,7 @@ public sealed partial class MqttSource : BackgroundService
         _status = sources.Register(options.Name, "mqtt");
         _status.ParserRejections = _hfp.Rejections;
         _status.State = "starting";
-        _topicList = string.Join(' ', options.Topics);
+        _topicList = string.Join(' ', options.SubscribedFilters);
     }
 
     /// <summary>The parser's figures (parsed, rejected by reason).</summary>
@@ -208,7 +221,7 @@ public sealed partial class MqttSource : BackgroundService
             };
         };
         await client.ConnectAsync(ct).ConfigureAwait(false);
-        await client.SubscribeAsync([.. _options.Topics.Select(t => new MqttSubscription(t, MqttQos.AtLeastOnce))], ct).ConfigureAwait(false);
+        await client.SubscribeAsync([.. _options.SubscribedFilters.Select(t => new MqttSubscription(t, MqttQos.AtLeastOnce))], ct).ConfigureAwait(false);
         Volatile.Write(ref subscribed, true);
         _status.Connected = true;
         _status.State = "connected";

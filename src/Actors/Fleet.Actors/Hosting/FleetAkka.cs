@@ -199,12 +199,30 @@ public static class FleetAkka
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(domain);
         var region = options.Region;
-        domain = domain with { Journaled = domain.Journaled && options.Journal != JournalKind.InMemory, TruncateJournal = domain.TruncateJournal && !options.KeepJournal };
+        domain = domain with
+        {
+            Journaled = domain.Journaled && options.Journal != JournalKind.InMemory,
+            TruncateJournal = domain.TruncateJournal && !options.KeepJournal,
+            PublishTopic = options.Clustered ? TrackedTopic(region) : null,
+        };
         return ClusterSharding.Get(system).StartAsync(
             region,
             entityId => Props.Create(() => new VehiclePartitionActor(region, int.Parse(entityId, CultureInfo.InvariantCulture), domain)),
             ClusterShardingSettings.Create(system),
             new PartitionExtractor(Math.Max(1, options.Partitions)));
+    }
+
+    /// <summary>The DistributedPubSub topic a clustered region's partitions publish their results to (every node subscribes).</summary>
+    public static string TrackedTopic(string region) => region + "-tracked";
+
+    /// <summary>A <see cref="Streams.TrackingStream"/>'s settings for a region on this node: on a multi-node cluster it takes every
+    /// partition's results from their topic and sends a batch again when its partition's node died.</summary>
+    public static Streams.TrackingStreamOptions StreamOptions(FleetAkkaOptions options, string region)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.Clustered
+            ? new Streams.TrackingStreamOptions { Topic = TrackedTopic(region), RetryAfter = TimeSpan.FromSeconds(10), AskTimeout = TimeSpan.FromMinutes(3) }
+            : new Streams.TrackingStreamOptions();
     }
 
     /// <summary>Makes the store ready: SQLite's folder and write-ahead log (set on the file, once).</summary>

@@ -27,6 +27,7 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
     private const string StatsManifest = "ST";
     private const string CheckpointManifest = "RC";
     private const string GetCheckpointManifest = "GC";
+    private const string PositionsManifest = "PP";
 
     /// <inheritdoc />
     public override int Identifier => Id;
@@ -42,6 +43,7 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
         PartitionStats => StatsManifest,
         Replay.ReplayCheckpoint => CheckpointManifest,
         Replay.GetReplayCheckpoint => GetCheckpointManifest,
+        Streams.PositionsSeen => PositionsManifest,
         _ => throw new ArgumentException($"FleetSerializer cannot serialize {o?.GetType().FullName}", nameof(o)),
     };
 
@@ -56,9 +58,11 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                 case TrackBatch b:
                     w.Write(b.Partition);
                     WriteBatch(w, b.Events, b.Sequences, b.Clock);
+                    WriteBatchId(w, b.Id);
                     break;
                 case BatchAccepted a:
                     WriteBatch(w, a.Events, a.Sequences, a.Clock);
+                    WriteBatchId(w, a.Id);
                     break;
                 case BatchTracked t:
                     w.Write(t.Partition);
@@ -74,10 +78,18 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                         WriteDerived(w, d);
                     }
 
+                    w.Write(t.Repeated);
                     break;
                 case PartitionSnapshot s:
                     w.Write(s.States.Length);
                     w.Write(s.States);
+                    w.Write(s.Recent?.Length ?? 0);
+                    foreach (var id in s.Recent ?? [])
+                    {
+                        w.Write(id.Origin);
+                        w.Write(id.Number);
+                    }
+
                     break;
                 case GetPartitionStats g:
                     w.Write(g.Partition);
@@ -97,6 +109,15 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                     break;
                 case Replay.GetReplayCheckpoint:
                     break;
+                case Streams.PositionsSeen p:
+                    w.Write(p.Origin);
+                    w.Write(p.Events.Length);
+                    foreach (var e in p.Events)
+                    {
+                        WriteEvent(w, e);
+                    }
+
+                    break;
                 default:
                     throw new ArgumentException($"FleetSerializer cannot serialize {obj?.GetType().FullName}", nameof(obj));
             }
@@ -115,14 +136,11 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
             {
                 var partition = r.ReadInt32();
                 var (events, sequences, clock) = ReadBatch(r);
-                return new TrackBatch(partition, events, sequences, clock);
+                return new TrackBatch(partition, events, sequences, clock, ReadBatchId(r));
             }
 
             case BatchAcceptedManifest:
-            {
-                var (events, sequences, clock) = ReadBatch(r);
-                return new BatchAccepted(events, sequences, clock);
-            }
+                return ReadBatchAccepted(r);
 
             case BatchTrackedManifest:
             {
@@ -136,11 +154,21 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                     derived[i] = ReadDerived(r);
                 }
 
-                return new BatchTracked(partition, derived, applied, already, drops);
+                return new BatchTracked(partition, derived, applied, already, drops, r.ReadBoolean());
             }
 
             case SnapshotManifest:
-                return new PartitionSnapshot(r.ReadBytes(r.ReadInt32()));
+            {
+                var states = r.ReadBytes(r.ReadInt32());
+                // Snapshots written before batches had ids end here.
+                var recent = new BatchId[Remaining(r) ? r.ReadInt32() : 0];
+                for (var i = 0; i < recent.Length; i++)
+                {
+                    recent[i] = new BatchId(r.ReadString(), r.ReadInt64());
+                }
+
+                return new PartitionSnapshot(states, recent);
+            }
             case GetStatsManifest:
                 return new GetPartitionStats(r.ReadInt32());
             case StatsManifest:
@@ -149,6 +177,17 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                 return new Replay.ReplayCheckpoint(r.ReadInt32(), r.ReadInt64());
             case GetCheckpointManifest:
                 return Replay.GetReplayCheckpoint.Instance;
+            case PositionsManifest:
+            {
+                var origin = r.ReadString();
+                var events = new VehicleEvent[r.ReadInt32()];
+                for (var i = 0; i < events.Length; i++)
+                {
+                    events[i] = ReadEvent(r);
+                }
+
+                return new Streams.PositionsSeen(origin, events);
+            }
             default:
                 throw new System.Runtime.Serialization.SerializationException($"FleetSerializer: unknown manifest '{manifest}'");
         }
@@ -159,9 +198,30 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
     {
         ArgumentNullException.ThrowIfNull(bytes);
         using var r = new BinaryReader(new MemoryStream(bytes, writable: false), Encoding.UTF8);
-        var (events, sequences, clock) = ReadBatch(r);
-        return new BatchAccepted(events, sequences, clock);
+        return ReadBatchAccepted(r);
     }
+
+    private static BatchAccepted ReadBatchAccepted(BinaryReader r)
+    {
+        var (events, sequences, clock) = ReadBatch(r);
+        return new BatchAccepted(events, sequences, clock, ReadBatchId(r));
+    }
+
+    // A batch's id after it: a presence flag, then origin and number. Rows journaled before batches had ids end before it.
+    private static void WriteBatchId(BinaryWriter w, BatchId? id)
+    {
+        w.Write(id is not null);
+        if (id is not null)
+        {
+            w.Write(id.Origin);
+            w.Write(id.Number);
+        }
+    }
+
+    private static BatchId? ReadBatchId(BinaryReader r) =>
+        Remaining(r) && r.ReadBoolean() ? new BatchId(r.ReadString(), r.ReadInt64()) : null;
+
+    private static bool Remaining(BinaryReader r) => r.BaseStream.Position < r.BaseStream.Length;
 
     private static void WriteBatch(BinaryWriter w, VehicleEvent[] events, long[] sequences, DateTime clock)
     {

@@ -1,5 +1,7 @@
+using System.Threading.Channels;
 using Akka;
 using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Fleet.Actors.Partitions;
@@ -28,6 +30,23 @@ public sealed record TrackingStreamOptions
 
     /// <summary>How long a partition may take to journal and track a batch before the stream fails.</summary>
     public TimeSpan AskTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// On a multi-node cluster: how long to wait for a batch's acknowledgement before sending it again (the partition
+    /// was on a node that died and is recovering on another; the batch's id keeps it from being applied twice), until
+    /// <see cref="AskTimeout"/>; null: sent once.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; init; }
+
+    /// <summary>
+    /// On a multi-node cluster: the DistributedPubSub topic the partitions publish what they derived to; the stream
+    /// subscribes to it and its sink takes every partition's results from there (every node's live state sees the whole
+    /// fleet), not from the acknowledgements. Null: the acknowledgements carry the results.
+    /// </summary>
+    public string? Topic { get; init; }
+
+    /// <summary>Results from the topic held for the sink at most (beyond: dropped and counted).</summary>
+    public int TopicBuffer { get; init; } = 65_536;
 }
 
 /// <summary>
@@ -53,6 +72,15 @@ public sealed class TrackingStream : IAsyncDisposable
     private readonly HashSet<int> _partitionsSeen = [];
     private readonly Dictionary<int, TrackingDrops> _drops = [];
     private readonly int _partitions;
+    private readonly string _origin = Guid.NewGuid().ToString("N");
+    private readonly Channel<BatchTracked>? _topic;
+    private readonly IActorRef? _subscriber;
+    private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _batchNumber;
+    private long _retries;
+    private long _repeated;
+    private long _topicBatches;
+    private long _topicDropped;
     private DateTime _clock;
     private long _offered;
     private long _published;
@@ -69,13 +97,41 @@ public sealed class TrackingStream : IAsyncDisposable
         _output = output;
         _observer = observer;
         _materializer = system.Materializer();
-        (_queue, _done) = Source.Queue<Item>(options.Buffer, OverflowStrategy.Backpressure)
+        var tracked = Source.Queue<Item>(options.Buffer, OverflowStrategy.Backpressure)
             .GroupedWithin(options.MaxGroup, options.MaxDelay)
             .SelectMany(Split)
-            .SelectAsync(options.InFlight, work => work.Batch is { } batch ? AskAsync(region, batch, work, options.AskTimeout) : Task.FromResult(work))
-            .ToMaterialized(Sink.ForEach<Work>(Publish), Keep.Both)
-            .Run(_materializer);
+            .SelectAsync(options.InFlight, work => work.Batch is { } batch ? AskAsync(region, batch, work, options) : Task.FromResult(work));
+        if (options.Topic is { } topic)
+        {
+            // Every partition's results, from whichever node ran it, merged into the one sink (the stream's own come
+            // this way too: their acknowledgements carry no derived events). Done when the queue is done.
+            _topic = Channel.CreateBounded<BatchTracked>(new BoundedChannelOptions(options.TopicBuffer) { SingleReader = true, SingleWriter = true });
+            _subscriber = system.ActorOf(Props.Create(() => new TopicSubscriber(topic, _topic.Writer, this)));
+            var fromTopic = ChannelSource.FromReader(_topic.Reader).Select(t => new Work { Tracked = t, FromTopic = true });
+            tracked = tracked.Via(Flow.Create<Work>().Merge(fromTopic, eagerComplete: true));
+        }
+        else
+        {
+            _subscribed.SetResult();
+        }
+
+        (_queue, _done) = tracked.ToMaterialized(Sink.ForEach<Work>(Publish), Keep.Both).Run(_materializer);
     }
+
+    /// <summary>Completes once the stream takes the partitions' results from its topic (at once without one).</summary>
+    public Task Subscribed => _subscribed.Task;
+
+    /// <summary>Batches sent again because their acknowledgement did not come in time (see <see cref="TrackingStreamOptions.RetryAfter"/>).</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>Batches a partition answered as already applied (a retry whose first send had been applied).</summary>
+    public long Repeated => Interlocked.Read(ref _repeated);
+
+    /// <summary>Partition results taken from the topic (from every node's streams).</summary>
+    public long TopicBatches => Interlocked.Read(ref _topicBatches);
+
+    /// <summary>Partition results from the topic dropped because the sink was behind by more than the buffer.</summary>
+    public long TopicDropped => Interlocked.Read(ref _topicDropped);
 
     /// <summary>Items offered and not yet through the sink (events waiting for tracking: where backpressure shows).</summary>
     public long Pending => Interlocked.Read(ref _offered) - Interlocked.Read(ref _published);
@@ -177,6 +233,7 @@ public sealed class TrackingStream : IAsyncDisposable
         }
         finally
         {
+            _subscriber?.Tell(PoisonPill.Instance);
             _materializer.Dispose();
         }
     }
@@ -238,7 +295,7 @@ public sealed class TrackingStream : IAsyncDisposable
 
         foreach (var (p, batch) in byPartition)
         {
-            work.Add(new Work { Batch = new TrackBatch(p, [.. batch.Events], [.. batch.Sequences], _clock) });
+            work.Add(new Work { Batch = new TrackBatch(p, [.. batch.Events], [.. batch.Sequences], _clock, NextId()) });
         }
 
         lock (_partitionsSeen)
@@ -248,7 +305,7 @@ public sealed class TrackingStream : IAsyncDisposable
             {
                 foreach (var p in _partitionsSeen.Where(p => !byPartition.ContainsKey(p)).Order())
                 {
-                    work.Add(new Work { Batch = new TrackBatch(p, [], [], _clock) });
+                    work.Add(new Work { Batch = new TrackBatch(p, [], [], _clock, NextId()) });
                 }
             }
         }
@@ -262,13 +319,34 @@ public sealed class TrackingStream : IAsyncDisposable
         return work;
     }
 
-    private async Task<Work> AskAsync(IActorRef region, TrackBatch batch, Work work, TimeSpan timeout)
+    private BatchId NextId() => new(_origin, ++_batchNumber);
+
+    private async Task<Work> AskAsync(IActorRef region, TrackBatch batch, Work work, TrackingStreamOptions options)
     {
         Interlocked.Increment(ref _inFlight);
         try
         {
-            work.Tracked = await region.Ask<BatchTracked>(batch, timeout).ConfigureAwait(false);
-            return work;
+            var until = DateTime.UtcNow + options.AskTimeout;
+            while (true)
+            {
+                var wait = options.RetryAfter is { } retry && retry < options.AskTimeout ? retry : options.AskTimeout;
+                try
+                {
+                    work.Tracked = await region.Ask<BatchTracked>(batch, wait).ConfigureAwait(false);
+                    if (work.Tracked.Repeated)
+                    {
+                        Interlocked.Increment(ref _repeated);
+                    }
+
+                    return work;
+                }
+                catch (AskTimeoutException) when (options.RetryAfter is not null && DateTime.UtcNow + wait <= until)
+                {
+                    // The partition's node may have died: sharding starts it on a survivor (recovered from the store) and
+                    // routes the same batch there; its id makes a batch the dead node had applied a repeat, not a double.
+                    Interlocked.Increment(ref _retries);
+                }
+            }
         }
         finally
         {
@@ -293,6 +371,11 @@ public sealed class TrackingStream : IAsyncDisposable
 
         if (work.Tracked is { } tracked)
         {
+            if (work.FromTopic)
+            {
+                Interlocked.Increment(ref _topicBatches);
+            }
+
             foreach (var d in tracked.Derived)
             {
                 _networkOut.Events.Clear();
@@ -307,9 +390,12 @@ public sealed class TrackingStream : IAsyncDisposable
                 _drops[tracked.Partition] = tracked.Drops;
             }
 
-            Interlocked.Add(ref _alreadyApplied, tracked.AlreadyApplied);
-            Interlocked.Add(ref _journaled, tracked.Applied);
-            Interlocked.Increment(ref _batches);
+            if (!work.FromTopic)
+            {
+                Interlocked.Add(ref _alreadyApplied, tracked.AlreadyApplied);
+                Interlocked.Add(ref _journaled, tracked.Applied);
+                Interlocked.Increment(ref _batches);
+            }
         }
 
         Interlocked.Add(ref _published, work.Items);
@@ -340,6 +426,31 @@ public sealed class TrackingStream : IAsyncDisposable
 
         public BatchTracked? Tracked { get; set; }
 
+        public bool FromTopic { get; init; }
+
         public int Items { get; set; }
+    }
+
+    // Subscribes to the partitions' topic and hands what comes to the stream (never blocks: a full buffer drops, counted).
+    private sealed class TopicSubscriber : ReceiveActor
+    {
+        private readonly string _topic;
+
+        public TopicSubscriber(string topic, ChannelWriter<BatchTracked> writer, TrackingStream stream)
+        {
+            _topic = topic;
+            Receive<SubscribeAck>(_ => stream._subscribed.TrySetResult());
+            Receive<BatchTracked>(t =>
+            {
+                if (!writer.TryWrite(t))
+                {
+                    Interlocked.Increment(ref stream._topicDropped);
+                }
+            });
+        }
+
+        protected override void PreStart() => DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(_topic, Self));
+
+        protected override void PostStop() => DistributedPubSub.Get(Context.System).Mediator.Tell(new Unsubscribe(_topic, Self));
     }
 }
