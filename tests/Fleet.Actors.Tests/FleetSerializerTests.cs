@@ -4,6 +4,7 @@ using Fleet.Actors.Hosting;
 using Fleet.Actors.Partitions;
 using Fleet.Actors.Serialization;
 using Fleet.Actors.Streams;
+using Fleet.Tracking.Network;
 
 namespace Fleet.Actors.Tests;
 
@@ -36,6 +37,13 @@ public sealed class FleetSerializerTests : IDisposable
         var snapshot = (PartitionSnapshot)RoundTrip(new PartitionSnapshot([1, 2, 3], [new BatchId("a", 1), new BatchId("b", 7)]));
         Assert.Equal([1, 2, 3], snapshot.States);
         Assert.Equal([new BatchId("a", 1), new BatchId("b", 7)], snapshot.Recent!);
+
+        StopUpdate[] updates =
+        [
+            new(batch.Clock, "trip-1", new DateOnly(2026, 3, 2), "1027", "0018/00408", "1003440", 7, batch.Clock.AddMinutes(2), null, 95, StopUpdateStatus.Scheduled),
+            new(batch.Clock, "trip-2", null, null, null, null, 0, null, null, null, StopUpdateStatus.TripCancelled),
+        ];
+        Assert.Equal(updates, ((StopUpdatesSeen)RoundTrip(new StopUpdatesSeen(updates))).Updates);
 
         var tracked = (BatchTracked)RoundTrip(new BatchTracked(3, [], 0, 12, default, Repeated: true));
         Assert.True(tracked.Repeated);

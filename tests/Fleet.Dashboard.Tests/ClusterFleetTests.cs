@@ -142,6 +142,94 @@ public sealed class ClusterFleetTests
         }
     }
 
+    [Fact]
+    public async Task GtfsRtFeeds_ArePolledByOneNode_EveryMapShowsTheirVehicles_AndAnotherNodeTakesOverWhenItDies()
+    {
+        var processes = new List<FleetProcess>();
+        try
+        {
+            // The feeds: a single-node fleet serve replaying the sample city publishes GTFS-RT at /gtfs-rt/...
+            var gtfs = Path.Combine(RepoPaths.SampleData, "gtfs.zip");
+            var feed = FleetProcess.FreeUrl();
+            processes.Add(FleetProcess.Start("serve", "--gtfs", gtfs, "--replay", Path.Combine(RepoPaths.SampleData, "recording.hfp.gz"), "--speed", "5",
+                "--loop", "--urls", feed));
+            await using var postgres = await PostgresServer.StartAsync();
+            var nodes = Enumerable.Range(0, 3).Select(_ => "127.0.0.1:" + FreePort.Next().ToString(CultureInfo.InvariantCulture)).ToArray();
+            var urls = nodes.Select(_ => FleetProcess.FreeUrl()).ToArray();
+            for (var i = 0; i < nodes.Length; i++)
+            {
+                string[] args = ["serve", "--gtfs", gtfs, "--store", "postgres:" + postgres.ConnectionString, "--cluster", nodes[i], "--urls", urls[i],
+                    "--gtfs-rt", feed + "/gtfs-rt/vehicle-positions", "--gtfs-rt", feed + "/gtfs-rt/trip-updates", "--gtfs-rt-interval", "1"];
+                processes.Add(FleetProcess.Start(i == 0 ? args : [.. args, "--seed", nodes[0]]));
+                if (i == 0)
+                {
+                    // The first node is the oldest: the feeds' singletons start there.
+                    using var probe = new HttpClient();
+                    await PollAsync(async () => await HealthAsync(probe, urls[0]) is { } h && Members(h) == 1, "the first node to be up", processes);
+                }
+            }
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            foreach (var url in urls)
+            {
+                await PollAsync(async () => await HealthAsync(http, url) is { } h && Members(h) == 3, $"{url} to see three members", processes);
+            }
+
+            // One node polls each feed; the others stand by. Every node's map shows the feed's vehicles.
+            await PollAsync(async () => (await PollingAsync(http, urls)).SequenceEqual([2, 0, 0]), "node 0 to poll both feeds and the others to stand by", processes);
+            var fleet = await VehicleSetsAsync(http, urls, processes, "every node to show the feed's vehicles");
+            Assert.True(fleet.Count >= 20, $"{fleet.Count} vehicles");
+            foreach (var url in urls)
+            {
+                await PollAsync(async () => (await http.GetFromJsonAsync<JsonElement>(url + "/gtfs-rt/trip-updates?format=json", Ct)).GetProperty("entity").GetArrayLength() > 0,
+                    $"{url} to publish trip updates", processes);
+            }
+
+            // The poller dies: after the survivors down it, one of them polls each feed.
+            processes[1].Kill();
+            var killed = DateTime.UtcNow;
+            string[] survivors = [urls[1], urls[2]];
+            var alive = processes.Where((_, i) => i != 1).ToList();
+            await PollAsync(async () => (await PollingAsync(http, survivors)).Sum() == 2, "a survivor to take over polling", alive);
+            await PollAsync(async () =>
+            {
+                foreach (var url in survivors)
+                {
+                    var vehicles = (await http.GetFromJsonAsync<JsonElement>(url + "/api/vehicles", Ct)).EnumerateArray().ToList();
+                    if (vehicles.Count(v => v.GetProperty("updated").GetDateTime().ToUniversalTime() > killed) < fleet.Count * 8 / 10)
+                    {
+                        return false;
+                    }
+                }
+
+                return true;
+            }, "both survivors' maps to update the fleet after the kill", alive);
+        }
+        finally
+        {
+            foreach (var p in processes)
+            {
+                p.Dispose();
+            }
+        }
+    }
+
+    // Per node, how many GTFS-RT sources it polls (not standing by) and has had events from.
+    private static async Task<int[]> PollingAsync(HttpClient http, string[] urls)
+    {
+        var result = new int[urls.Length];
+        for (var i = 0; i < urls.Length; i++)
+        {
+            if (await HealthAsync(http, urls[i]) is { } h)
+            {
+                result[i] = h.GetProperty("sources").EnumerateArray()
+                    .Count(s => s.GetProperty("kind").GetString() == "gtfs-rt" && s.GetProperty("state").GetString() != "standby" && s.GetProperty("connected").GetBoolean());
+            }
+        }
+
+        return result;
+    }
+
     private static async Task ReadPredictionsAsync(LiveHubClient hub, HashSet<string> vehicles, CancellationToken ct)
     {
         try

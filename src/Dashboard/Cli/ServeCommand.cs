@@ -109,9 +109,9 @@ internal static class ServeCommand
                 r.AddError("--cluster needs a store every node shares: --store postgres:CONNECTION-STRING (SQLite is one machine's file, so it cannot be a cluster's store)");
             }
 
-            if (node is not null && (r.GetValue(replay) is not null || r.GetValue(gtfsRt) is { Length: > 0 }))
+            if (node is not null && r.GetValue(replay) is not null)
             {
-                r.AddError("--cluster takes --mqtt (a shared subscription: each message to one node) and --mqtt-listen as sources for now: a --replay or --gtfs-rt on every node would track each event once per node (they are not cluster singletons yet)");
+                r.AddError("--cluster takes --mqtt (a shared subscription: each message to one node), --gtfs-rt (polled by one node at a time) and --mqtt-listen as sources: a --replay on every node would track each event once per node (replay a recording into the cluster's broker with 'fleet replay FILE --to mqtt://...')");
             }
 
             if (r.GetValue(otlp) is { } push && !(Uri.TryCreate(push, UriKind.Absolute, out var pushUri) && pushUri.Scheme is "http" or "https"))

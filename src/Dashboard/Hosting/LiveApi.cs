@@ -176,7 +176,7 @@ public static class LiveApi
             var utcNow = time.GetUtcNow().UtcDateTime;
             return Results.Ok(new
             {
-                status = all.Count == 0 || all.Any(s => s.Connected) ? "ok" : "degraded",
+                status = all.Count == 0 || all.Any(s => s.Connected || s.State == "standby") ? "ok" : "degraded",
                 now = time.GetUtcNow().UtcDateTime,
                 latestEventTime = live.LatestEventTime,
                 lagSeconds = m.LagSeconds,

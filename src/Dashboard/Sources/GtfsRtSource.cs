@@ -50,11 +50,21 @@ public sealed partial class GtfsRtSource : BackgroundService
     private readonly HttpClient _http = new();
     private readonly GtfsRtPoller _poller;
     private readonly SourceStatus _status;
+    private readonly Fleet.Actors.Hosting.TrackingCluster? _cluster;
     private long _snapshots;
 
     /// <summary>Creates the source; it starts with the host.</summary>
-    public GtfsRtSource(GtfsRtSourceOptions options, LivePipeline pipeline, SourceRegistry sources, TimeProvider time, ILoggerFactory loggers)
+    /// <param name="options">The feed.</param>
+    /// <param name="pipeline">Where its snapshots go.</param>
+    /// <param name="sources">Where its health entry is registered.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="loggers">Loggers.</param>
+    /// <param name="cluster">The node, when it belongs to a multi-node cluster: the feed is then polled by one node at
+    /// a time (a cluster singleton per feed URL); the others stand by (state <c>standby</c>) and take over when it dies.</param>
+    public GtfsRtSource(GtfsRtSourceOptions options, LivePipeline pipeline, SourceRegistry sources, TimeProvider time, ILoggerFactory loggers,
+        Fleet.Actors.Hosting.TrackingCluster? cluster = null)
     {
+        _cluster = cluster is { Options.Clustered: true } ? cluster : null;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(pipeline);
         ArgumentNullException.ThrowIfNull(sources);
@@ -85,10 +95,27 @@ public sealed partial class GtfsRtSource : BackgroundService
         _status.State = "polling";
         var failures = 0L;
         var snapshots = 0L;
+        Fleet.Actors.Hosting.SingletonLease? lease = null;
         try
         {
+            if (_cluster is { } cluster)
+            {
+                var system = await cluster.GetSystemAsync().WaitAsync(stoppingToken).ConfigureAwait(false);
+                lease = Fleet.Actors.Hosting.SingletonLease.Start(system, LeaseName(_options.Url));
+            }
+
             while (!stoppingToken.IsCancellationRequested)
             {
+                if (lease is { Held: false })
+                {
+                    // Another node polls this feed; its events reach this node's map through the cluster.
+                    _status.Connected = false;
+                    _status.State = "standby";
+                    await lease.WhenHeldAsync(stoppingToken).ConfigureAwait(false);
+                    _status.State = "polling";
+                    LogTookOver(_options.Name);
+                }
+
                 var result = await _poller.PollOnceAsync(stoppingToken).ConfigureAwait(false);
                 switch (result.Outcome)
                 {
@@ -118,6 +145,7 @@ public sealed partial class GtfsRtSource : BackgroundService
         }
         finally
         {
+            lease?.Dispose();
             _status.Connected = false;
             _status.State = "stopped";
             LogStopped(_options.Name, snapshots, failures);
@@ -152,6 +180,21 @@ public sealed partial class GtfsRtSource : BackgroundService
         _pipeline.IngestGtfsRt(feed, snapshot.ReceiveTime, _status);
         Interlocked.Increment(ref _snapshots);
     }
+
+    // The feed's singleton name: the same URL gives the same name on every node.
+    private static string LeaseName(Uri url)
+    {
+        var hash = 2166136261u;
+        foreach (var c in url.AbsoluteUri)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return "gtfs-rt-" + hash.ToString("x8", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [LoggerMessage(EventId = 5043, Level = LogLevel.Information, Message = "GTFS-RT source {Name}: this node polls the feed now (the cluster's singleton for it)")]
+    private partial void LogTookOver(string name);
 
     [LoggerMessage(EventId = 5040, Level = LogLevel.Warning, Message = "GTFS-RT source {Name}: poll failed: {Reason}")]
     private partial void LogPollFailed(string name, string reason);

@@ -44,7 +44,7 @@ public static class LiveSourceServices
         services.AddLivePipeline();
         services.AddSingleton<IHostedService>(sp => new GtfsRtSource(
             options, sp.GetRequiredService<LivePipeline>(), sp.GetRequiredService<SourceRegistry>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetService<Fleet.Actors.Hosting.TrackingCluster>()));
         return services;
     }
 

@@ -28,6 +28,7 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
     private const string CheckpointManifest = "RC";
     private const string GetCheckpointManifest = "GC";
     private const string PositionsManifest = "PP";
+    private const string StopUpdatesManifest = "SU";
 
     /// <inheritdoc />
     public override int Identifier => Id;
@@ -44,6 +45,7 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
         Replay.ReplayCheckpoint => CheckpointManifest,
         Replay.GetReplayCheckpoint => GetCheckpointManifest,
         Streams.PositionsSeen => PositionsManifest,
+        Streams.StopUpdatesSeen => StopUpdatesManifest,
         _ => throw new ArgumentException($"FleetSerializer cannot serialize {o?.GetType().FullName}", nameof(o)),
     };
 
@@ -108,6 +110,24 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                     w.Write(c.Line);
                     break;
                 case Replay.GetReplayCheckpoint:
+                    break;
+                case Streams.StopUpdatesSeen u:
+                    w.Write(u.Updates.Length);
+                    foreach (var x in u.Updates)
+                    {
+                        w.Write(x.Time.Ticks);
+                        w.Write(x.TripId);
+                        w.Write(x.ServiceDate?.DayNumber ?? -1);
+                        WriteString(w, x.RouteId);
+                        WriteString(w, x.VehicleId);
+                        WriteString(w, x.StopId);
+                        w.Write(x.StopSequence);
+                        WriteTime(w, x.Arrival);
+                        WriteTime(w, x.Departure);
+                        WriteInt(w, x.DelaySeconds);
+                        w.Write((byte)x.Status);
+                    }
+
                     break;
                 case Streams.PositionsSeen p:
                     w.Write(p.Origin);
@@ -177,6 +197,21 @@ public sealed class FleetSerializer(ExtendedActorSystem system) : SerializerWith
                 return new Replay.ReplayCheckpoint(r.ReadInt32(), r.ReadInt64());
             case GetCheckpointManifest:
                 return Replay.GetReplayCheckpoint.Instance;
+            case StopUpdatesManifest:
+            {
+                var updates = new Tracking.Network.StopUpdate[r.ReadInt32()];
+                for (var i = 0; i < updates.Length; i++)
+                {
+                    var time = new DateTime(r.ReadInt64(), DateTimeKind.Utc);
+                    var trip = string.Intern(r.ReadString());
+                    var day = r.ReadInt32();
+                    updates[i] = new Tracking.Network.StopUpdate(time, trip, day < 0 ? null : DateOnly.FromDayNumber(day), ReadString(r), ReadString(r), ReadString(r),
+                        r.ReadInt32(), ReadTime(r), ReadTime(r), ReadInt(r), (Tracking.Network.StopUpdateStatus)r.ReadByte());
+                }
+
+                return new Streams.StopUpdatesSeen(updates);
+            }
+
             case PositionsManifest:
             {
                 var origin = r.ReadString();

@@ -10,6 +10,10 @@ namespace Fleet.Actors.Streams;
 /// <param name="Events">The events, in the order the node received them.</param>
 public sealed record PositionsSeen(string Origin, VehicleEvent[] Events) : IFleetMessage;
 
+/// <summary>GTFS-RT stop updates a node's stream took in, for every node's trip and stop boards (the partitions' topic).</summary>
+/// <param name="Updates">The updates, in the order the feed gave them.</param>
+public sealed record StopUpdatesSeen(Fleet.Tracking.Network.StopUpdate[] Updates) : IFleetMessage;
+
 /// <summary>
 /// On a multi-node cluster, the vehicles' positions each node's sources receive, shared with every other node so each
 /// node's map shows the whole fleet (tracking's results travel on the partitions' own topic). A node collects what its

@@ -73,7 +73,9 @@ public sealed class TrackingStream : IAsyncDisposable
     private readonly Dictionary<int, TrackingDrops> _drops = [];
     private readonly int _partitions;
     private readonly string _origin = Guid.NewGuid().ToString("N");
-    private readonly Channel<BatchTracked>? _topic;
+    private readonly Channel<Work>? _topic;
+    private readonly string? _topicName;
+    private readonly IActorRef? _mediator;
     private readonly IActorRef? _subscriber;
     private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _batchNumber;
@@ -105,10 +107,12 @@ public sealed class TrackingStream : IAsyncDisposable
         {
             // Every partition's results, from whichever node ran it, merged into the one sink (the stream's own come
             // this way too: their acknowledgements carry no derived events). Done when the queue is done.
-            _topic = Channel.CreateBounded<BatchTracked>(new BoundedChannelOptions(options.TopicBuffer) { SingleReader = true, SingleWriter = true });
+            // GTFS-RT stop updates go the same way: published from this sink, applied by every node's sink.
+            _topicName = topic;
+            _mediator = DistributedPubSub.Get(system).Mediator;
+            _topic = Channel.CreateBounded<Work>(new BoundedChannelOptions(options.TopicBuffer) { SingleReader = true, SingleWriter = true });
             _subscriber = system.ActorOf(Props.Create(() => new TopicSubscriber(topic, _topic.Writer, this)));
-            var fromTopic = ChannelSource.FromReader(_topic.Reader).Select(t => new Work { Tracked = t, FromTopic = true });
-            tracked = tracked.Via(Flow.Create<Work>().Merge(fromTopic, eagerComplete: true));
+            tracked = tracked.Via(Flow.Create<Work>().Merge(ChannelSource.FromReader(_topic.Reader), eagerComplete: true));
         }
         else
         {
@@ -359,14 +363,24 @@ public sealed class TrackingStream : IAsyncDisposable
     {
         if (work.Updates is { } updates)
         {
-            foreach (var u in updates)
+            if (!work.FromTopic)
             {
-                _networkOut.Events.Clear();
-                _network.OnStopUpdate(u, _networkOut);
-                PublishNetwork();
+                Interlocked.Add(ref _stopUpdates, updates.Count);
             }
 
-            Interlocked.Add(ref _stopUpdates, updates.Count);
+            if (_mediator is not null && !work.FromTopic)
+            {
+                _mediator.Tell(new Publish(_topicName, new StopUpdatesSeen([.. updates])));
+            }
+            else
+            {
+                foreach (var u in updates)
+                {
+                    _networkOut.Events.Clear();
+                    _network.OnStopUpdate(u, _networkOut);
+                    PublishNetwork();
+                }
+            }
         }
 
         if (work.Tracked is { } tracked)
@@ -436,17 +450,20 @@ public sealed class TrackingStream : IAsyncDisposable
     {
         private readonly string _topic;
 
-        public TopicSubscriber(string topic, ChannelWriter<BatchTracked> writer, TrackingStream stream)
+        public TopicSubscriber(string topic, ChannelWriter<Work> writer, TrackingStream stream)
         {
             _topic = topic;
             Receive<SubscribeAck>(_ => stream._subscribed.TrySetResult());
-            Receive<BatchTracked>(t =>
+            Receive<BatchTracked>(t => Write(new Work { Tracked = t, FromTopic = true }));
+            Receive<StopUpdatesSeen>(u => Write(new Work { Updates = [.. u.Updates], FromTopic = true }));
+
+            void Write(Work work)
             {
-                if (!writer.TryWrite(t))
+                if (!writer.TryWrite(work))
                 {
                     Interlocked.Increment(ref stream._topicDropped);
                 }
-            });
+            }
         }
 
         protected override void PreStart() => DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(_topic, Self));
