@@ -18,6 +18,7 @@ internal static class BenchCommand
         cmd.Subcommands.Add(BenchReplayCommand.Create());
         cmd.Subcommands.Add(BenchHubCommand.Create());
         cmd.Subcommands.Add(BenchE2eCommand.Create());
+        cmd.Subcommands.Add(BenchClusterCommand.Create());
         return cmd;
     }
 }

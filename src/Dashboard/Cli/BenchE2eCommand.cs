@@ -278,9 +278,9 @@ internal static class BenchE2eCommand
 
     // The city of fleet bench replay (generated once into a temp folder), and the given hours of it from 60 minutes
     // in (every vehicle on the road), decompressed into memory.
-    private sealed record BenchCity(Schedule Schedule, GtfsNetwork Network, byte[] Recording, string GtfsPath);
+    internal sealed record BenchCity(Schedule Schedule, GtfsNetwork Network, byte[] Recording, string GtfsPath);
 
-    private static BenchCity LoadBenchCity(string? cityDir, double hours, Action<string> say)
+    internal static BenchCity LoadBenchCity(string? cityDir, double hours, Action<string> say)
     {
         var dir = cityDir ?? Path.Combine(Path.GetTempPath(), "fleet-bench-city-1000-3-60");
         if (!File.Exists(Path.Combine(dir, CityGenerator.RecordingFileName)))
@@ -533,7 +533,7 @@ internal static class BenchE2eCommand
         return rss;
     }
 
-    private sealed class NullOutput : ITrackingOutput
+    internal sealed class NullOutput : ITrackingOutput
     {
         public void Publish(DerivedEvent derived)
         {
@@ -576,7 +576,7 @@ internal static class BenchE2eCommand
         }
     }
 
-    private static List<VehicleEvent> FirstEvents(byte[] recording, int count)
+    internal static List<VehicleEvent> FirstEvents(byte[] recording, int count)
     {
         var events = new List<VehicleEvent>(count);
         var stream = new HfpStream();

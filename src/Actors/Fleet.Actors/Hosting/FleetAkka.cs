@@ -54,6 +54,11 @@ public sealed record FleetAkkaOptions
     /// </summary>
     public bool Clustered { get; init; }
 
+    /// <summary>On a multi-node cluster, true (the default) for every partition to publish its results to every node's
+    /// live state; false sends them back to the asking node only (<c>fleet bench cluster</c> measures what the fan-out
+    /// costs).</summary>
+    public bool PublishResults { get; init; } = true;
+
     /// <summary>The seed nodes' <c>host:port</c> addresses (<c>--seed</c>); empty: this node is its own seed.</summary>
     public IReadOnlyList<string> Seeds { get; init; } = [];
 
@@ -110,6 +115,14 @@ public static class FleetAkka
               remote.dot-netty.tcp {
                 hostname = "{{options.Host}}"
                 port = {{options.Port.ToString(CultureInfo.InvariantCulture)}}
+                # A batch of a busy partition (up to 4,096 events) and what tracking derives from it are far larger than
+                # the 128 kB default frame; a larger message would be dropped.
+                maximum-frame-size = 32 MiB
+                send-buffer-size = 32 MiB
+                receive-buffer-size = 32 MiB
+                # Batches and their acknowledgements are a request-response flow: writes go out at once instead of
+                # waiting up to 40 ms for more to batch with.
+                batching.enabled = false
               }
               cluster {
                 log-info = off
@@ -128,7 +141,13 @@ public static class FleetAkka
             }
             {{persistence}}
             """;
-        return ConfigurationFactory.ParseString(text);
+        // Sharding's, distributed data's, pub-sub's and the singleton's own settings (and serializers) from the start: a
+        // node must read their messages from other nodes before it has used these extensions itself.
+        return ConfigurationFactory.ParseString(text)
+            .WithFallback(ClusterSharding.DefaultConfig())
+            .WithFallback(Akka.DistributedData.DistributedData.DefaultConfig())
+            .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig())
+            .WithFallback(Akka.Cluster.Tools.Singleton.ClusterSingleton.DefaultConfig());
     }
 
     /// <summary>Creates a node, joins it to itself (a cluster of one) and starts the partitions' shard region.</summary>
@@ -203,7 +222,7 @@ public static class FleetAkka
         {
             Journaled = domain.Journaled && options.Journal != JournalKind.InMemory,
             TruncateJournal = domain.TruncateJournal && !options.KeepJournal,
-            PublishTopic = options.Clustered ? TrackedTopic(region) : null,
+            PublishTopic = options.Clustered && options.PublishResults ? TrackedTopic(region) : null,
         };
         return ClusterSharding.Get(system).StartAsync(
             region,
@@ -221,7 +240,7 @@ public static class FleetAkka
     {
         ArgumentNullException.ThrowIfNull(options);
         return options.Clustered
-            ? new Streams.TrackingStreamOptions { Topic = TrackedTopic(region), RetryAfter = TimeSpan.FromSeconds(10), AskTimeout = TimeSpan.FromMinutes(3) }
+            ? new Streams.TrackingStreamOptions { Topic = options.PublishResults ? TrackedTopic(region) : null, RetryAfter = TimeSpan.FromSeconds(10), AskTimeout = TimeSpan.FromMinutes(3) }
             : new Streams.TrackingStreamOptions();
     }
 
