@@ -13,7 +13,9 @@ namespace Fleet.Dashboard.Tests;
 /// journaled once by the partition that owns its vehicle (wherever that runs), and every node's map shows the whole
 /// fleet. Then one node is killed with SIGKILL while the stream goes on: the survivors down it, its partitions recover on
 /// them, nothing is applied twice, everything the survivors received is tracked, both maps keep updating every vehicle,
-/// and a SignalR client on a survivor receives predictions for vehicles whose partitions run on the other node.
+/// and a SignalR client on a survivor receives predictions for vehicles whose partitions run on the other node. Then a
+/// fourth node joins while more events stream in: partitions move to it, nothing is applied twice or lost, and its map
+/// shows the same fleet. Second: GTFS-RT feeds polled by one node (a cluster singleton), taken over when it dies.
 /// </summary>
 [Trait("Category", "Integration")]
 public sealed class ClusterFleetTests
@@ -29,11 +31,13 @@ public sealed class ClusterFleetTests
         var processes = new List<FleetProcess>();
         try
         {
-            var lines = await ReadLinesAsync(6_000);
+            var lines = await ReadLinesAsync(8_000);
             var first = Path.Combine(dir, "first.hfp");
             var second = Path.Combine(dir, "second.hfp");
             await File.WriteAllLinesAsync(first, lines[..3_000], Ct);
-            await File.WriteAllLinesAsync(second, lines[3_000..], Ct);
+            await File.WriteAllLinesAsync(second, lines[3_000..6_000], Ct);
+            var third = Path.Combine(dir, "third.hfp");
+            await File.WriteAllLinesAsync(third, lines[6_000..], Ct);
             var published = Keys(lines);
             var firstEnd = lines[..3_000].Select(EventTime).Where(t => t is not null).Max()!.Value;
 
@@ -130,6 +134,37 @@ public sealed class ClusterFleetTests
             await stopReading.CancelAsync();
             await reading;
             Assert.True(predicted.Count >= before.Count * 2 / 3, $"node 2's hub pushed predictions for {predicted.Count} of {before.Count} vehicles");
+
+            // 3. A fourth node joins while the last part streams in: partitions move to it (rebalancing hands each over
+            // with its state in the journal), and again nothing is applied twice and nothing received is lost.
+            nodes = [.. nodes, "127.0.0.1:" + FreePort.Next().ToString(CultureInfo.InvariantCulture)];
+            urls = [.. urls, FleetProcess.FreeUrl()];
+            processes.Add(FleetProcess.Start("serve", "--gtfs", gtfs, "--store", "postgres:" + postgres.ConnectionString, "--keep-journal",
+                "--cluster", nodes[3], "--urls", urls[3], "--mqtt", broker.Url.ToString().TrimEnd('/'), "--seed", nodes[0]));
+            int[] members = [0, 2, 3];
+            var running = members.Select(i => processes[i]).ToList();
+            await PollAsync(async () => await HealthAsync(http, urls[3]) is { } h && Members(h) == 3 && Mqtt(h).GetProperty("state").GetString() == "connected",
+                "the fourth node to join and subscribe", running);
+            using var last = FleetProcess.Start("replay", third, "--to", broker.Url.ToString().TrimEnd('/'), "--speed", "2");
+            await PollAsync(async () => await HealthAsync(http, urls[3]) is { } h && PartitionsHere(h) > 0, "partitions to move to the fourth node", running);
+            await PollAsync(() => Task.FromResult(last.HasExited), $"the last part to be published: {last.Output}", running);
+            var final = await SettledAsync(http, [.. members.Select(i => urls[i])], running, "the nodes to receive the last part");
+            var allReceived = survivorsReceived + (final[0] - after[0]) + (final[1] - after[1]) + final[2];
+            await PollAsync(() => Task.FromResult(JournaledCount(postgres.ConnectionString) >= allReceived),
+                $"the {allReceived} received events to be journaled (now {JournaledCount(postgres.ConnectionString)})", running);
+            var journalAfterJoin = await JournalSettledAsync(postgres.ConnectionString);
+            var twiceAfterJoin = journalAfterJoin.Where(k => k.Value > published.GetValueOrDefault(k.Key)).Select(k => $"{k.Key} x{k.Value}").Take(5).ToList();
+            Assert.True(twiceAfterJoin.Count == 0, "journaled more often than published after the join: " + string.Join("; ", twiceAfterJoin));
+            var shares = new List<int>();
+            foreach (var i in members)
+            {
+                shares.Add(PartitionsHere((await HealthAsync(http, urls[i]))!.Value));
+            }
+
+            // (A partition runs once it gets a message: after a handover it starts where its next batch goes.)
+            Assert.InRange(shares.Sum(), 3, 64);
+            Assert.All(shares, n => Assert.True(n > 0, $"partitions per node: {string.Join(", ", shares)}"));
+            await VehicleSetsAsync(http, [.. members.Select(i => urls[i])], running, "the three nodes (the new one too) to show the same fleet");
         }
         finally
         {
@@ -336,6 +371,11 @@ public sealed class ClusterFleetTests
     // Up members in /api/health's cluster section (0 before the node is up: the section is left out until then).
     private static int Members(JsonElement health) =>
         health.TryGetProperty("cluster", out var c) && c.ValueKind == JsonValueKind.Object ? c.GetProperty("members").GetArrayLength() : 0;
+
+    // The live sources' partitions running on the node.
+    private static int PartitionsHere(JsonElement health) =>
+        health.TryGetProperty("cluster", out var c) && c.ValueKind == JsonValueKind.Object && c.TryGetProperty("partitionsHere", out var here)
+            && here.ValueKind == JsonValueKind.Object && here.TryGetProperty("live-partition", out var n) ? n.GetInt32() : 0;
 
     private static JsonElement Mqtt(JsonElement health) =>
         Assert.Single(health.GetProperty("sources").EnumerateArray(), s => s.GetProperty("kind").GetString() == "mqtt");

@@ -169,8 +169,9 @@ public static class LiveApi
 
         api.MapGet("/alerts", (LiveEvents live) => Results.Ok(live.Alerts()));
 
-        api.MapGet("/health", (LiveEvents live, SourceRegistry sources, TimeProvider time, TrackingCluster tracking) =>
+        api.MapGet("/health", async (LiveEvents live, SourceRegistry sources, TimeProvider time, TrackingCluster tracking, CancellationToken ct) =>
         {
+            var cluster = await tracking.InfoAsync(ct).ConfigureAwait(false);
             var m = live.Metrics;
             var all = sources.All;
             var utcNow = time.GetUtcNow().UtcDateTime;
@@ -184,7 +185,7 @@ public static class LiveApi
                 vehicles = live.VehicleCount,
                 predictions = live.PredictionCount,
                 clients = live.ClientCount,
-                cluster = tracking.Info(),
+                cluster,
                 sources = all.Select(s => new
                 {
                     s.Name,

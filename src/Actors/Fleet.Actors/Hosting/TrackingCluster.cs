@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Cluster.Sharding;
 
 namespace Fleet.Actors.Hosting;
 
@@ -65,6 +66,34 @@ public sealed class TrackingCluster : IAsyncDisposable
             Options.Partitions);
     }
 
+    /// <summary><see cref="Info"/> with the partitions each shard region runs on this node (asked of the regions).</summary>
+    public async Task<ClusterInfo?> InfoAsync(CancellationToken cancellationToken = default)
+    {
+        if (Info() is not { } info)
+        {
+            return null;
+        }
+
+        var system = await GetSystemAsync().ConfigureAwait(false);
+        var sharding = ClusterSharding.Get(system);
+        var here = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (var name in sharding.ShardTypeNames)
+        {
+            try
+            {
+                var state = await sharding.ShardRegion(name).Ask<CurrentShardRegionState>(GetShardRegionState.Instance, TimeSpan.FromSeconds(2), cancellationToken)
+                    .ConfigureAwait(false);
+                here[name] = state.Shards.Sum(s => s.EntityIds.Count);
+            }
+            catch (AskTimeoutException)
+            {
+                // a region busy starting: left out of this answer
+            }
+        }
+
+        return info with { PartitionsHere = here };
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
@@ -88,4 +117,7 @@ public sealed class TrackingCluster : IAsyncDisposable
 /// once the cluster is stable).</param>
 /// <param name="Leader">The cluster leader's address (null while there is none).</param>
 /// <param name="Partitions">Partitions of the vehicle stream, shared out among the members by cluster sharding.</param>
-public sealed record ClusterInfo(string Self, IReadOnlyList<string> Members, IReadOnlyList<string> Unreachable, string? Leader, int Partitions);
+/// <param name="PartitionsHere">Per shard region (<c>live-partition</c> for the live sources), the partitions running on
+/// this node now; null when not asked.</param>
+public sealed record ClusterInfo(string Self, IReadOnlyList<string> Members, IReadOnlyList<string> Unreachable, string? Leader, int Partitions,
+    IReadOnlyDictionary<string, int>? PartitionsHere = null);
