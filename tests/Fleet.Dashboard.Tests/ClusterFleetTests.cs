@@ -249,6 +249,92 @@ public sealed class ClusterFleetTests
         }
     }
 
+    [Fact]
+    public async Task Replay_IsReplayedByOneNode_AndResumedByAnotherWhenItDies_EveryEventTrackedOnce()
+    {
+        var dir = Directory.CreateTempSubdirectory("fleet-cluster-replay-").FullName;
+        var processes = new List<FleetProcess>();
+        try
+        {
+            var file = Path.Combine(dir, "slice.hfp");
+            await File.WriteAllLinesAsync(file, await ReadLinesAsync(6_000), Ct);
+            // What the replay should journal: every event the parser takes from the slice, once.
+            var expected = new Dictionary<string, int>(StringComparer.Ordinal);
+            var parser = new Fleet.Ingest.Hfp.HfpStream();
+            using (var reader = Fleet.Ingest.Recording.RecordingReader.Open(file))
+            {
+                while (reader.TryRead(out var line))
+                {
+                    if (parser.Process(line, out var e) == Fleet.Ingest.Hfp.HfpOutcome.Event && line.ReceiveTime != default)
+                    {
+                        var key = JournalKey(e);
+                        expected[key] = expected.GetValueOrDefault(key) + 1;
+                    }
+                }
+            }
+
+            await using var postgres = await PostgresServer.StartAsync();
+            var gtfs = Path.Combine(RepoPaths.SampleData, "gtfs.zip");
+            var nodes = Enumerable.Range(0, 3).Select(_ => "127.0.0.1:" + FreePort.Next().ToString(CultureInfo.InvariantCulture)).ToArray();
+            var urls = nodes.Select(_ => FleetProcess.FreeUrl()).ToArray();
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            for (var i = 0; i < nodes.Length; i++)
+            {
+                string[] args = ["serve", "--gtfs", gtfs, "--store", "postgres:" + postgres.ConnectionString, "--keep-journal", "--cluster", nodes[i], "--urls", urls[i],
+                    "--replay", file, "--speed", "5"];
+                processes.Add(FleetProcess.Start(i == 0 ? args : [.. args, "--seed", nodes[0]]));
+                if (i == 0)
+                {
+                    await PollAsync(async () => await HealthAsync(http, urls[0]) is { } h && Members(h) == 1, "the first node to be up", processes);
+                }
+            }
+
+            foreach (var url in urls)
+            {
+                await PollAsync(async () => await HealthAsync(http, url) is { } h && Members(h) == 3, $"{url} to see three members", processes);
+            }
+
+            // The oldest node replays; the others stand by. Killed mid-way, a survivor resumes from its checkpoint.
+            await PollAsync(async () => (await ReplayStatesAsync(http, urls)).SequenceEqual(["replaying", "standby", "standby"]), "node 0 to replay, the others to stand by", processes);
+            await PollAsync(async () => (await HealthAsync(http, urls[0]))?.GetProperty("sources").EnumerateArray().First().GetProperty("events").GetInt64() > 1_500,
+                "node 0 to have replayed 1,500 events", processes);
+            processes[0].Kill();
+            string[] survivors = [urls[1], urls[2]];
+            var alive = processes.Skip(1).ToList();
+            await PollAsync(async () => (await ReplayStatesAsync(http, survivors)).Count(s => s == "finished") == 1, "a survivor to take over and finish the replay", alive);
+            await PollAsync(() => Task.FromResult(JournaledCount(postgres.ConnectionString) >= expected.Values.Sum()),
+                $"all {expected.Values.Sum()} events to be journaled (now {JournaledCount(postgres.ConnectionString)})", alive);
+            var journal = await JournalSettledAsync(postgres.ConnectionString);
+            var wrong = expected.Keys.Union(journal.Keys).Where(k => journal.GetValueOrDefault(k) != expected.GetValueOrDefault(k))
+                .Select(k => $"{k}: journaled {journal.GetValueOrDefault(k)}, in the slice {expected.GetValueOrDefault(k)}").Take(5).ToList();
+            Assert.True(wrong.Count == 0, "every event once: " + string.Join("; ", wrong));
+            await VehicleSetsAsync(http, survivors, alive, "both survivors to show the same fleet");
+        }
+        finally
+        {
+            foreach (var p in processes)
+            {
+                p.Dispose();
+            }
+
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    // Per node, the state of its replay source ("replaying", "standby", "finished"...), or "" when it does not answer.
+    private static async Task<string[]> ReplayStatesAsync(HttpClient http, string[] urls)
+    {
+        var result = new string[urls.Length];
+        for (var i = 0; i < urls.Length; i++)
+        {
+            result[i] = await HealthAsync(http, urls[i]) is { } h
+                ? h.GetProperty("sources").EnumerateArray().Where(s => s.GetProperty("kind").GetString() == "replay").Select(s => s.GetProperty("state").GetString()!).FirstOrDefault() ?? ""
+                : "";
+        }
+
+        return result;
+    }
+
     // Per node, how many GTFS-RT sources it polls (not standing by) and has had events from.
     private static async Task<int[]> PollingAsync(HttpClient http, string[] urls)
     {
@@ -462,6 +548,8 @@ public sealed class ClusterFleetTests
         return result;
     }
 
+    private static string JournalKey(in Fleet.Ingest.Events.VehicleEvent e) => $"{e.VehicleId}|{e.Type.ToString().ToLowerInvariant()}|{e.EventTime.Ticks}";
+
     private const string JournalQuery = "SELECT message FROM journal WHERE persistence_id LIKE 'live-partition-%' AND manifest = 'BA'";
 
     private static long JournaledCount(string postgres) => JournalKeys(postgres).Values.Sum();
@@ -481,7 +569,7 @@ public sealed class ClusterFleetTests
             {
                 foreach (var e in Fleet.Actors.Serialization.FleetSerializer.ReadBatchAccepted(reader.GetFieldValue<byte[]>(0)).Events)
                 {
-                    var key = $"{e.VehicleId}|{e.Type.ToString().ToLowerInvariant()}|{e.EventTime.Ticks}";
+                    var key = JournalKey(e);
                     result[key] = result.GetValueOrDefault(key) + 1;
                 }
             }

@@ -69,7 +69,7 @@ public sealed class ClusterTests
     }
 
     [Fact]
-    public async Task Cluster_OnSqliteOrWithAReplay_IsRefusedWithAClearMessage()
+    public async Task Cluster_OnSqliteOrWithALoopingReplay_IsRefusedWithAClearMessage()
     {
         var node = "127.0.0.1:" + FreePort.Next().ToString(CultureInfo.InvariantCulture);
         var sqlite = await FleetProcess.RunFleetAsync(Path.GetTempPath(), Timeout, "serve", "--cluster", node, "--store", "sqlite:x.db");
@@ -88,10 +88,15 @@ public sealed class ClusterTests
         Assert.Equal(2, badEndpoint.Exit);
         Assert.Contains("--cluster: 'nowhere' is not HOST:PORT", badEndpoint.Output, StringComparison.Ordinal);
 
-        var replay = await FleetProcess.RunFleetAsync(Path.GetTempPath(), Timeout, "serve", "--cluster", node, "--store", "postgres:Host=127.0.0.1",
+        var looping = await FleetProcess.RunFleetAsync(Path.GetTempPath(), Timeout, "serve", "--cluster", node, "--store", "postgres:Host=127.0.0.1",
+            "--gtfs", Path.Combine(RepoPaths.SampleData, "gtfs.zip"), "--replay", Path.Combine(RepoPaths.SampleData, "recording.hfp.gz"), "--loop");
+        Assert.Equal(2, looping.Exit);
+        Assert.Contains("--loop and --replay-start are for a single node", looping.Output, StringComparison.Ordinal);
+
+        var noSchedule = await FleetProcess.RunFleetAsync(Path.GetTempPath(), Timeout, "serve", "--cluster", node, "--store", "postgres:Host=127.0.0.1",
             "--replay", Path.Combine(RepoPaths.SampleData, "recording.hfp.gz"));
-        Assert.Equal(2, replay.Exit);
-        Assert.Contains("would track each event once per node", replay.Output, StringComparison.Ordinal);
+        Assert.Equal(2, noSchedule.Exit);
+        Assert.Contains("--cluster --replay needs --gtfs", noSchedule.Output, StringComparison.Ordinal);
     }
 
     private static IEnumerable<string> Members(JsonElement cluster) => cluster.GetProperty("members").EnumerateArray().Select(m => m.GetString()!);

@@ -109,9 +109,14 @@ internal static class ServeCommand
                 r.AddError("--cluster needs a store every node shares: --store postgres:CONNECTION-STRING (SQLite is one machine's file, so it cannot be a cluster's store)");
             }
 
-            if (node is not null && r.GetValue(replay) is not null)
+            if (node is not null && r.GetValue(replay) is not null && (r.GetValue(loop) || r.GetValue(replayStart) != 0))
             {
-                r.AddError("--cluster takes --mqtt (a shared subscription: each message to one node), --gtfs-rt (polled by one node at a time) and --mqtt-listen as sources: a --replay on every node would track each event once per node (replay a recording into the cluster's broker with 'fleet replay FILE --to mqtt://...')");
+                r.AddError("--cluster replays a recording once, from its start (one node at a time): --loop and --replay-start are for a single node");
+            }
+
+            if (node is not null && r.GetValue(replay) is not null && r.GetValue(gtfs) is null)
+            {
+                r.AddError("--cluster --replay needs --gtfs (the cluster tracks the recording against its schedule)");
             }
 
             if (r.GetValue(otlp) is { } push && !(Uri.TryCreate(push, UriKind.Absolute, out var pushUri) && pushUri.Scheme is "http" or "https"))
@@ -262,7 +267,11 @@ internal static class ServeCommand
                     services.AddSingleton<ITransitNetwork>(network);
                 }
 
-                if (recording is not null)
+                if (recording is not null && options.ClusterNode is not null)
+                {
+                    services.AddClusterReplay(new ReplayOptions { Path = recording, Speed = replaySpeed });
+                }
+                else if (recording is not null)
                 {
                     services.AddReplay(new ReplayOptions { Path = recording, Speed = replaySpeed, Loop = looping, StartAt = startAt });
                 }

@@ -85,6 +85,9 @@ public sealed partial class LivePipeline : IMetricsContributor
     private readonly List<VehicleEvent> _rt = [];
     private List<VehicleEvent> _queued = [];
     private List<VehicleEvent> _draining = [];
+    // Each queued event's source sequence number (0: none), in step with _queued.
+    private List<long> _queuedSequences = [];
+    private List<long> _drainingSequences = [];
     private List<StopUpdate> _queuedUpdates = [];
     private List<StopUpdate> _drainingUpdates = [];
 
@@ -156,14 +159,19 @@ public sealed partial class LivePipeline : IMetricsContributor
     }
 
     /// <summary>An event enters the pipeline: tracked, then published as the vehicle's state.</summary>
-    public void Ingest(in VehicleEvent ev, SourceStatus source)
+    /// <param name="ev">The event.</param>
+    /// <param name="source">Its source, for the counters.</param>
+    /// <param name="sequence">Its source sequence number, increasing per vehicle (a recording's line), or 0 when the
+    /// source has none: a partition skips an event whose vehicle has applied that number or a later one (a source that
+    /// resumes from a checkpoint sends some events again).</param>
+    public void Ingest(in VehicleEvent ev, SourceStatus source, long sequence = 0)
     {
-        Track(ev);
+        Track(ev, sequence);
         Publish(ev, source);
     }
 
     /// <summary>Hands an event to tracking only.</summary>
-    public void Track(in VehicleEvent ev)
+    public void Track(in VehicleEvent ev, long sequence = 0)
     {
         if (!Tracking)
         {
@@ -173,7 +181,7 @@ public sealed partial class LivePipeline : IMetricsContributor
         int queued;
         lock (_queueGate)
         {
-            PostEvent(ev);
+            PostEvent(ev, sequence);
             queued = _queued.Count;
         }
 
@@ -253,7 +261,7 @@ public sealed partial class LivePipeline : IMetricsContributor
 
                 if (Tracking)
                 {
-                    PostEvent(e);
+                    PostEvent(e, 0);
                 }
 
                 if (publishPositions)
@@ -393,13 +401,14 @@ public sealed partial class LivePipeline : IMetricsContributor
             lock (_queueGate)
             {
                 (_queued, _draining) = (_draining, _queued);
+                (_queuedSequences, _drainingSequences) = (_drainingSequences, _queuedSequences);
                 (_queuedUpdates, _drainingUpdates) = (_drainingUpdates, _queuedUpdates);
                 clock = _clock?.Now;
             }
 
-            foreach (var e in _draining)
+            for (var i = 0; i < _draining.Count; i++)
             {
-                await stream.OfferAsync(e, 0, cancellationToken).ConfigureAwait(false);
+                await stream.OfferAsync(_draining[i], _drainingSequences[i], cancellationToken).ConfigureAwait(false);
             }
 
             foreach (var u in _drainingUpdates)
@@ -408,6 +417,7 @@ public sealed partial class LivePipeline : IMetricsContributor
             }
 
             _draining.Clear();
+            _drainingSequences.Clear();
             _drainingUpdates.Clear();
             var now = _time.GetTimestamp();
             if (clock is { } c && (forceClock || partitions.LastClock == 0 || _time.GetElapsedTime(partitions.LastClock, now) >= PartitionTracking.ClockEvery))
@@ -451,7 +461,7 @@ public sealed partial class LivePipeline : IMetricsContributor
 
     // Called under _queueGate: queues the event for tracking. Live sources: with the event-time stream clock as its
     // receive time (tracking's clock is the newest receive time it was given).
-    private void PostEvent(in VehicleEvent ev)
+    private void PostEvent(in VehicleEvent ev, long sequence)
     {
         var copy = ev;
         if (copy.IngestTimestamp == 0)
@@ -465,6 +475,7 @@ public sealed partial class LivePipeline : IMetricsContributor
         }
 
         _queued.Add(copy);
+        _queuedSequences.Add(sequence);
     }
 
     [LoggerMessage(EventId = 5050, Level = LogLevel.Warning,

@@ -36,6 +36,18 @@ public static class LiveSourceServices
         return services;
     }
 
+    /// <summary>Adds a recording replayed once cluster-wide (<c>fleet serve --cluster --replay</c>, see <see cref="ClusterReplaySource"/>).</summary>
+    public static IServiceCollection AddClusterReplay(this IServiceCollection services, ReplayOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddLivePipeline();
+        services.AddSingleton<IHostedService>(sp => new ClusterReplaySource(
+            options, sp.GetRequiredService<LivePipeline>(), sp.GetRequiredService<SourceRegistry>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<ClusterReplaySource>(), sp.GetRequiredService<Fleet.Actors.Hosting.TrackingCluster>()));
+        return services;
+    }
+
     /// <summary>Adds a GTFS-RT source (one per feed URL).</summary>
     public static IServiceCollection AddGtfsRtSource(this IServiceCollection services, GtfsRtSourceOptions options)
     {

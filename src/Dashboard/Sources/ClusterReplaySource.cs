@@ -1,0 +1,181 @@
+using Akka.Actor;
+using Fleet.Actors.Hosting;
+using Fleet.Actors.Replay;
+using Fleet.Dashboard.Live;
+using Fleet.Ingest.Hfp;
+using Fleet.Ingest.Recording;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Fleet.Dashboard.Sources;
+
+/// <summary>
+/// <c>fleet serve --cluster --replay FILE</c>: the recording replayed once cluster-wide, by the node that holds its
+/// cluster singleton (the others show it as <c>standby</c> and one takes over when the holder dies). Its events go through
+/// the node's live pipeline like an MQTT source's (tracked on the cluster's partitions, shown on every node's map), in
+/// recorded time, paced at <see cref="ReplayOptions.Speed"/>.
+/// </summary>
+/// <remarks>
+/// <para>Resuming: the holder saves the line it reached in a persistent checkpoint (the shared store) every
+/// <see cref="CheckpointEvery"/> lines; a node that takes over sends again from <see cref="ResendLines"/> lines before
+/// that checkpoint (what the dead node had read but perhaps not had tracked), each event with its line number as
+/// sequence number, so a partition skips what its vehicle had already applied: nothing is applied twice.</para>
+/// <para>Not in a cluster: seeking, pausing and speed changes (<c>/api/replay</c>) and looping, which are the
+/// single-node replay's (<see cref="ReplaySource"/>).</para>
+/// </remarks>
+public sealed partial class ClusterReplaySource : BackgroundService
+{
+    /// <summary>Lines between two checkpoints.</summary>
+    public const int CheckpointEvery = 500;
+
+    /// <summary>Lines sent again before the checkpoint when a node takes over (far more than the pipeline holds).</summary>
+    public const int ResendLines = 20_000;
+
+    private readonly ReplayOptions _options;
+    private readonly LivePipeline _pipeline;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly TrackingCluster _cluster;
+    private readonly SourceStatus _status;
+    private readonly HfpStream _hfp = new();
+    private readonly string _name;
+
+    /// <summary>Creates the source; it starts with the host.</summary>
+    /// <param name="options">The recording and its speed.</param>
+    /// <param name="pipeline">The node's live pipeline.</param>
+    /// <param name="sources">Where its health entry is registered.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="logger">Logger.</param>
+    /// <param name="cluster">The node.</param>
+    public ClusterReplaySource(ReplayOptions options, LivePipeline pipeline, SourceRegistry sources, TimeProvider time, ILogger<ClusterReplaySource> logger, TrackingCluster cluster)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentNullException.ThrowIfNull(logger);
+        ArgumentNullException.ThrowIfNull(cluster);
+        _options = options;
+        _pipeline = pipeline;
+        _time = time;
+        _logger = logger;
+        _cluster = cluster;
+        _name = Path.GetFileName(options.Path);
+        _status = sources.Register("replay:" + _name, "replay");
+        _status.ParserRejections = _hfp.Rejections;
+        _status.State = "starting";
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!File.Exists(_options.Path))
+        {
+            _status.LastError = $"recording '{_options.Path}' not found";
+            _status.State = "failed";
+            LogFailed(_status.LastError);
+            return;
+        }
+
+        SingletonLease? lease = null;
+        IActorRef? checkpoint = null;
+        try
+        {
+            var system = await _cluster.GetSystemAsync().WaitAsync(stoppingToken).ConfigureAwait(false);
+            var key = "cluster-" + string.Concat(_name.Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-'));
+            lease = SingletonLease.Start(system, "replay-" + key);
+            if (!lease.Held)
+            {
+                _status.State = "standby";
+                await lease.WhenHeldAsync(stoppingToken).ConfigureAwait(false);
+            }
+
+            _status.State = "replaying";
+            _status.Connected = true;
+            checkpoint = system.ActorOf(Props.Create(() => new ReplayCheckpointActor(key)), "replay-checkpoint-" + key);
+            var reached = await checkpoint.Ask<ReplayCheckpoint>(GetReplayCheckpoint.Instance, TimeSpan.FromSeconds(30), stoppingToken).ConfigureAwait(false);
+            var from = Math.Max(0, reached.Line - ResendLines);
+            LogReplaying(_name, reached.Line, from);
+            var end = await ReplayAsync(from, lease, checkpoint, stoppingToken).ConfigureAwait(false);
+            _status.State = end ? "finished" : "stopped";
+            if (end)
+            {
+                LogFinished(_name, _hfp.Parsed);
+                await Task.Delay(System.Threading.Timeout.InfiniteTimeSpan, _time, stoppingToken).ConfigureAwait(false); // holds the lease: nobody replays it again
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or AskTimeoutException)
+        {
+            _status.LastError = ex.Message;
+            _status.State = "failed";
+            LogFailed(ex.Message);
+        }
+        finally
+        {
+            _status.Connected = false;
+            checkpoint?.Tell(PoisonPill.Instance);
+            lease?.Dispose();
+        }
+    }
+
+    // Reads the recording from line `from` on, paced; returns true at its end, false when the lease was lost.
+    private async Task<bool> ReplayAsync(long from, SingletonLease lease, IActorRef checkpoint, CancellationToken ct)
+    {
+        using var reader = RecordingReader.Open(_options.Path);
+        long lineNumber = 0;
+        var anchorRecorded = DateTime.MinValue;
+        var anchorWall = DateTimeOffset.MinValue;
+        while (reader.TryRead(out var line))
+        {
+            lineNumber++;
+            if (lineNumber <= from)
+            {
+                continue;
+            }
+
+            var recorded = line.ReceiveTime;
+            if (_hfp.Process(line, out var ev) != HfpOutcome.Event || recorded == default)
+            {
+                continue; // malformed lines are counted by reason (the source's rejections)
+            }
+
+            // Tracked in recorded time (it matches the schedule); the line number is the event's sequence number.
+            _pipeline.Ingest(ev, _status, lineNumber);
+            if (lineNumber % CheckpointEvery == 0)
+            {
+                checkpoint.Tell(new ReplayCheckpoint(0, lineNumber));
+                if (!lease.Held)
+                {
+                    return false;
+                }
+            }
+
+            if (anchorRecorded == DateTime.MinValue)
+            {
+                anchorRecorded = recorded;
+                anchorWall = _time.GetUtcNow();
+            }
+
+            var wait = anchorWall + ((recorded - anchorRecorded) / _options.Speed) - _time.GetUtcNow();
+            if (wait > TimeSpan.FromMilliseconds(5))
+            {
+                await Task.Delay(wait, _time, ct).ConfigureAwait(false);
+            }
+        }
+
+        checkpoint.Tell(new ReplayCheckpoint(0, lineNumber));
+        return true;
+    }
+
+    [LoggerMessage(EventId = 5060, Level = LogLevel.Information, Message = "Replay {Name}: this node replays it now (the cluster's singleton for it), checkpoint at line {Checkpoint}, sending from line {From}")]
+    private partial void LogReplaying(string name, long checkpoint, long from);
+
+    [LoggerMessage(EventId = 5061, Level = LogLevel.Information, Message = "Replay {Name} finished: {Events} events")]
+    private partial void LogFinished(string name, long events);
+
+    [LoggerMessage(EventId = 5062, Level = LogLevel.Error, Message = "Cluster replay failed: {Reason}")]
+    private partial void LogFailed(string reason);
+}
