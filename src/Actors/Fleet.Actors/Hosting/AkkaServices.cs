@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Event;
 using Akka.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -23,8 +24,12 @@ public static class AkkaServices
             .AddHocon(FleetAkka.Config(options), HoconAddMode.Prepend)
             .AddStartup((system, registry) =>
             {
-                // Not awaited: a node whose seeds are not up yet keeps trying (TrackingCluster waits for Up).
-                _ = FleetAkka.JoinAsync(Cluster.Get(system), options);
+                // Not awaited: a node whose seeds are not up yet keeps trying (TrackingCluster waits for Up); a join
+                // that fails for good is logged, and the node never reports Up (/api/health has no cluster section).
+                FleetAkka.JoinAsync(Cluster.Get(system), options).ContinueWith(
+                    join => system.Log.Error(join.Exception?.GetBaseException(), "Fleet: the node could not join its cluster (seeds: {0})",
+                        options.Seeds.Count == 0 ? "itself" : string.Join(", ", options.Seeds)),
+                    CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
             }));
         services.AddSingleton(sp => new TrackingCluster(options, sp.GetRequiredService<ActorSystem>()));
         return services;
