@@ -295,12 +295,18 @@ public sealed class ClusterFleetTests
             }
 
             // The oldest node replays; the others stand by. Killed mid-way, a survivor resumes from its checkpoint.
-            await PollAsync(async () => (await ReplayStatesAsync(http, urls)).SequenceEqual(["replaying", "standby", "standby"]), "node 0 to replay, the others to stand by", processes);
-            await PollAsync(async () => (await HealthAsync(http, urls[0]))?.GetProperty("sources").EnumerateArray().First().GetProperty("events").GetInt64() > 1_500,
-                "node 0 to have replayed 1,500 events", processes);
-            processes[0].Kill();
-            string[] survivors = [urls[1], urls[2]];
-            var alive = processes.Skip(1).ToList();
+            var replaying = -1;
+            await PollAsync(async () =>
+            {
+                var states = await ReplayStatesAsync(http, urls);
+                replaying = Array.IndexOf(states, "replaying");
+                return states.Count(s => s == "replaying") == 1 && states.Count(s => s == "standby") == 2;
+            }, "one node to replay and the others to stand by", processes);
+            await PollAsync(async () => (await HealthAsync(http, urls[replaying]))?.GetProperty("sources").EnumerateArray().First().GetProperty("events").GetInt64() > 1_500,
+                "the replaying node to have replayed 1,500 events", processes);
+            processes[replaying].Kill();
+            var survivors = urls.Where((_, i) => i != replaying).ToArray();
+            var alive = processes.Where((_, i) => i != replaying).ToList();
             await PollAsync(async () => (await ReplayStatesAsync(http, survivors)).Count(s => s == "finished") == 1, "a survivor to take over and finish the replay", alive);
             await PollAsync(() => Task.FromResult(JournaledCount(postgres.ConnectionString) >= expected.Values.Sum()),
                 $"all {expected.Values.Sum()} events to be journaled (now {JournaledCount(postgres.ConnectionString)})", alive);
@@ -309,6 +315,16 @@ public sealed class ClusterFleetTests
                 .Select(k => $"{k}: journaled {journal.GetValueOrDefault(k)}, in the slice {expected.GetValueOrDefault(k)}").Take(5).ToList();
             Assert.True(wrong.Count == 0, "every event once: " + string.Join("; ", wrong));
             await VehicleSetsAsync(http, survivors, alive, "both survivors to show the same fleet");
+
+            // Both survivors took every partition's results from the moment they subscribed: they counted the same arrivals.
+            var arrivals = new List<long>();
+            foreach (var url in survivors)
+            {
+                arrivals.Add(await ArrivalsAsync(http, url));
+            }
+
+            Assert.Equal(arrivals[0], arrivals[1]);
+            Assert.True(arrivals[0] > 0, "no arrivals on the survivors");
         }
         finally
         {
@@ -319,6 +335,19 @@ public sealed class ClusterFleetTests
 
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    // Arrivals the node tracked, over every route (the route charts' counts).
+    private static async Task<long> ArrivalsAsync(HttpClient http, string url)
+    {
+        long total = 0;
+        foreach (var route in (await http.GetFromJsonAsync<JsonElement>(url + "/api/routes", Ct)).EnumerateArray())
+        {
+            var history = await http.GetFromJsonAsync<JsonElement>(url + "/api/routes/" + Uri.EscapeDataString(route.GetProperty("id").GetString()!) + "/history", Ct);
+            total += history.GetProperty("points").EnumerateArray().Sum(p => (long)p.GetProperty("arrivals").GetInt32());
+        }
+
+        return total;
     }
 
     // Per node, the state of its replay source ("replaying", "standby", "finished"...), or "" when it does not answer.

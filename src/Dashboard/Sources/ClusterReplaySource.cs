@@ -31,6 +31,9 @@ public sealed partial class ClusterReplaySource : BackgroundService
     /// <summary>Lines sent again before the checkpoint when a node takes over (far more than the pipeline holds).</summary>
     public const int ResendLines = 20_000;
 
+    /// <summary>How long the holder waits before its first line (every node's subscriptions gossiped).</summary>
+    public static readonly TimeSpan SubscriptionGossip = TimeSpan.FromSeconds(3);
+
     private readonly ReplayOptions _options;
     private readonly LivePipeline _pipeline;
     private readonly TimeProvider _time;
@@ -90,6 +93,9 @@ public sealed partial class ClusterReplaySource : BackgroundService
                 await lease.WhenHeldAsync(stoppingToken).ConfigureAwait(false);
             }
 
+            // Every node's subscription to the partitions' results reaches the others by gossip (each second): a few
+            // rounds first, so the first lines' results reach every map.
+            await Task.Delay(SubscriptionGossip, _time, stoppingToken).ConfigureAwait(false);
             _status.State = "replaying";
             _status.Connected = true;
             checkpoint = system.ActorOf(Props.Create(() => new ReplayCheckpointActor(key)), "replay-checkpoint-" + key);
