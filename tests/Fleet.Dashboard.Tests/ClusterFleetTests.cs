@@ -91,6 +91,7 @@ public sealed class ClusterFleetTests
             using var replay = FleetProcess.Start("replay", second, "--to", broker.Url.ToString().TrimEnd('/'), "--speed", "4");
             await Task.Delay(TimeSpan.FromSeconds(4), Ct);
             processes[1].Kill();
+            var downing = System.Diagnostics.Stopwatch.StartNew();
             var survivors = new[] { 0, 2 };
             foreach (var i in survivors)
             {
@@ -98,6 +99,9 @@ public sealed class ClusterFleetTests
                 await PollAsync(async () => await HealthAsync(http, urls[node]) is { } h && Members(h) == 2,
                     $"node {node} to down the killed node", processes.Where((_, j) => j != 1));
             }
+
+            // Within 30 s the killed node is downed, and its partitions start on the survivors with the next batches.
+            Assert.True(downing.Elapsed < TimeSpan.FromSeconds(30), $"the killed node was downed after {downing.Elapsed.TotalSeconds:F0} s");
 
             await PollAsync(() => Task.FromResult(replay.HasExited), $"the second half to be published: {replay.Output}", processes.Where((_, j) => j != 1));
             Assert.Equal(0, replay.ExitCode);
