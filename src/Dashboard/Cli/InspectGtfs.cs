@@ -19,7 +19,8 @@ internal static class InspectGtfs
         var isStatic = GtfsInspector.IsStaticFeed(path);
         var isRtFile = !isStatic && GtfsInspector.IsRealtimeFile(path);
         var isRtFolder = !isStatic && !isRtFile && GtfsInspector.IsRealtimeFolder(path);
-        if (!isStatic && !isRtFile && !isRtFolder)
+        var isRtArchive = !isStatic && !isRtFile && !isRtFolder && GtfsInspector.IsRealtimeArchive(path);
+        if (!isStatic && !isRtFile && !isRtFolder && !isRtArchive)
         {
             return false;
         }
@@ -42,10 +43,15 @@ internal static class InspectGtfs
             }
             else
             {
-                var summary = GtfsInspector.InspectRealtimeFolder(path, schedule);
+                var summary = isRtArchive ? GtfsInspector.InspectRealtimeArchive(path, schedule) : GtfsInspector.InspectRealtimeFolder(path, schedule);
                 output.WriteLine(json ? GtfsInspector.ToJson(summary) : GtfsInspector.ToText(summary));
                 exitCode = summary.Totals.Error is null ? 0 : 1;
             }
+        }
+        catch (InvalidDataException ex) when (isRtArchive)
+        {
+            Console.Error.WriteLine($"fleet inspect: {ex.Message}");
+            exitCode = 1;
         }
         catch (GtfsFormatException ex)
         {

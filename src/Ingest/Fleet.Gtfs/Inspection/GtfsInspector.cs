@@ -144,7 +144,6 @@ public static partial class GtfsInspector
     public static GtfsRtSummary InspectRealtime(string path, Schedule? schedule, GtfsRtValidator? validator = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        validator ??= new GtfsRtValidator(schedule);
         TransitRealtime.FeedMessage feed;
         try
         {
@@ -155,10 +154,35 @@ public static partial class GtfsInspector
             return new GtfsRtSummary(Path.GetFileName(path), 0, 0, 0, null, null, null, null, null, new Dictionary<string, int>(), ex.Message);
         }
 
+        return Validate(Path.GetFileName(path), feed, schedule, validator ?? new GtfsRtValidator(schedule));
+    }
+
+    /// <summary>Decodes (protobuf or JSON) and validates one snapshot of an archive; a corrupt one gives a summary with
+    /// <see cref="GtfsRtSummary.Error"/> set.</summary>
+    public static GtfsRtSummary InspectRealtime(GtfsRtSnapshotEntry snapshot, Schedule? schedule, GtfsRtValidator validator)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(validator);
+        TransitRealtime.FeedMessage feed;
+        try
+        {
+            feed = GtfsRtDecoder.DecodeAny(snapshot.Bytes);
+        }
+        catch (GtfsRtFormatException ex)
+        {
+            return new GtfsRtSummary(snapshot.Name, 0, 0, 0, null, null, null, null, null, new Dictionary<string, int>(), ex.Message);
+        }
+
+        return Validate(snapshot.Name, feed, schedule, validator);
+    }
+
+    private static GtfsRtSummary Validate(string name, TransitRealtime.FeedMessage feed, Schedule? schedule, GtfsRtValidator validator)
+    {
+
         var r = validator.Validate(feed);
         var joined = schedule is not null;
         return new GtfsRtSummary(
-            Path.GetFileName(path),
+            name,
             r.TripUpdates,
             r.VehiclePositions,
             r.Alerts,
@@ -182,14 +206,48 @@ public static partial class GtfsInspector
         var files = new List<GtfsRtSummary>();
         foreach (var file in RealtimeFiles(folder).Order(StringComparer.Ordinal))
         {
-            var series = SeriesSuffix().Replace(Path.GetFileNameWithoutExtension(file), string.Empty);
-            if (!validators.TryGetValue(series, out var validator))
-            {
-                validators[series] = validator = new GtfsRtValidator(schedule);
-            }
-
-            files.Add(InspectRealtime(file, schedule, validator));
+            files.Add(InspectRealtime(file, schedule, ValidatorOf(validators, file, schedule)));
         }
+
+        return Totals(folder, files, schedule);
+    }
+
+    /// <summary>
+    /// Inspects every snapshot of a GTFS-Realtime archive (.zip or .tar.gz of protobuf or JSON snapshots) in name
+    /// order, plus totals, as <see cref="InspectRealtimeFolder"/> does for a folder.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The archive itself is truncated or corrupt.</exception>
+    public static GtfsRtFolderSummary InspectRealtimeArchive(string archive, Schedule? schedule)
+    {
+        ArgumentNullException.ThrowIfNull(archive);
+        var validators = new Dictionary<string, GtfsRtValidator>(StringComparer.Ordinal);
+        var files = new List<GtfsRtSummary>();
+        foreach (var snapshot in GtfsRtArchive.Read(archive))
+        {
+            files.Add(InspectRealtime(snapshot, schedule, ValidatorOf(validators, snapshot.Name, schedule)));
+        }
+
+        return Totals(archive, files, schedule);
+    }
+
+    /// <summary>Whether <paramref name="path"/> is a .tar.gz/.tgz or a .zip of GTFS-Realtime snapshots (not a static feed).</summary>
+    public static bool IsRealtimeArchive(string path) =>
+        GtfsRtArchive.IsArchiveFile(path) && (!path.EndsWith(".zip", StringComparison.OrdinalIgnoreCase) || GtfsRtArchive.IsSnapshotZip(path));
+
+    // Snapshots of one series (same name before the trailing _<epoch>) share a validator, so E018 sees them in sequence.
+    private static GtfsRtValidator ValidatorOf(Dictionary<string, GtfsRtValidator> validators, string name, Schedule? schedule)
+    {
+        var series = SeriesSuffix().Replace(Path.GetFileNameWithoutExtension(name), string.Empty);
+        if (!validators.TryGetValue(series, out var validator))
+        {
+            validators[series] = validator = new GtfsRtValidator(schedule);
+        }
+
+        return validator;
+    }
+
+    private static GtfsRtFolderSummary Totals(string folder, List<GtfsRtSummary> files, Schedule? schedule)
+    {
 
         var findings = new SortedDictionary<string, int>(StringComparer.Ordinal);
         foreach (var f in files)

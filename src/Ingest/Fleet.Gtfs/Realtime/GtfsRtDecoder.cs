@@ -71,10 +71,34 @@ public static class GtfsRtDecoder
         }
         catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException or FormatException or ArgumentException)
         {
+            // An agency's quirks (a wrapper, a lone stop_time_update, float seconds): undone, then parsed once more.
+            if (GtfsRtJsonQuirks.Normalize(json) is { } normalized && TryParse(normalized) is { } fixedFeed)
+            {
+                return Check(fixedFeed, json.Length, "JSON");
+            }
+
             throw new GtfsRtFormatException($"invalid GTFS-Realtime JSON ({json.Length} chars): {ex.Message}", ex);
         }
 
+        if (string.IsNullOrEmpty(feed.Header?.GtfsRealtimeVersion) && GtfsRtJsonQuirks.Normalize(json) is { } unwrapped && TryParse(unwrapped) is { Header.GtfsRealtimeVersion.Length: > 0 } inner)
+        {
+            // Parsed, but empty: the FeedMessage was inside a wrapper object (unknown fields are ignored).
+            return Check(inner, json.Length, "JSON");
+        }
+
         return Check(feed, json.Length, "JSON");
+    }
+
+    private static FeedMessage? TryParse(string json)
+    {
+        try
+        {
+            return s_json.Parse<FeedMessage>(json);
+        }
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException or FormatException or ArgumentException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Decodes protobuf or JSON, whichever the bytes are (JSON starts with <c>{</c> after blanks).</summary>
