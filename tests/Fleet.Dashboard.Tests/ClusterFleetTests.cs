@@ -89,7 +89,10 @@ public sealed class ClusterFleetTests
             using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(Ct);
             var reading = ReadPredictionsAsync(hub, predicted, stopReading.Token);
             using var replay = FleetProcess.Start("replay", second, "--to", broker.Url.ToString().TrimEnd('/'), "--speed", "4");
-            await Task.Delay(TimeSpan.FromSeconds(4), Ct);
+            // Mid-stream: node 1 has received part of the second half (and the publisher is not done).
+            await PollAsync(async () => await HealthAsync(http, urls[1]) is { } h && Mqtt(h).GetProperty("events").GetInt64() > received[1] + 200,
+                "node 1 to receive part of the second half", processes);
+            Assert.False(replay.HasExited, "the second half was published before the kill: not mid-stream");
             processes[1].Kill();
             var downing = System.Diagnostics.Stopwatch.StartNew();
             var survivors = new[] { 0, 2 };

@@ -115,6 +115,22 @@ public sealed class GtfsRtArchiveTests : IDisposable
     }
 
     [Fact]
+    public void ArchiveWithoutSnapshots_IsAnErrorThatSaysSo()
+    {
+        var folder = Path.Combine(_dir, "none");
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "notes.txt"), "no snapshots here");
+        var tgz = Path.Combine(_dir, "none.tar.gz");
+        using (var gz = new GZipStream(File.Create(tgz), CompressionLevel.Fastest))
+        {
+            TarFile.CreateFromDirectory(folder, gz, includeBaseDirectory: false);
+        }
+
+        var ex = Assert.Throws<InvalidDataException>(() => GtfsInspector.InspectRealtimeArchive(tgz, null));
+        Assert.StartsWith("none.tar.gz: no GTFS-Realtime snapshots", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AucklandDay_EverySnapshotOfTheArchiveDecodes()
     {
         var archive = SharedData.RequireFile("gtfs-rt/auckland-tripupdates_2016-05-19/auckland-tripupdates_2016-05-19.tar.gz");

@@ -48,17 +48,7 @@ internal static class BenchClusterCommand
         command.SetAction(async (parse, ct) =>
         {
             var quiet = parse.GetValue(json);
-            void Say(string line)
-            {
-                if (quiet)
-                {
-                    Console.Error.WriteLine(line);
-                }
-                else
-                {
-                    Console.Out.WriteLine(line);
-                }
-            }
+            void Say(string line) => BenchOutput.Say(quiet, line);
 
             var n = parse.GetValue(events);
             var most = parse.GetValue(maxNodes);

@@ -64,17 +64,7 @@ internal static class BenchE2eCommand
         command.SetAction(async (parse, ct) =>
         {
             var quiet = parse.GetValue(json);
-            void Say(string line)
-            {
-                if (quiet)
-                {
-                    Console.Error.WriteLine(line);
-                }
-                else
-                {
-                    Console.Out.WriteLine(line);
-                }
-            }
+            void Say(string line) => BenchOutput.Say(quiet, line);
 
             void SayLatency(string rate, Latency l)
             {

@@ -227,6 +227,11 @@ public static partial class GtfsInspector
             files.Add(InspectRealtime(snapshot, schedule, ValidatorOf(validators, snapshot.Name, schedule)));
         }
 
+        if (files.Count == 0)
+        {
+            throw new InvalidDataException($"{Path.GetFileName(archive)}: no GTFS-Realtime snapshots in it (entries ending {string.Join(", ", GtfsRtArchive.SnapshotExtensions)})");
+        }
+
         return Totals(archive, files, schedule);
     }
 
