@@ -11,14 +11,16 @@ namespace Fleet.Predict;
 /// correction model, the historical profile it and the baselines start from, and each predictor's p10-p90 bands.
 /// </summary>
 /// <remarks>
-/// <para>File format, version 1 (little endian):</para>
+/// <para>File format, version 2 (little endian; version 1 ends after the tree model and reads as trainer
+/// <c>gbdt</c> with <see cref="ModelBlend.ModelOnly"/>):</para>
 /// <code>
 /// "FLEETARM"        8 bytes magic
 /// u16 version       = 1
 /// i32 payloadLength
 /// payload:          i32 feature schema version, i32 n, n × feature name, string description,
 ///                   historical profile, i32 bands, bands × (string predictor, residual bands),
-///                   i32 gbtLength, gbtLength bytes of a <see cref="GbtModel"/> file
+///                   i32 gbtLength, gbtLength bytes of a <see cref="GbtModel"/> file,
+///                   string trainer, blend (i32 buckets, buckets × (u8 baseline, f64 weight))
 /// u64 FNV-1a hash of the payload
 /// </code>
 /// <para>Immutable; thread-safe.</para>
@@ -29,10 +31,18 @@ public sealed class ArrivalModel
     public static ReadOnlySpan<byte> Magic => "FLEETARM"u8;
 
     /// <summary>The file format version this build writes and reads.</summary>
-    public const ushort FormatVersion = 1;
+    public const ushort FormatVersion = 2;
 
     /// <summary>Creates a model from its parts.</summary>
-    public ArrivalModel(GbtModel gbt, HistoricalProfile profile, IReadOnlyDictionary<string, ResidualBands> bands, string description)
+    /// <param name="gbt">The correction trees.</param>
+    /// <param name="profile">The historical running and dwell times.</param>
+    /// <param name="bands">Residual bands by predictor name.</param>
+    /// <param name="description">What the model was trained on, for humans.</param>
+    /// <param name="blend">How the trees are blended with the baselines by horizon; null for the trees alone.</param>
+    /// <param name="trainer">The trainer that grew the trees (<c>gbdt</c>, <c>lightgbm</c>, <c>fasttree</c>).</param>
+    public ArrivalModel(
+        GbtModel gbt, HistoricalProfile profile, IReadOnlyDictionary<string, ResidualBands> bands, string description,
+        ModelBlend? blend = null, string trainer = "gbdt")
     {
         ArgumentNullException.ThrowIfNull(gbt);
         ArgumentNullException.ThrowIfNull(profile);
@@ -47,7 +57,15 @@ public sealed class ArrivalModel
         Profile = profile;
         Bands = bands;
         Description = description;
+        Blend = blend ?? ModelBlend.ModelOnly;
+        Trainer = trainer;
     }
+
+    /// <summary>How the trees are blended with the baselines by horizon (chosen on held-out trips).</summary>
+    public ModelBlend Blend { get; }
+
+    /// <summary>The trainer that grew the trees.</summary>
+    public string Trainer { get; }
 
     /// <summary>The correction model.</summary>
     public GbtModel Gbt { get; }
@@ -66,7 +84,7 @@ public sealed class ArrivalModel
     {
         ArgumentNullException.ThrowIfNull(schedule);
         var profile = BindProfile(Profile, schedule);
-        return new PredictorSet(profile, Bands, Gbt);
+        return new PredictorSet(profile, Bands, Gbt, Blend);
     }
 
     /// <summary>Resolves a profile's stop ids against a schedule.</summary>
@@ -111,6 +129,8 @@ public sealed class ArrivalModel
             Gbt.Save(gbt);
             w.Write((int)gbt.Length);
             w.Write(gbt.GetBuffer(), 0, (int)gbt.Length);
+            w.Write(Trainer);
+            Blend.Write(w);
         }
 
         var bytes = payload.GetBuffer().AsSpan(0, (int)payload.Length);
@@ -145,10 +165,10 @@ public sealed class ArrivalModel
             }
 
             var version = reader.ReadUInt16();
-            if (version != FormatVersion)
+            if (version is < 1 or > FormatVersion)
             {
                 throw new InvalidDataException(
-                    $"{source}: arrival model format version {version} is not supported (this build reads version {FormatVersion})");
+                    $"{source}: arrival model format version {version} is not supported (this build reads versions 1 to {FormatVersion})");
             }
 
             var length = reader.ReadInt32();
@@ -168,7 +188,7 @@ public sealed class ArrivalModel
                 throw new InvalidDataException($"{source}: corrupt arrival model (checksum mismatch)");
             }
 
-            return ReadPayload(payload, source);
+            return ReadPayload(payload, version, source);
         }
         catch (EndOfStreamException e)
         {
@@ -176,7 +196,7 @@ public sealed class ArrivalModel
         }
     }
 
-    private static ArrivalModel ReadPayload(byte[] payload, string source)
+    private static ArrivalModel ReadPayload(byte[] payload, ushort version, string source)
     {
         using var r = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
         var schema = r.ReadInt32();
@@ -218,7 +238,14 @@ public sealed class ArrivalModel
         }
 
         var gbt = GbtModel.Load(new MemoryStream(r.ReadBytes(gbtLength)), source);
-        return new ArrivalModel(gbt, profile, bands, description);
+        if (version < 2)
+        {
+            return new ArrivalModel(gbt, profile, bands, description);
+        }
+
+        var trainer = r.ReadString();
+        var blend = ModelBlend.Read(r);
+        return new ArrivalModel(gbt, profile, bands, description, blend, trainer);
     }
 
     private static ulong Fnv1a(ReadOnlySpan<byte> data)
@@ -241,7 +268,11 @@ public sealed class ArrivalModel
 public sealed class PredictorSet
 {
     /// <summary>Creates the set; without <paramref name="gbt"/> only the baselines.</summary>
-    public PredictorSet(BoundProfile profile, IReadOnlyDictionary<string, ResidualBands>? bands = null, GbtModel? gbt = null)
+    /// <param name="profile">The historical profile every predictor shares.</param>
+    /// <param name="bands">Residual bands by predictor name; null for defaults.</param>
+    /// <param name="gbt">The model's trees; null for the baselines only.</param>
+    /// <param name="blend">The model's blend with the baselines; null for the trees alone.</param>
+    public PredictorSet(BoundProfile profile, IReadOnlyDictionary<string, ResidualBands>? bands = null, GbtModel? gbt = null, ModelBlend? blend = null)
     {
         ArgumentNullException.ThrowIfNull(profile);
         Profile = profile;
@@ -255,7 +286,7 @@ public sealed class PredictorSet
         };
         if (gbt is not null)
         {
-            Model = new ModelPredictor(gbt, profile, Band("model"));
+            Model = new ModelPredictor(gbt, profile, Band("model"), blend);
             all.Add(Model);
         }
 

@@ -36,8 +36,11 @@ public sealed record ArrivalTrainingOptions
         Seed = 1,
     };
 
-    /// <summary>Share of trips held out for early stopping and the model's p10-p90 bands.</summary>
+    /// <summary>Share of trips held out for early stopping, the blend and the model's p10-p90 bands.</summary>
     public double ValidationFraction { get; init; } = 0.2;
+
+    /// <summary>Fit the per-horizon blend with the baselines (<see cref="ModelBlend"/>); false keeps the trees alone.</summary>
+    public bool Blend { get; init; } = true;
 }
 
 /// <summary>The outcome of training.</summary>
@@ -107,6 +110,8 @@ public static class ArrivalPipeline
         var validationHorizon = new List<float>();
         var validationScale = new List<float>();
         var validationKalmanAbs = 0.0;
+        var validationKalmanRemaining = new List<float>();
+        var validationBaselineErrors = new List<double[]>();
         var baselineResiduals = new Dictionary<string, List<(double, double)>>(StringComparer.Ordinal);
         foreach (var p in baselineSets[0].All)
         {
@@ -149,6 +154,14 @@ public static class ArrivalPipeline
                             validationHorizon.Add((float)horizon);
                             validationScale.Add((float)ModelPredictor.Scale(plan, i));
                             validationKalmanAbs += Math.Abs(actual - (plan.Now + plan.CumKalman[i]));
+                            validationKalmanRemaining.Add((float)plan.CumKalman[i]);
+                            var errors = new double[4];
+                            for (var b = 0; b < errors.Length; b++)
+                            {
+                                errors[b] = ModelBlend.BaselineArrival(ctx, plan, i, (BlendBaseline)b) - actual;
+                            }
+
+                            validationBaselineErrors.Add(errors);
                         }
                         else
                         {
@@ -189,12 +202,27 @@ public static class ArrivalPipeline
                 "training", (double)g.Iteration / g.MaxIterations, $"tree {g.Iteration}, validation loss {g.ValidationLoss:0.0}"))),
             cancellationToken);
 
-        // The model's bands and validation score on held-out trips.
+        // The blend with the baselines, fitted on the held-out trips: where a baseline beats the trees, move toward it.
+        var treeErrors = new double[validation.Rows];
+        var blendRows = new List<BlendRow>(validation.Rows);
+        for (var r = 0; r < validation.Rows; r++)
+        {
+            // predicted - actual of the trees, never before now (as the predictor writes it)
+            treeErrors[r] = Math.Max(validationScale[r] * (result.Model.Predict(validation.Row(r)) - validation.Targets[r]), -validationHorizon[r]);
+            blendRows.Add(new BlendRow(validationKalmanRemaining[r], treeErrors[r], validationBaselineErrors[r]));
+        }
+
+        var blend = options.Blend ? ModelBlend.Fit(blendRows) : ModelBlend.ModelOnly;
+
+        // The model's bands and validation score on held-out trips (blended, as it predicts).
         var modelResiduals = new List<(double, double)>(validation.Rows);
         var mae = 0.0;
         for (var r = 0; r < validation.Rows; r++)
         {
-            var residual = validationScale[r] * (validation.Targets[r] - result.Model.Predict(validation.Row(r)));
+            var rule = blend.RuleFor(validationKalmanRemaining[r]);
+            var eb = validationBaselineErrors[r][(int)rule.Baseline];
+            var error = eb + (rule.Weight * (treeErrors[r] - eb));
+            var residual = -error; // actual - predicted
             mae += Math.Abs(residual);
             modelResiduals.Add((validationHorizon[r] - residual, residual));
         }
@@ -205,8 +233,8 @@ public static class ArrivalPipeline
             bands[name] = ResidualBands.Measure(residuals);
         }
 
-        var description = $"{days.Count} day(s), {train.Rows:N0} training rows, {validation.Rows:N0} validation rows, {result.BestIteration} trees";
-        var model = new ArrivalModel(result.Model, full, bands, description);
+        var description = $"{days.Count} day(s), {train.Rows:N0} training rows, {validation.Rows:N0} validation rows, {result.BestIteration} trees; blend: {blend}";
+        var model = new ArrivalModel(result.Model, full, bands, description, blend);
         progress?.Invoke(new PipelineProgress("done", 1, description));
         return new ArrivalTrainingResult(model, result, train.Rows, validation.Rows, mae / validation.Rows, validationKalmanAbs / validation.Rows);
     }

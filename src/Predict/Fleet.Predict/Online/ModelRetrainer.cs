@@ -333,7 +333,7 @@ public sealed partial class ModelRetrainer
             var better = newMae < oldMae;
             if (better)
             {
-                var next = new ModelPredictor(result.Model, _profile, ResidualBands.Measure(residuals));
+                var next = new ModelPredictor(result.Model, _profile, ResidualBands.Measure(residuals), old.Blend);
                 Interlocked.Exchange(ref _current, next);
                 Interlocked.Increment(ref _swaps);
                 LogSwapped(at, oldMae, newMae, s.Train.Rows, s.Validation.Rows, result.Model.TreeCount);

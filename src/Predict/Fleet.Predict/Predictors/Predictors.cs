@@ -121,7 +121,11 @@ public sealed class ModelPredictor : PlanPredictor
     private readonly GbtModel _model;
 
     /// <summary>Creates the model predictor.</summary>
-    public ModelPredictor(GbtModel model, BoundProfile profile, ResidualBands? bands = null)
+    /// <param name="model">The trees.</param>
+    /// <param name="profile">The historical profile.</param>
+    /// <param name="bands">The p10/p90 residual bands.</param>
+    /// <param name="blend">Per horizon, how the trees' prediction is blended with a baseline; null for the trees alone.</param>
+    public ModelPredictor(GbtModel model, BoundProfile profile, ResidualBands? bands = null, ModelBlend? blend = null)
         : base(profile, bands)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -131,10 +135,14 @@ public sealed class ModelPredictor : PlanPredictor
         }
 
         _model = model;
+        Blend = blend ?? ModelBlend.ModelOnly;
     }
 
     /// <inheritdoc />
     public override string Name => "model";
+
+    /// <summary>How the trees' prediction is blended with the baselines, by horizon.</summary>
+    public ModelBlend Blend { get; }
 
     /// <summary>The trees.</summary>
     public GbtModel Gbt => _model;
@@ -176,9 +184,11 @@ public sealed class ModelPredictor : PlanPredictor
         }
 
         _model.PredictMany(rows, n, corrections);
+        var blend = Blend;
         for (var i = 0; i < n; i++)
         {
-            Write(output, i, plan.Now + plan.CumKalman[i] + (Scale(plan, i) * corrections[i]), plan.Now);
+            var trees = Math.Max(plan.Now + plan.CumKalman[i] + (Scale(plan, i) * corrections[i]), plan.Now);
+            Write(output, i, blend.Apply(context, plan, i, trees), plan.Now);
         }
     }
 
