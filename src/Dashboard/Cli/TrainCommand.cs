@@ -17,6 +17,15 @@ internal static class TrainCommand
         var output = new Option<FileInfo>("--out") { Description = "Where to write the model", Required = true };
         var trees = new Option<int>("--trees") { Description = "Maximum number of trees", DefaultValueFactory = _ => 150 };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the row sampler and the validation split", DefaultValueFactory = _ => 1 };
+        var trainer = new Option<string>("--trainer")
+        {
+            Description = "The tree trainer: gbdt (Fleet's own), lightgbm or fasttree (ML.NET); docs/PREDICTION.md compares them",
+            DefaultValueFactory = _ => Fleet.Predict.Learning.TreeTrainers.Gbdt,
+        };
+        trainer.AcceptOnlyFromAmong([.. Fleet.Predict.Learning.TreeTrainers.Names]);
+        var rate = new Option<double?>("--learning-rate") { Description = "Shrinkage per tree, over the trainer's tuned value" };
+        var leaves = new Option<int?>("--leaves") { Description = "Leaves per tree, over the trainer's tuned value" };
+        var minLeaf = new Option<int?>("--min-leaf") { Description = "Fewest training rows in a leaf, over the trainer's tuned value" };
         var interval = new Option<double>("--sample-interval") { Description = "Seconds of event time between two prediction points of a vehicle", DefaultValueFactory = _ => 30 };
         var cmd = new Command("train", """
             Trains the arrival-time model (gradient-boosted trees over the Kalman baseline) on recorded days and
@@ -25,15 +34,16 @@ internal static class TrainCommand
             Example: fleet train --gtfs sample-data/gtfs.zip --recording day1.hfp.gz --truth day1-truth.csv --out model.bin
             """)
         {
-            gtfs, recordings, truths, output, trees, seed, interval,
+            gtfs, recordings, truths, output, trees, seed, interval, trainer, rate, leaves, minLeaf,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(Run(
             parse.GetValue(gtfs)!, parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(output)!,
-            parse.GetValue(trees), parse.GetValue(seed), parse.GetValue(interval), ct)));
+            parse.GetValue(trees), parse.GetValue(seed), parse.GetValue(interval), parse.GetValue(trainer)!,
+            new Fleet.Predict.Learning.TreeOverrides(parse.GetValue(rate), parse.GetValue(leaves), parse.GetValue(minLeaf)), ct)));
         return cmd;
     }
 
-    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, FileInfo output, int trees, ulong seed, double interval, CancellationToken ct)
+    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, FileInfo output, int trees, ulong seed, double interval, string trainer, Fleet.Predict.Learning.TreeOverrides overrides, CancellationToken ct)
     {
         if (!PredictionData.CheckFiles("train", [gtfs, .. recordings, .. truths]))
         {
@@ -43,6 +53,12 @@ internal static class TrainCommand
         if (truths.Length > 0 && truths.Length != recordings.Length)
         {
             Console.Error.WriteLine($"fleet train: {recordings.Length} recording(s) but {truths.Length} truth file(s); give one truth per recording, in the same order");
+            return 2;
+        }
+
+        if (overrides is { LearningRate: <= 0 or > 1 } or { Leaves: < 2 or > 1024 } or { MinRowsPerLeaf: < 1 })
+        {
+            Console.Error.WriteLine("fleet train: --learning-rate must be in (0, 1], --leaves 2 to 1024 and --min-leaf at least 1");
             return 2;
         }
 
@@ -56,7 +72,7 @@ internal static class TrainCommand
         var schedule = GtfsLoader.Load(gtfs.FullName);
         log.WriteLine($"{gtfs.Name}: {schedule.Trips.Count:N0} trips, {schedule.Stops.Count:N0} stops");
         var options = new ArrivalTrainingOptions();
-        options = options with { Trees = options.Trees with { MaxTrees = trees, Seed = seed } };
+        options = options with { Trees = options.Trees with { MaxTrees = trees, Seed = seed }, Trainer = trainer, Overrides = overrides };
         ArrivalTrainingResult? result = null;
         try
         {
@@ -100,9 +116,10 @@ internal static class TrainCommand
         result!.Model.Save(output.FullName);
         var r = result;
         Console.WriteLine(
-            $"model: {output.FullName} ({r.Training.BestIteration} trees{(r.Training.StoppedEarly ? ", stopped early" : string.Empty)}, " +
+            $"model: {output.FullName} ({r.Model.Trainer}, {r.Training.BestIteration} trees{(r.Training.StoppedEarly ? ", stopped early" : string.Empty)}, " +
             $"{r.TrainRows:N0} training rows, {r.ValidationRows:N0} held-out rows)");
         Console.WriteLine($"held-out MAE: model {r.ValidationMae:0.0} s, kalman baseline {r.ValidationKalmanMae:0.0} s");
+        Console.WriteLine($"blend with the baselines: {r.Model.Blend}");
         return 0;
     }
 }

@@ -44,6 +44,9 @@ public sealed partial class ArrivalPredictors : IMetricsContributor
         _set = new Lazy<PredictorSet?>(Load, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
+    // The loaded model's tree trainer (set by Load, before Create reads it).
+    private string _trainer = Fleet.Predict.Learning.TreeTrainers.Gbdt;
+
     /// <summary>Which predictor tracking uses: <c>model</c>, or <c>delay</c> (the fallback).</summary>
     public string Kind => _set.Value is not null ? "model" : "delay";
 
@@ -58,7 +61,8 @@ public sealed partial class ArrivalPredictors : IMetricsContributor
         ModelRetrainer? retrainer = null;
         if (_options.RetrainEvery > TimeSpan.Zero && set.Model is ModelPredictor model)
         {
-            retrainer = new ModelRetrainer(model, new RetrainingOptions { Every = _options.RetrainEvery }, _loggerFactory?.CreateLogger<ModelRetrainer>());
+            // Continuous learning grows its trees with the trainer the shipped model was trained with.
+            retrainer = new ModelRetrainer(model, new RetrainingOptions { Every = _options.RetrainEvery, Trainer = _trainer }, _loggerFactory?.CreateLogger<ModelRetrainer>());
             lock (_gate)
             {
                 _retrainers.Add(retrainer);
@@ -126,6 +130,7 @@ public sealed partial class ArrivalPredictors : IMetricsContributor
             }
 
             LogModelLoaded(path, model.Description);
+            _trainer = model.Trainer;
             return set;
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or ArgumentException)

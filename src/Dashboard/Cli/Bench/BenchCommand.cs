@@ -19,6 +19,7 @@ internal static class BenchCommand
         cmd.Subcommands.Add(BenchHubCommand.Create());
         cmd.Subcommands.Add(BenchE2eCommand.Create());
         cmd.Subcommands.Add(BenchClusterCommand.Create());
+        cmd.Subcommands.Add(BenchTrainersCommand.Create());
         return cmd;
     }
 }

@@ -29,9 +29,12 @@ public sealed record GbtTrainingResult(
 /// <para>Deterministic: the only randomness is <see cref="Pcg32"/> seeded from <see cref="GbtOptions.Seed"/>,
 /// and nothing runs in parallel. An instance holds no state between calls; it is thread-safe.</para>
 /// </remarks>
-public sealed class GbtTrainer
+public sealed class GbtTrainer : ITreeTrainer
 {
     private readonly GbtOptions _options;
+
+    /// <inheritdoc />
+    public string Name => TreeTrainers.Gbdt;
 
     /// <summary>Creates a trainer with validated options.</summary>
     public GbtTrainer(GbtOptions options)

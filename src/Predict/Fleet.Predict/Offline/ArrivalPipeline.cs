@@ -39,6 +39,12 @@ public sealed record ArrivalTrainingOptions
     /// <summary>Share of trips held out for early stopping, the blend and the model's p10-p90 bands.</summary>
     public double ValidationFraction { get; init; } = 0.2;
 
+    /// <summary>The tree trainer (<see cref="TreeTrainers.Names"/>): our own <c>gbdt</c>, or ML.NET's <c>lightgbm</c> or <c>fasttree</c>.</summary>
+    public string Trainer { get; init; } = TreeTrainers.Gbdt;
+
+    /// <summary>Tree settings over the trainer's tuned ones; null for none.</summary>
+    public TreeOverrides? Overrides { get; init; }
+
     /// <summary>Fit the per-horizon blend with the baselines (<see cref="ModelBlend"/>); false keeps the trees alone.</summary>
     public bool Blend { get; init; } = true;
 }
@@ -50,8 +56,10 @@ public sealed record ArrivalTrainingOptions
 /// <param name="ValidationRows">Rows held out.</param>
 /// <param name="ValidationMae">Model MAE (seconds) on the held-out rows.</param>
 /// <param name="ValidationKalmanMae">Kalman baseline MAE on the same rows, for comparison.</param>
+/// <param name="FitSeconds">Wall time of growing the trees (the rows built, before the blend).</param>
 public sealed record ArrivalTrainingResult(
-    ArrivalModel Model, GbtTrainingResult Training, int TrainRows, int ValidationRows, double ValidationMae, double ValidationKalmanMae);
+    ArrivalModel Model, GbtTrainingResult Training, int TrainRows, int ValidationRows, double ValidationMae, double ValidationKalmanMae,
+    double FitSeconds);
 
 /// <summary>
 /// Offline training and evaluation: replays recorded days, builds the model's rows, trains, and scores every
@@ -194,13 +202,15 @@ public static class ArrivalPipeline
                 $"too little data to train: {train.Rows} training and {validation.Rows} validation rows (are the recording and the truth of the same city and day?)");
         }
 
-        var trainer = new GbtTrainer(options.Trees);
+        var trainer = TreeTrainers.Create(options.Trainer, options.Trees, options.Overrides);
+        var fitClock = System.Diagnostics.Stopwatch.StartNew();
         var result = trainer.Fit(
             train,
             validation,
             new InlineProgress<GbtProgress>(g => progress?.Invoke(new PipelineProgress(
                 "training", (double)g.Iteration / g.MaxIterations, $"tree {g.Iteration}, validation loss {g.ValidationLoss:0.0}"))),
             cancellationToken);
+        var fitSeconds = fitClock.Elapsed.TotalSeconds;
 
         // The blend with the baselines, fitted on the held-out trips: where a baseline beats the trees, move toward it.
         var treeErrors = new double[validation.Rows];
@@ -233,10 +243,10 @@ public static class ArrivalPipeline
             bands[name] = ResidualBands.Measure(residuals);
         }
 
-        var description = $"{days.Count} day(s), {train.Rows:N0} training rows, {validation.Rows:N0} validation rows, {result.BestIteration} trees; blend: {blend}";
-        var model = new ArrivalModel(result.Model, full, bands, description, blend);
+        var description = $"{trainer.Name}, {days.Count} day(s), {train.Rows:N0} training rows, {validation.Rows:N0} validation rows, {result.BestIteration} trees; blend: {blend}";
+        var model = new ArrivalModel(result.Model, full, bands, description, blend, trainer.Name);
         progress?.Invoke(new PipelineProgress("done", 1, description));
-        return new ArrivalTrainingResult(model, result, train.Rows, validation.Rows, mae / validation.Rows, validationKalmanAbs / validation.Rows);
+        return new ArrivalTrainingResult(model, result, train.Rows, validation.Rows, mae / validation.Rows, validationKalmanAbs / validation.Rows, fitSeconds);
     }
 
     /// <summary>Scores every predictor of <paramref name="predictors"/> on a recorded day.</summary>

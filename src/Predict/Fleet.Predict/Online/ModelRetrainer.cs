@@ -23,6 +23,9 @@ public sealed record RetrainingOptions
     /// <summary>Share of trips (by a hash of the row's group) held out to score the current and the new model.</summary>
     public double ValidationFraction { get; init; } = 0.2;
 
+    /// <summary>The tree trainer (<see cref="TreeTrainers.Names"/>); serve uses the one the shipped model was trained with.</summary>
+    public string Trainer { get; init; } = TreeTrainers.Gbdt;
+
     /// <summary>The trees' hyper-parameters (those of <c>fleet train</c> by default).</summary>
     public GbtOptions Trees { get; init; } = new Offline.ArrivalTrainingOptions().Trees;
 }
@@ -105,6 +108,7 @@ public sealed partial class ModelRetrainer
         }
 
         _options.Trees.Validate();
+        _ = TreeTrainers.Create(_options.Trainer, _options.Trees); // an unknown trainer fails here, not in the background
         _current = current;
         _profile = current.Profile;
         _logger = logger ?? NullLogger.Instance;
@@ -326,7 +330,7 @@ public sealed partial class ModelRetrainer
         var old = Current;
         try
         {
-            var result = new GbtTrainer(_options.Trees).Fit(s.Train, s.Stopping.Rows > 0 ? s.Stopping : null);
+            var result = TreeTrainers.Create(_options.Trainer, _options.Trees).Fit(s.Train, s.Stopping.Rows > 0 ? s.Stopping : null);
             var oldMae = Mae(old.Gbt, s, null);
             var residuals = new List<(double, double)>(s.Validation.Rows);
             var newMae = Mae(result.Model, s, residuals);
