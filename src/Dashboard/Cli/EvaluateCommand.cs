@@ -15,7 +15,13 @@ internal static class EvaluateCommand
     public static Command Create()
     {
         var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on", Required = true };
-        var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", Required = true, AllowMultipleArgumentsPerToken = true };
+        var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", AllowMultipleArgumentsPerToken = true };
+        var archives = new Option<string[]>("--gtfs-rt")
+        {
+            Description = "GTFS-Realtime TripUpdates archive(s) instead: a folder, .zip or .tar.gz of snapshots (protobuf or JSON); one day each. Observed stop events are the ground truth",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var window = new Option<string>("--window") { Description = "With --gtfs-rt: only polls in this local time of day, HH:mm-HH:mm (e.g. train on 04:00-14:00, evaluate on 14:00-24:00)" };
         var truths = new Option<FileInfo[]>("--truth") { Description = "Ground truth truth.csv per recording (same order); without it, arrivals are detected from HFP stop events", AllowMultipleArgumentsPerToken = true };
         var model = new Option<FileInfo>("--model") { Description = "The model written by fleet train", Required = true };
         var json = new Option<bool>("--json") { Description = "Print the scores as JSON on stdout" };
@@ -26,26 +32,26 @@ internal static class EvaluateCommand
             MAE, RMSE, p90 |error| and the Cal-ITP accuracy share by minutes to arrival. Error = predicted - actual.
 
             Example: fleet evaluate --gtfs sample-data/gtfs.zip --recording day2.hfp.gz --truth day2-truth.csv --model model.bin --plot mae.svg
+                     fleet evaluate --gtfs auckland.zip --gtfs-rt tripupdates.tar.gz --window 14:00-24:00 --model model.bin --json
             """)
         {
-            gtfs, recordings, truths, model, json, plot, interval,
+            gtfs, recordings, truths, archives, window, model, json, plot, interval,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(Run(
-            parse.GetValue(gtfs)!, parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(model)!,
+            parse.GetValue(gtfs)!, parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(archives) ?? [], parse.GetValue(window), parse.GetValue(model)!,
             parse.GetValue(json), parse.GetValue(plot), parse.GetValue(interval), ct)));
         return cmd;
     }
 
-    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, FileInfo modelFile, bool json, FileInfo? plot, double interval, CancellationToken ct)
+    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, string[] archives, string? window, FileInfo modelFile, bool json, FileInfo? plot, double interval, CancellationToken ct)
     {
         if (!PredictionData.CheckFiles("evaluate", [gtfs, modelFile, .. recordings, .. truths]))
         {
             return 2;
         }
 
-        if (truths.Length > 0 && truths.Length != recordings.Length)
+        if (!PredictionData.CheckSources("evaluate", recordings, truths, archives, window, out var pollWindow))
         {
-            Console.Error.WriteLine($"fleet evaluate: {recordings.Length} recording(s) but {truths.Length} truth file(s); give one truth per recording, in the same order");
             return 2;
         }
 
@@ -63,20 +69,23 @@ internal static class EvaluateCommand
         var log = Console.Error;
         var schedule = GtfsLoader.Load(gtfs.FullName);
         var predictors = model.Bind(schedule);
-        Scorecard card = null!;
-        IReadOnlyDictionary<string, double> coverage = null!;
+        EvaluationResult result = null!;
         AnsiConsole.Console = CliConsole.For(Console.Error);
         AnsiConsole.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
             .Start(progress =>
             {
                 var read = progress.AddTask("reading recordings");
-                var days = PredictionData.ReadDays(schedule, recordings, truths, new ReplayOptions { SampleIntervalSeconds = interval }, read, log, ct);
+                var replayOptions = new ReplayOptions { SampleIntervalSeconds = interval };
+                var days = archives.Length > 0
+                    ? PredictionData.ReadArchiveDays(schedule, archives, pollWindow, replayOptions, read, log, ct)
+                    : PredictionData.ReadDays(schedule, recordings, truths, replayOptions, read, log, ct);
                 var eval = progress.AddTask("predicting");
-                (card, coverage) = ArrivalPipeline.Evaluate(schedule, days, predictors, p => eval.Value = 100 * p.Fraction, ct);
+                result = ArrivalPipeline.EvaluateDays(schedule, days, predictors, p => eval.Value = 100 * p.Fraction, ct);
                 eval.Value = 100;
             });
 
+        var (card, coverage) = (result.Scorecard, result.RangeCoverage);
         if (plot is not null)
         {
             File.WriteAllText(plot.FullName, SvgPlot.MaeByHorizon(card, "MAE by minutes to arrival"));
@@ -85,11 +94,12 @@ internal static class EvaluateCommand
 
         if (json)
         {
-            Console.WriteLine(card.ToJson());
+            Console.WriteLine(result.ToJson());
             return 0;
         }
 
         Console.WriteLine($"model: {model.Description}");
+        Console.WriteLine($"trips scored: {result.TripsScored:N0}; skipped (not in the static schedule): {result.TripsSkipped:N0}");
         Console.Write(card.ToTable());
         Console.WriteLine("share of actual arrivals inside the p10-p90 range:");
         foreach (var (name, share) in coverage)

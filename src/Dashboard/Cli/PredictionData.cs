@@ -29,4 +29,78 @@ internal static class PredictionData
         RecordedDays.ReadHfp(
             schedule, [.. recordings.Select(r => r.FullName)], [.. truths.Select(t => t.FullName)], options,
             task is null ? null : f => task.Value = 100 * f, log, ct);
+
+    /// <summary>Reads GTFS-Realtime TripUpdates archives (folder, .zip, .tar.gz) into replay days, one per archive.</summary>
+    public static List<ReplayDay> ReadArchiveDays(
+        Schedule schedule, IReadOnlyList<string> archives, PollWindow window, ReplayOptions options, ProgressTask? task, TextWriter log, CancellationToken ct)
+    {
+        var days = new List<ReplayDay>();
+        for (var i = 0; i < archives.Count; i++)
+        {
+            var read = TripUpdateDays.Read(schedule, archives[i], options, window, n =>
+            {
+                if (task is not null)
+                {
+                    task.Description = $"reading {Path.GetFileName(archives[i])} ({n:N0} snapshots)";
+                }
+            }, ct);
+            log.WriteLine(
+                $"{Path.GetFileName(archives[i])}: {read.Snapshots:N0} snapshots in {window}, {read.Entities:N0} trip updates, " +
+                $"{read.TripsMatched:N0} trips the schedule knows, {read.TripsSkipped:N0} it does not (skipped), " +
+                $"{read.Day.Replay.Samples:N0} prediction points, {read.Events:N0} observed stop events" +
+                (read.Rejections.Count > 0 ? $", not used: {string.Join(", ", read.Rejections.Select(r => $"{r.Key} {r.Value:N0}"))}" : string.Empty));
+            days.Add(read.Day);
+            if (task is not null)
+            {
+                task.Value = 100.0 * (i + 1) / archives.Count;
+            }
+        }
+
+        return days;
+    }
+
+    /// <summary>
+    /// Checks the day sources of train and evaluate: HFP recordings or GTFS-RT archives (not both, at least one), a
+    /// truth per recording, a valid window; prints the error and returns false when not.
+    /// </summary>
+    public static bool CheckSources(string command, FileInfo[] recordings, FileInfo[] truths, string[] archives, string? window, out PollWindow parsed)
+    {
+        parsed = PollWindow.All;
+        if (recordings.Length == 0 && archives.Length == 0)
+        {
+            Console.Error.WriteLine($"fleet {command}: give recorded days: --recording FILE (HFP) or --gtfs-rt ARCHIVE (TripUpdates snapshots)");
+            return false;
+        }
+
+        if (recordings.Length > 0 && archives.Length > 0)
+        {
+            Console.Error.WriteLine($"fleet {command}: --recording and --gtfs-rt cannot be mixed; give one kind of recorded day");
+            return false;
+        }
+
+        if (truths.Length > 0 && truths.Length != recordings.Length)
+        {
+            Console.Error.WriteLine($"fleet {command}: {recordings.Length} recording(s) but {truths.Length} truth file(s); give one truth per recording, in the same order");
+            return false;
+        }
+
+        if (window is not null && (archives.Length == 0 || !PollWindow.TryParse(window, out parsed)))
+        {
+            Console.Error.WriteLine(archives.Length == 0
+                ? $"fleet {command}: --window applies to --gtfs-rt archives"
+                : $"fleet {command}: --window '{window}' is not HH:mm-HH:mm (local time of the polls, e.g. 05:00-14:00)");
+            return false;
+        }
+
+        foreach (var a in archives)
+        {
+            if (!File.Exists(a) && !Directory.Exists(a))
+            {
+                Console.Error.WriteLine($"fleet {command}: --gtfs-rt not found: {Path.GetFullPath(a)}");
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

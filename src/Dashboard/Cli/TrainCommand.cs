@@ -12,7 +12,13 @@ internal static class TrainCommand
     public static Command Create()
     {
         var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on", Required = true };
-        var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", Required = true, AllowMultipleArgumentsPerToken = true };
+        var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", AllowMultipleArgumentsPerToken = true };
+        var archives = new Option<string[]>("--gtfs-rt")
+        {
+            Description = "GTFS-Realtime TripUpdates archive(s) instead: a folder, .zip or .tar.gz of snapshots (protobuf or JSON); one day each. Observed stop events are the ground truth",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var window = new Option<string>("--window") { Description = "With --gtfs-rt: only polls in this local time of day, HH:mm-HH:mm (e.g. train on 04:00-14:00, evaluate on 14:00-24:00)" };
         var truths = new Option<FileInfo[]>("--truth") { Description = "Ground truth truth.csv per recording (same order); without it, arrivals are detected from HFP stop events", AllowMultipleArgumentsPerToken = true };
         var output = new Option<FileInfo>("--out") { Description = "Where to write the model", Required = true };
         var trees = new Option<int>("--trees") { Description = "Maximum number of trees", DefaultValueFactory = _ => 150 };
@@ -32,27 +38,27 @@ internal static class TrainCommand
             writes it with the historical profile and every predictor's p10-p90 bands.
 
             Example: fleet train --gtfs sample-data/gtfs.zip --recording day1.hfp.gz --truth day1-truth.csv --out model.bin
+                     fleet train --gtfs auckland.zip --gtfs-rt tripupdates.tar.gz --window 04:00-14:00 --out model.bin
             """)
         {
-            gtfs, recordings, truths, output, trees, seed, interval, trainer, rate, leaves, minLeaf,
+            gtfs, recordings, truths, archives, window, output, trees, seed, interval, trainer, rate, leaves, minLeaf,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(Run(
-            parse.GetValue(gtfs)!, parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(output)!,
+            parse.GetValue(gtfs)!, parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(archives) ?? [], parse.GetValue(window), parse.GetValue(output)!,
             parse.GetValue(trees), parse.GetValue(seed), parse.GetValue(interval), parse.GetValue(trainer)!,
             new Fleet.Predict.Learning.TreeOverrides(parse.GetValue(rate), parse.GetValue(leaves), parse.GetValue(minLeaf)), ct)));
         return cmd;
     }
 
-    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, FileInfo output, int trees, ulong seed, double interval, string trainer, Fleet.Predict.Learning.TreeOverrides overrides, CancellationToken ct)
+    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, string[] archives, string? window, FileInfo output, int trees, ulong seed, double interval, string trainer, Fleet.Predict.Learning.TreeOverrides overrides, CancellationToken ct)
     {
         if (!PredictionData.CheckFiles("train", [gtfs, .. recordings, .. truths]))
         {
             return 2;
         }
 
-        if (truths.Length > 0 && truths.Length != recordings.Length)
+        if (!PredictionData.CheckSources("train", recordings, truths, archives, window, out var pollWindow))
         {
-            Console.Error.WriteLine($"fleet train: {recordings.Length} recording(s) but {truths.Length} truth file(s); give one truth per recording, in the same order");
             return 2;
         }
 
@@ -82,7 +88,10 @@ internal static class TrainCommand
                 .Start(progress =>
                 {
                     var read = progress.AddTask("reading recordings");
-                    var days = PredictionData.ReadDays(schedule, recordings, truths, new ReplayOptions { SampleIntervalSeconds = interval }, read, log, ct);
+                    var replayOptions = new ReplayOptions { SampleIntervalSeconds = interval };
+                    var days = archives.Length > 0
+                        ? PredictionData.ReadArchiveDays(schedule, archives, pollWindow, replayOptions, read, log, ct)
+                        : PredictionData.ReadDays(schedule, recordings, truths, replayOptions, read, log, ct);
                     var replay = progress.AddTask("building rows");
                     var fit = progress.AddTask("training");
                     result = ArrivalPipeline.Train(schedule, days, options, p =>

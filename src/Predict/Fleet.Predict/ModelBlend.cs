@@ -1,5 +1,4 @@
 using System.Globalization;
-using Fleet.Predict.Evaluation;
 
 namespace Fleet.Predict;
 
@@ -25,8 +24,9 @@ public enum BlendBaseline : byte
 public readonly record struct BlendRule(BlendBaseline Baseline, double Weight);
 
 /// <summary>
-/// Keeps the model from being worse than the best baseline: per horizon bucket (the Kalman estimate of the time to
-/// the stop, the reporting buckets of <see cref="HorizonBucket"/>), the model's prediction is blended with the
+/// Keeps the model from being worse than the best baseline: per horizon band (the Kalman estimate of the time to
+/// the stop, in <see cref="EdgesMinutes"/>: finer than the reporting buckets, so that a band's rows are scored in
+/// mostly one reporting bucket), the model's prediction is blended with the
 /// baseline and weight that scored best on the held-out trips at training time. Where the trees help, the rule is
 /// the model alone; where a baseline is better (e.g. the Kalman filter in the first minute), the prediction moves
 /// toward it, down to the baseline itself.
@@ -40,13 +40,31 @@ public sealed class ModelBlend
     private static readonly string[] s_names = ["schedule", "delay", "historical", "kalman"];
     private readonly BlendRule[] _rules;
 
-    /// <summary>Creates a blend from one rule per <see cref="HorizonBucket.All"/> entry.</summary>
+    /// <summary>The upper ends of the horizon bands, in minutes of the Kalman remaining time (the last is 30).</summary>
+    public static IReadOnlyList<double> EdgesMinutes { get; } = [0.5, 1, 1.5, 2, 3, 4, 5, 7.5, 10, 12.5, 15, 20, 25, 30];
+
+    /// <summary>The band of a Kalman remaining time in seconds (below zero: the first; beyond 30 min: the last).</summary>
+    public static int BandOf(double kalmanRemainingSeconds)
+    {
+        var minutes = kalmanRemainingSeconds / 60;
+        for (var i = 0; i < EdgesMinutes.Count; i++)
+        {
+            if (minutes < EdgesMinutes[i])
+            {
+                return i;
+            }
+        }
+
+        return EdgesMinutes.Count - 1;
+    }
+
+    /// <summary>Creates a blend from one rule per band of <see cref="EdgesMinutes"/>.</summary>
     public ModelBlend(IReadOnlyList<BlendRule> rules)
     {
         ArgumentNullException.ThrowIfNull(rules);
-        if (rules.Count != HorizonBucket.All.Count)
+        if (rules.Count != EdgesMinutes.Count)
         {
-            throw new ArgumentException($"a blend needs {HorizonBucket.All.Count} rules, got {rules.Count}", nameof(rules));
+            throw new ArgumentException($"a blend needs {EdgesMinutes.Count} rules, got {rules.Count}", nameof(rules));
         }
 
         foreach (var r in rules)
@@ -61,9 +79,9 @@ public sealed class ModelBlend
     }
 
     /// <summary>The model alone in every bucket (models trained before blends existed).</summary>
-    public static ModelBlend ModelOnly { get; } = new([.. HorizonBucket.All.Select(_ => new BlendRule(BlendBaseline.Kalman, 1))]);
+    public static ModelBlend ModelOnly { get; } = new([.. EdgesMinutes.Select(_ => new BlendRule(BlendBaseline.Kalman, 1))]);
 
-    /// <summary>The rules, one per horizon bucket.</summary>
+    /// <summary>The rules, one per band of <see cref="EdgesMinutes"/>.</summary>
     public IReadOnlyList<BlendRule> Rules => _rules;
 
     /// <summary>True when every rule is the model alone.</summary>
@@ -73,11 +91,7 @@ public sealed class ModelBlend
     public static string NameOf(BlendBaseline baseline) => s_names[(int)baseline];
 
     /// <summary>The rule for a row whose Kalman estimate of the remaining time is <paramref name="kalmanRemainingSeconds"/>.</summary>
-    public BlendRule RuleFor(double kalmanRemainingSeconds)
-    {
-        var b = HorizonBucket.IndexOf(kalmanRemainingSeconds);
-        return _rules[b < 0 ? (kalmanRemainingSeconds < 0 ? 0 : _rules.Length - 1) : b];
-    }
+    public BlendRule RuleFor(double kalmanRemainingSeconds) => _rules[BandOf(kalmanRemainingSeconds)];
 
     /// <summary>Applies the rule of row <paramref name="i"/> to the model's arrival (Unix seconds).</summary>
     internal double Apply(PredictionContext context, DownstreamPlan plan, int i, double modelArrivalUnix)
@@ -110,8 +124,8 @@ public sealed class ModelBlend
     }
 
     /// <summary>
-    /// Fits the rules on held-out rows: per bucket of the Kalman remaining time, the baseline and weight (a grid of
-    /// 0, 0.05, ..., 1) with the lowest mean absolute error; buckets with fewer than <see cref="MinRowsPerBucket"/>
+    /// Fits the rules on held-out rows: per band of the Kalman remaining time, the baseline and weight (a grid of
+    /// 0, 0.05, ..., 1) with the lowest mean absolute error; bands with fewer than <see cref="MinRowsPerBucket"/>
     /// rows keep the model alone. Ties go to the model alone.
     /// </summary>
     /// <param name="rows">Per held-out row: the Kalman remaining time, the model's error and each baseline's error
@@ -120,19 +134,14 @@ public sealed class ModelBlend
     {
         ArgumentNullException.ThrowIfNull(rows);
         const int steps = 20;
-        var buckets = HorizonBucket.All.Count;
+        var buckets = EdgesMinutes.Count;
         var baselines = s_names.Length;
         // sums[bucket, baseline, step] of |error|
         var sums = new double[buckets, baselines, steps + 1];
         var counts = new int[buckets];
         foreach (var row in rows)
         {
-            var b = HorizonBucket.IndexOf(row.KalmanRemainingSeconds);
-            if (b < 0)
-            {
-                continue;
-            }
-
+            var b = BandOf(row.KalmanRemainingSeconds);
             counts[b]++;
             for (var k = 0; k < baselines; k++)
             {
@@ -189,9 +198,9 @@ public sealed class ModelBlend
     {
         ArgumentNullException.ThrowIfNull(reader);
         var n = reader.ReadInt32();
-        if (n != HorizonBucket.All.Count)
+        if (n != EdgesMinutes.Count)
         {
-            throw new InvalidDataException($"the blend has {n} horizon buckets; this build has {HorizonBucket.All.Count}");
+            throw new InvalidDataException($"the blend has {n} horizon bands; this build has {EdgesMinutes.Count}");
         }
 
         var rules = new BlendRule[n];
@@ -210,10 +219,10 @@ public sealed class ModelBlend
         return new ModelBlend(rules);
     }
 
-    /// <summary>The rules for humans, e.g. <c>0-1 min: 0.60 model + 0.40 kalman; 1-3 min: model</c>.</summary>
+    /// <summary>The rules for humans, e.g. <c>0-0.5 min: 0.60 model + 0.40 kalman; 0.5-1 min: model</c>.</summary>
     public override string ToString() => string.Join("; ", _rules.Select((r, i) => string.Create(
         CultureInfo.InvariantCulture,
-        $"{HorizonBucket.All[i].Name} min: {(r.Weight >= 1 ? "model" : r.Weight <= 0 ? NameOf(r.Baseline) : $"{r.Weight:0.00} model + {1 - r.Weight:0.00} {NameOf(r.Baseline)}")}")));
+        $"{(i == 0 ? 0 : EdgesMinutes[i - 1])}-{EdgesMinutes[i]} min: {(r.Weight >= 1 ? "model" : r.Weight <= 0 ? NameOf(r.Baseline) : $"{r.Weight:0.00} model + {1 - r.Weight:0.00} {NameOf(r.Baseline)}")}")));
 }
 
 /// <summary>A held-out row for <see cref="ModelBlend.Fit"/>.</summary>

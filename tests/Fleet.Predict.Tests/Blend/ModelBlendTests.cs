@@ -24,10 +24,10 @@ public sealed class ModelBlendTests
 
         var blend = ModelBlend.Fit(rows);
 
-        Assert.Equal(new BlendRule(BlendBaseline.Kalman, 0), blend.Rules[0]);
-        Assert.Equal(new BlendRule(BlendBaseline.Kalman, 1), blend.Rules[3]);
-        Assert.Equal(new BlendRule(BlendBaseline.Kalman, 1), blend.Rules[1]); // no rows: the model alone
-        Assert.Contains("0-1 min: kalman", blend.ToString(), StringComparison.Ordinal);
+        Assert.Equal(new BlendRule(BlendBaseline.Kalman, 0), blend.Rules[ModelBlend.BandOf(30)]);
+        Assert.Equal(new BlendRule(BlendBaseline.Kalman, 1), blend.Rules[ModelBlend.BandOf(400)]);
+        Assert.Equal(new BlendRule(BlendBaseline.Kalman, 1), blend.Rules[ModelBlend.BandOf(100)]); // no rows: the model alone
+        Assert.Contains("0.5-1 min: kalman", blend.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -36,7 +36,7 @@ public sealed class ModelBlendTests
         // The model is 10 s late and the historical baseline 10 s early on every row: the even mix is exact.
         var rows = Enumerable.Range(0, 500).Select(_ => Row(200, 10, 99, 99, -10, 50)).ToList();
 
-        var rule = ModelBlend.Fit(rows).Rules[2];
+        var rule = ModelBlend.Fit(rows).RuleFor(200);
 
         Assert.Equal(BlendBaseline.Historical, rule.Baseline);
         Assert.Equal(0.5, rule.Weight, 6);
@@ -45,7 +45,7 @@ public sealed class ModelBlendTests
     [Fact]
     public void WriteRead_RoundTrip_AndOutOfRangeRejected()
     {
-        var blend = new ModelBlend([.. HorizonBucket.All.Select((_, i) => new BlendRule((BlendBaseline)(i % 4), i / 10.0))]);
+        var blend = new ModelBlend([.. ModelBlend.EdgesMinutes.Select((_, i) => new BlendRule((BlendBaseline)(i % 4), i / 20.0))]);
         using var stream = new MemoryStream();
         using (var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
         {

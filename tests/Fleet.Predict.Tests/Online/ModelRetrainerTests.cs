@@ -95,6 +95,33 @@ public sealed class ModelRetrainerTests
         Assert.Equal(1, retrainer.Retrains);
     }
 
+    [Theory]
+    [InlineData(TreeTrainers.LightGbm)]
+    [InlineData(TreeTrainers.FastTree)]
+    public void OnEventTime_WithAnMlNetTrainer_RetrainsAndSwapsKeepingTheBlend(string trainer)
+    {
+        var weak = Model(trees: 2, rows: 200, seed: 1);
+        var blend = new ModelBlend([.. ModelBlend.EdgesMinutes.Select(_ => new BlendRule(BlendBaseline.Kalman, 0.5))]);
+        weak = new ModelPredictor(weak.Gbt, s_profile, null, blend);
+        var retrainer = new ModelRetrainer(weak, Options() with { Trainer = trainer }, new ListLogger(), job => job());
+        retrainer.OnEventTime(T0);
+        Feed(retrainer, 4000, T0, 3500, seed: 2);
+
+        Assert.True(retrainer.OnEventTime(T0 + 3600));
+
+        Assert.Equal(1, retrainer.Swaps);
+        Assert.True(retrainer.Last!.NewMae < retrainer.Last.OldMae, $"{trainer}: new MAE {retrainer.Last.NewMae} not below old {retrainer.Last.OldMae}");
+        Assert.Same(blend, retrainer.Current.Blend);
+    }
+
+    [Fact]
+    public void Create_UnknownTrainer_FailsAtConstructionNotInTheBackground()
+    {
+        var weak = Model(trees: 2, rows: 200, seed: 1);
+
+        Assert.Throws<ArgumentException>(() => new ModelRetrainer(weak, Options() with { Trainer = "nope" }));
+    }
+
     [Fact]
     public void OnEventTime_ModelTrainedOnGarbageLabels_NotSwappedIn()
     {

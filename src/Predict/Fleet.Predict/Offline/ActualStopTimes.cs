@@ -36,6 +36,16 @@ public sealed class TripActuals
 
     /// <summary>Actual departure per stop-time index.</summary>
     public double[] Departure { get; }
+
+    /// <summary>
+    /// Per stop-time index, when the stop's first event became known (the feed poll that reported it), or null
+    /// when events are known the moment they happen (truth files, HFP stop events). A replay uses no event before
+    /// it was known.
+    /// </summary>
+    public double[]? KnownAt { get; set; }
+
+    /// <summary>When stop <paramref name="k"/>'s events were known: <see cref="KnownAt"/>, or <paramref name="happened"/>.</summary>
+    public double Known(int k, double happened) => KnownAt is { } known && !double.IsNaN(known[k]) ? Math.Max(known[k], happened) : happened;
 }
 
 /// <summary>

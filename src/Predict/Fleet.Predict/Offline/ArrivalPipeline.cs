@@ -8,8 +8,26 @@ namespace Fleet.Predict.Offline;
 
 /// <summary>One recorded day: the schedule replay (positions) and its ground truth.</summary>
 /// <param name="Replay">The replay with the recording's events added.</param>
-/// <param name="Actuals">Ground truth: truth.csv or the replay's detected arrivals.</param>
-public sealed record ReplayDay(OfflineReplay Replay, ActualStopTimes Actuals);
+/// <param name="Actuals">Ground truth: truth.csv, the replay's detected arrivals, or a TripUpdates archive's observed events.</param>
+/// <param name="TripsSkipped">Trips of the recording the static schedule does not know (not scored).</param>
+public sealed record ReplayDay(OfflineReplay Replay, ActualStopTimes Actuals, int TripsSkipped = 0);
+
+/// <summary>What <see cref="ArrivalPipeline.Evaluate"/> measured.</summary>
+/// <param name="Scorecard">Every predictor's scores by horizon.</param>
+/// <param name="RangeCoverage">Share of actual arrivals inside each predictor's p10-p90 range.</param>
+/// <param name="TripsScored">Trips with at least one scored prediction.</param>
+/// <param name="TripsSkipped">Trips of the recordings the static schedule does not know.</param>
+public sealed record EvaluationResult(Scorecard Scorecard, IReadOnlyDictionary<string, double> RangeCoverage, int TripsScored, int TripsSkipped)
+{
+    /// <summary>The scorecard's JSON with <c>tripsScored</c> and <c>tripsSkipped</c> beside <c>predictors</c>.</summary>
+    public string ToJson()
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(Scorecard.ToJson())!.AsObject();
+        node["tripsScored"] = TripsScored;
+        node["tripsSkipped"] = TripsSkipped;
+        return node.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+    }
+}
 
 /// <summary>Progress of a pipeline phase.</summary>
 /// <param name="Phase">What is running.</param>
@@ -255,6 +273,15 @@ public static class ArrivalPipeline
         Schedule schedule, IReadOnlyList<ReplayDay> days, PredictorSet predictors, Action<PipelineProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        var result = EvaluateDays(schedule, days, predictors, progress, cancellationToken);
+        return (result.Scorecard, result.RangeCoverage);
+    }
+
+    /// <summary>Scores every predictor of <paramref name="predictors"/> on recorded days, counting the trips scored and skipped.</summary>
+    public static EvaluationResult EvaluateDays(
+        Schedule schedule, IReadOnlyList<ReplayDay> days, PredictorSet predictors, Action<PipelineProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
         ArgumentNullException.ThrowIfNull(schedule);
         ArgumentNullException.ThrowIfNull(days);
         ArgumentNullException.ThrowIfNull(predictors);
@@ -269,9 +296,11 @@ public static class ArrivalPipeline
         }
 
         var buffer = new ArrivalPrediction[DownstreamPlan.MaxStops];
+        var scoredTrips = new HashSet<(int Day, TripKey Trip)>();
         for (var d = 0; d < days.Count; d++)
         {
             var day = days[d];
+            var dayIndex = d;
             day.Replay.Run(
                 day.Actuals,
                 new LiveStatistics(),
@@ -293,6 +322,7 @@ public static class ArrivalPipeline
 
                             if (card.Add(predictor.Name, actual - now, buffer[i].ArrivalUnix - actual))
                             {
+                                scoredTrips.Add((dayIndex, point.Actual.Key));
                                 total[predictor.Name]++;
                                 if (actual >= buffer[i].P10Unix && actual <= buffer[i].P90Unix)
                                 {
@@ -311,7 +341,7 @@ public static class ArrivalPipeline
             coverage[name] = n == 0 ? double.NaN : (double)inside[name] / n;
         }
 
-        return (card, coverage);
+        return new EvaluationResult(card, coverage, scoredTrips.Count, days.Sum(d => d.TripsSkipped));
     }
 
     private sealed class InlineProgress<T>(Action<T> report) : IProgress<T>

@@ -95,6 +95,30 @@ public sealed class OfflineReplay
         }
     }
 
+    /// <summary>
+    /// Adds a prediction point of a trip the caller resolved (e.g. a TripUpdates poll): the vehicle, its trip, the
+    /// poll time and the delay it reported (NaN: derived from the last stop event). Thinned like any point.
+    /// </summary>
+    public void AddPoint(string vehicleId, TripKey trip, int offsetSeconds, double timeUnix, double delaySeconds)
+    {
+        ArgumentNullException.ThrowIfNull(vehicleId);
+        Events++;
+        if (!_vehicles.TryGetValue(vehicleId, out var v))
+        {
+            v = _vehicles.Count;
+            _vehicles[vehicleId] = v;
+            _lastSample.Add(double.NegativeInfinity);
+        }
+
+        if (timeUnix - _lastSample[v] < _options.SampleIntervalSeconds)
+        {
+            return;
+        }
+
+        _lastSample[v] = timeUnix;
+        _samples.Add(new Sample(v, trip, offsetSeconds, timeUnix, double.NaN, delaySeconds));
+    }
+
     private bool TryResolve(string route, sbyte dir, DateOnly day, int start, out TripInstance trip)
     {
         var cacheKey = (route, dir, day, start);
@@ -234,12 +258,12 @@ public sealed class OfflineReplay
             {
                 if (!double.IsNaN(trip.Arrival[k]))
                 {
-                    observations.Add((trip.Arrival[k], trip, k, 0));
+                    observations.Add((trip.Known(k, trip.Arrival[k]), trip, k, 0));
                 }
 
                 if (k > 0 && k < trip.Arrival.Length - 1 && !double.IsNaN(trip.Departure[k]))
                 {
-                    observations.Add((trip.Departure[k], trip, k, 1));
+                    observations.Add((trip.Known(k, trip.Departure[k]), trip, k, 1));
                 }
             }
         }
@@ -331,11 +355,14 @@ public sealed class OfflineReplay
             return false;
         }
 
-        // Progress from the stop events observed up to now.
+        // Progress from the stop events observed (and known) up to now: an arrival, or a departure where the
+        // arrival went unseen (a feed reports a vehicle's latest event; a short dwell may show only its departure).
         var last = 0;
         for (var k = 1; k < n; k++)
         {
-            if (!double.IsNaN(actual.Arrival[k]) && actual.Arrival[k] <= s.Time)
+            var arrival = actual.Arrival[k];
+            var reached = !double.IsNaN(arrival) ? arrival : actual.Departure[k];
+            if (!double.IsNaN(reached) && reached <= s.Time && actual.Known(k, reached) <= s.Time)
             {
                 last = k;
             }
@@ -347,7 +374,7 @@ public sealed class OfflineReplay
         }
 
         var departure = actual.Departure[last];
-        var atStop = double.IsNaN(departure) || departure > s.Time;
+        var atStop = double.IsNaN(departure) || departure > s.Time || actual.Known(last, departure) > s.Time;
         ctx.SetTrip(s.Trip.TripIndex, s.Trip.ServiceDate, s.Offset);
         ctx.NowUnix = s.Time;
         ctx.LastStop = last;
