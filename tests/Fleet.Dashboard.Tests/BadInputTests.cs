@@ -47,6 +47,8 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Files>
             File.WriteAllBytes(Path("latin1.txt"), Encoding.Latin1.GetBytes(line + "{\"VP\":{\"desi\":\"Itäkeskus\",\"veh\":426}}\n"));
             File.WriteAllBytes(Path("utf16.txt"), Encoding.Unicode.GetBytes(line + "{}\n"));
             File.WriteAllText(Path("a-file"), "x");
+            Directory.CreateDirectory(Path("no-snapshots"));
+            File.WriteAllText(Path("no-snapshots/readme.txt"), "no feed here");
         }
 
         public string Dir { get; }
@@ -64,6 +66,18 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Files>
         { "replay, GTFS not a zip", "replay {sample}/recording.hfp.gz --gtfs {dir}/garbage.zip --speed max --out-events {dir}/out.jsonl", 1, "garbage.zip" },
         { "train, GTFS not a zip", "train --gtfs {dir}/garbage.zip --recording {sample}/recording.hfp.gz --out {dir}/m.bin", 1, "garbage.zip" },
         { "evaluate, GTFS not a zip", "evaluate --gtfs {dir}/garbage.zip --recording {sample}/recording.hfp.gz --model {sample}/model.bin", 1, "garbage.zip" },
+        { "train, no recorded day", "train --gtfs {sample}/gtfs.zip --out {dir}/m.bin", 2, "give recorded days" },
+        { "train, HFP and GTFS-RT mixed", "train --gtfs {sample}/gtfs.zip --recording {sample}/recording.hfp.gz --gtfs-rt {dir} --out {dir}/m.bin", 2, "cannot be mixed" },
+        { "train, bad window", "train --gtfs {sample}/gtfs.zip --gtfs-rt {dir} --window 14-04 --out {dir}/m.bin", 2, "--window '14-04' is not HH:mm-HH:mm" },
+        { "train, archive without snapshots", "train --gtfs {sample}/gtfs.zip --gtfs-rt {dir}/no-snapshots --out {dir}/m.bin", 1, "no GTFS-Realtime snapshots" },
+        { "evaluate, archive without snapshots", "evaluate --gtfs {sample}/gtfs.zip --gtfs-rt {dir}/no-snapshots --model {sample}/model.bin", 1, "no GTFS-Realtime snapshots" },
+        { "evaluate, timetable from no snapshots", "evaluate --timetable-from {dir}/no-snapshots --timezone UTC --gtfs-rt {dir}/no-snapshots --model {sample}/model.bin", 1, "no GTFS-Realtime snapshots" },
+        { "train, unknown trainer", "train --gtfs {sample}/gtfs.zip --recording {sample}/recording.hfp.gz --trainer xgboost --out {dir}/m.bin", 2, "xgboost" },
+        { "train, bad learning rate", "train --gtfs {sample}/gtfs.zip --recording {sample}/recording.hfp.gz --learning-rate 3 --out {dir}/m.bin", 2, "--learning-rate must be in (0, 1]" },
+        { "train, two schedules", "train --gtfs {sample}/gtfs.zip --timetable-from {dir} --timezone UTC --gtfs-rt {dir} --out {dir}/m.bin", 2, "one of them" },
+        { "train, timetable without zone", "train --timetable-from {dir} --gtfs-rt {dir} --out {dir}/m.bin", 2, "needs --timezone" },
+        { "evaluate, unknown zone", "evaluate --timetable-from {dir} --timezone Mars/Olympus --gtfs-rt {dir} --model {sample}/model.bin", 2, "'Mars/Olympus' is not a known time zone" },
+        { "bench trainers, same seeds", "bench trainers --train-seed 3 --test-seed 3", 2, "must differ" },
         { "generate into /proc", "generate --out /proc/nope/x", 1, "cannot create the folder --out /proc/nope/x" },
         { "generate into a file", "generate --out {dir}/a-file", 2, "is a file" },
         { "generate, too few vehicles", "generate --out {dir}/g --vehicles 10", 2, "--vehicles 10: must be at least 2 per route" },

@@ -14,7 +14,12 @@ internal static class EvaluateCommand
     /// <summary>Creates the command.</summary>
     public static Command Create()
     {
-        var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on", Required = true };
+        var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on" };
+        var timetableFrom = new Option<string>("--timetable-from")
+        {
+            Description = "Instead of --gtfs: infer the timetable from a TripUpdates archive's observed events (scheduled = time - delay), for a network without its GTFS",
+        };
+        var timeZone = new Option<string>("--timezone") { Description = "With --timetable-from: the agency's IANA time zone, e.g. Pacific/Auckland" };
         var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", AllowMultipleArgumentsPerToken = true };
         var archives = new Option<string[]>("--gtfs-rt")
         {
@@ -35,17 +40,17 @@ internal static class EvaluateCommand
                      fleet evaluate --gtfs auckland.zip --gtfs-rt tripupdates.tar.gz --window 14:00-24:00 --model model.bin --json
             """)
         {
-            gtfs, recordings, truths, archives, window, model, json, plot, interval,
+            gtfs, timetableFrom, timeZone, recordings, truths, archives, window, model, json, plot, interval,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(Run(
-            parse.GetValue(gtfs)!, parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(archives) ?? [], parse.GetValue(window), parse.GetValue(model)!,
+            new ScheduleSource(parse.GetValue(gtfs), parse.GetValue(timetableFrom), parse.GetValue(timeZone)), parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(archives) ?? [], parse.GetValue(window), parse.GetValue(model)!,
             parse.GetValue(json), parse.GetValue(plot), parse.GetValue(interval), ct)));
         return cmd;
     }
 
-    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, string[] archives, string? window, FileInfo modelFile, bool json, FileInfo? plot, double interval, CancellationToken ct)
+    private static int Run(ScheduleSource gtfs, FileInfo[] recordings, FileInfo[] truths, string[] archives, string? window, FileInfo modelFile, bool json, FileInfo? plot, double interval, CancellationToken ct)
     {
-        if (!PredictionData.CheckFiles("evaluate", [gtfs, modelFile, .. recordings, .. truths]))
+        if (!PredictionData.CheckFiles("evaluate", [gtfs.Gtfs, modelFile, .. recordings, .. truths]))
         {
             return 2;
         }
@@ -67,7 +72,11 @@ internal static class EvaluateCommand
         }
 
         var log = Console.Error;
-        var schedule = GtfsLoader.Load(gtfs.FullName);
+        if (PredictionData.LoadSchedule("evaluate", gtfs, log, ct) is not { } schedule)
+        {
+            return 2;
+        }
+
         var predictors = model.Bind(schedule);
         EvaluationResult result = null!;
         AnsiConsole.Console = CliConsole.For(Console.Error);

@@ -4,6 +4,12 @@ using Spectre.Console;
 
 namespace Fleet.Dashboard.Cli;
 
+/// <summary>Where train and evaluate get the static schedule: a GTFS feed, or a timetable inferred from a TripUpdates archive.</summary>
+/// <param name="Gtfs">--gtfs.</param>
+/// <param name="TimetableFrom">--timetable-from.</param>
+/// <param name="TimeZone">--timezone (with --timetable-from).</param>
+internal sealed record ScheduleSource(FileInfo? Gtfs, string? TimetableFrom, string? TimeZone);
+
 /// <summary>Shared by <c>fleet train</c> and <c>fleet evaluate</c>: loads the schedule and replays recordings into days.</summary>
 internal static class PredictionData
 {
@@ -102,5 +108,71 @@ internal static class PredictionData
         }
 
         return true;
+    }
+
+    /// <summary>
+    /// Loads the schedule: the GTFS feed, or the timetable inferred from an archive (written to a temporary folder,
+    /// loaded, deleted). Prints an error and returns null when the source is missing, doubled or wrong.
+    /// </summary>
+    public static Schedule? LoadSchedule(string command, ScheduleSource source, TextWriter log, CancellationToken ct)
+    {
+        if ((source.Gtfs is null) == (source.TimetableFrom is null))
+        {
+            Console.Error.WriteLine($"fleet {command}: give the schedule as --gtfs FEED or --timetable-from ARCHIVE (one of them)");
+            return null;
+        }
+
+        if (source.Gtfs is { } gtfs)
+        {
+            if (source.TimeZone is not null)
+            {
+                Console.Error.WriteLine($"fleet {command}: --timezone applies to --timetable-from (a GTFS feed names its own)");
+                return null;
+            }
+
+            var schedule = GtfsLoader.Load(gtfs.FullName);
+            log.WriteLine($"{gtfs.Name}: {schedule.Trips.Count:N0} trips, {schedule.Stops.Count:N0} stops");
+            return schedule;
+        }
+
+        var archive = source.TimetableFrom!;
+        if (!File.Exists(archive) && !Directory.Exists(archive))
+        {
+            Console.Error.WriteLine($"fleet {command}: --timetable-from not found: {Path.GetFullPath(archive)}");
+            return null;
+        }
+
+        if (source.TimeZone is null)
+        {
+            Console.Error.WriteLine($"fleet {command}: --timetable-from needs --timezone, the agency's IANA time zone (e.g. Pacific/Auckland)");
+            return null;
+        }
+
+        TimeZoneInfo zone;
+        try
+        {
+            zone = TimeZoneInfo.FindSystemTimeZoneById(source.TimeZone);
+        }
+        catch (TimeZoneNotFoundException)
+        {
+            Console.Error.WriteLine($"fleet {command}: --timezone '{source.TimeZone}' is not a known time zone (IANA ids such as Pacific/Auckland)");
+            return null;
+        }
+
+        var folder = Directory.CreateTempSubdirectory("fleet-timetable-").FullName;
+        try
+        {
+            var inferred = Fleet.Gtfs.Realtime.TimetableInference.Write(archive, zone, folder, ct);
+            var schedule = GtfsLoader.Load(folder);
+            log.WriteLine(
+                $"timetable inferred from {Path.GetFileName(archive)}: {inferred.Trips:N0} trips, {inferred.Stops:N0} stops, {inferred.StopTimes:N0} stop times, " +
+                $"{inferred.Routes:N0} routes on {string.Join(", ", inferred.ServiceDates.Select(d => d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)))}" +
+                (inferred.Rejections.Count > 0 ? $"; not used: {string.Join(", ", inferred.Rejections.Select(r => $"{r.Key} {r.Value:N0}"))}" : string.Empty));
+            return schedule;
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
     }
 }

@@ -11,7 +11,12 @@ internal static class TrainCommand
     /// <summary>Creates the command.</summary>
     public static Command Create()
     {
-        var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on", Required = true };
+        var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on" };
+        var timetableFrom = new Option<string>("--timetable-from")
+        {
+            Description = "Instead of --gtfs: infer the timetable from a TripUpdates archive's observed events (scheduled = time - delay), for a network without its GTFS",
+        };
+        var timeZone = new Option<string>("--timezone") { Description = "With --timetable-from: the agency's IANA time zone, e.g. Pacific/Auckland" };
         var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", AllowMultipleArgumentsPerToken = true };
         var archives = new Option<string[]>("--gtfs-rt")
         {
@@ -41,18 +46,18 @@ internal static class TrainCommand
                      fleet train --gtfs auckland.zip --gtfs-rt tripupdates.tar.gz --window 04:00-14:00 --out model.bin
             """)
         {
-            gtfs, recordings, truths, archives, window, output, trees, seed, interval, trainer, rate, leaves, minLeaf,
+            gtfs, timetableFrom, timeZone, recordings, truths, archives, window, output, trees, seed, interval, trainer, rate, leaves, minLeaf,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(Run(
-            parse.GetValue(gtfs)!, parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(archives) ?? [], parse.GetValue(window), parse.GetValue(output)!,
+            new ScheduleSource(parse.GetValue(gtfs), parse.GetValue(timetableFrom), parse.GetValue(timeZone)), parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(archives) ?? [], parse.GetValue(window), parse.GetValue(output)!,
             parse.GetValue(trees), parse.GetValue(seed), parse.GetValue(interval), parse.GetValue(trainer)!,
             new Fleet.Predict.Learning.TreeOverrides(parse.GetValue(rate), parse.GetValue(leaves), parse.GetValue(minLeaf)), ct)));
         return cmd;
     }
 
-    private static int Run(FileInfo gtfs, FileInfo[] recordings, FileInfo[] truths, string[] archives, string? window, FileInfo output, int trees, ulong seed, double interval, string trainer, Fleet.Predict.Learning.TreeOverrides overrides, CancellationToken ct)
+    private static int Run(ScheduleSource gtfs, FileInfo[] recordings, FileInfo[] truths, string[] archives, string? window, FileInfo output, int trees, ulong seed, double interval, string trainer, Fleet.Predict.Learning.TreeOverrides overrides, CancellationToken ct)
     {
-        if (!PredictionData.CheckFiles("train", [gtfs, .. recordings, .. truths]))
+        if (!PredictionData.CheckFiles("train", [gtfs.Gtfs, .. recordings, .. truths]))
         {
             return 2;
         }
@@ -75,8 +80,11 @@ internal static class TrainCommand
         }
 
         var log = Console.Error;
-        var schedule = GtfsLoader.Load(gtfs.FullName);
-        log.WriteLine($"{gtfs.Name}: {schedule.Trips.Count:N0} trips, {schedule.Stops.Count:N0} stops");
+        if (PredictionData.LoadSchedule("train", gtfs, log, ct) is not { } schedule)
+        {
+            return 2;
+        }
+
         var options = new ArrivalTrainingOptions();
         options = options with { Trees = options.Trees with { MaxTrees = trees, Seed = seed }, Trainer = trainer, Overrides = overrides };
         ArrivalTrainingResult? result = null;
