@@ -37,6 +37,10 @@ internal static class TrainCommand
         var rate = new Option<double?>("--learning-rate") { Description = "Shrinkage per tree, over the trainer's tuned value" };
         var leaves = new Option<int?>("--leaves") { Description = "Leaves per tree, over the trainer's tuned value" };
         var minLeaf = new Option<int?>("--min-leaf") { Description = "Fewest training rows in a leaf, over the trainer's tuned value" };
+        var validateLatest = new Option<bool>("--validate-on-latest")
+        {
+            Description = "Hold out the latest 20% of each day's time (not 20% of its trips) for early stopping and the blend: for data split by time of day",
+        };
         var interval = new Option<double>("--sample-interval") { Description = "Seconds of event time between two prediction points of a vehicle", DefaultValueFactory = _ => 30 };
         var cmd = new Command("train", """
             Trains the arrival-time model (gradient-boosted trees over the Kalman baseline) on recorded days and
@@ -46,16 +50,16 @@ internal static class TrainCommand
                      fleet train --gtfs auckland.zip --gtfs-rt tripupdates.tar.gz --window 04:00-14:00 --out model.bin
             """)
         {
-            gtfs, timetableFrom, timeZone, recordings, truths, archives, window, output, trees, seed, interval, trainer, rate, leaves, minLeaf,
+            gtfs, timetableFrom, timeZone, recordings, truths, archives, window, output, trees, seed, interval, trainer, rate, leaves, minLeaf, validateLatest,
         };
         cmd.SetAction((parse, ct) => Task.FromResult(Run(
             new ScheduleSource(parse.GetValue(gtfs), parse.GetValue(timetableFrom), parse.GetValue(timeZone)), parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(archives) ?? [], parse.GetValue(window), parse.GetValue(output)!,
             parse.GetValue(trees), parse.GetValue(seed), parse.GetValue(interval), parse.GetValue(trainer)!,
-            new Fleet.Predict.Learning.TreeOverrides(parse.GetValue(rate), parse.GetValue(leaves), parse.GetValue(minLeaf)), ct)));
+            new Fleet.Predict.Learning.TreeOverrides(parse.GetValue(rate), parse.GetValue(leaves), parse.GetValue(minLeaf)), parse.GetValue(validateLatest), ct)));
         return cmd;
     }
 
-    private static int Run(ScheduleSource gtfs, FileInfo[] recordings, FileInfo[] truths, string[] archives, string? window, FileInfo output, int trees, ulong seed, double interval, string trainer, Fleet.Predict.Learning.TreeOverrides overrides, CancellationToken ct)
+    private static int Run(ScheduleSource gtfs, FileInfo[] recordings, FileInfo[] truths, string[] archives, string? window, FileInfo output, int trees, ulong seed, double interval, string trainer, Fleet.Predict.Learning.TreeOverrides overrides, bool validateLatest, CancellationToken ct)
     {
         if (!PredictionData.CheckFiles("train", [gtfs.Gtfs, .. recordings, .. truths]))
         {
@@ -86,7 +90,7 @@ internal static class TrainCommand
         }
 
         var options = new ArrivalTrainingOptions();
-        options = options with { Trees = options.Trees with { MaxTrees = trees, Seed = seed }, Trainer = trainer, Overrides = overrides };
+        options = options with { Trees = options.Trees with { MaxTrees = trees, Seed = seed }, Trainer = trainer, Overrides = overrides, ValidateOnLatest = validateLatest };
         ArrivalTrainingResult? result = null;
         try
         {

@@ -30,6 +30,8 @@ internal static class BenchTrainersCommand
         trainers.AcceptOnlyFromAmong([.. TreeTrainers.Names]);
         var gtfs = new Option<FileInfo>("--gtfs") { Description = "With --gtfs-rt: the static schedule of the archive's trips" };
         var archive = new Option<string>("--gtfs-rt") { Description = "A recorded day of TripUpdates (folder, .zip, .tar.gz) instead of generated days: trained on --train-window, scored on --test-window" };
+        var timetableFrom = new Option<string>("--timetable-from") { Description = "With --gtfs-rt, instead of --gtfs: the timetable inferred from this archive" };
+        var timeZone = new Option<string>("--timezone") { Description = "With --timetable-from: the agency's IANA time zone" };
         var trainWindow = new Option<string>("--train-window") { Description = "With --gtfs-rt: polls trained on, HH:mm-HH:mm local", DefaultValueFactory = _ => "00:00-14:00" };
         var testWindow = new Option<string>("--test-window") { Description = "With --gtfs-rt: polls scored on, HH:mm-HH:mm local", DefaultValueFactory = _ => "14:00-24:00" };
         var work = new Option<DirectoryInfo>("--work") { Description = "Folder for the generated days (kept; reused when present); default a temporary folder" };
@@ -38,14 +40,14 @@ internal static class BenchTrainersCommand
             model with each trainer (gbdt: Fleet's own; lightgbm and fasttree: ML.NET) on the first, and scores every
             model beside the baselines on the second: MAE by minutes to arrival, training time, trees.
 
-            With --gtfs and --gtfs-rt, a recorded day of TripUpdates instead: trained on the polls of --train-window,
-            scored on those of --test-window.
+            With --gtfs (or --timetable-from and --timezone) and --gtfs-rt, a recorded day of TripUpdates instead:
+            trained on the polls of --train-window (validated on its latest 20%), scored on those of --test-window.
 
             Example: fleet bench trainers --city 3 --vehicles 60 --train-seed 60616 --test-seed 60617 --json
                      fleet bench trainers --gtfs auckland.zip --gtfs-rt tripupdates.tar.gz --train-window 00:00-14:00 --test-window 14:00-24:00
             """)
         {
-            json, city, vehicles, hours, trainSeed, testSeed, trainers, gtfs, archive, trainWindow, testWindow, work,
+            json, city, vehicles, hours, trainSeed, testSeed, trainers, gtfs, timetableFrom, timeZone, archive, trainWindow, testWindow, work,
         };
         cmd.SetAction((parse, ct) =>
         {
@@ -53,7 +55,8 @@ internal static class BenchTrainersCommand
             var json1 = parse.GetValue(json);
             if (parse.GetValue(archive) is { } a)
             {
-                return Task.FromResult(RunArchive(json1, parse.GetValue(gtfs), a, parse.GetValue(trainWindow)!, parse.GetValue(testWindow)!, chosen, ct));
+                var source = new ScheduleSource(parse.GetValue(gtfs), parse.GetValue(timetableFrom), parse.GetValue(timeZone));
+                return Task.FromResult(RunArchive(json1, source, a, parse.GetValue(trainWindow)!, parse.GetValue(testWindow)!, chosen, ct));
             }
 
             return Task.FromResult(Run(
@@ -63,11 +66,11 @@ internal static class BenchTrainersCommand
         return cmd;
     }
 
-    private static int RunArchive(bool json, FileInfo? gtfs, string archive, string trainWindow, string testWindow, string[] trainers, CancellationToken ct)
+    private static int RunArchive(bool json, ScheduleSource source, string archive, string trainWindow, string testWindow, string[] trainers, CancellationToken ct)
     {
-        if (gtfs is null || !gtfs.Exists)
+        if (source.Gtfs is { Exists: false } missing)
         {
-            Console.Error.WriteLine("fleet bench trainers: --gtfs-rt needs --gtfs, the static schedule of its trips");
+            Console.Error.WriteLine($"fleet bench trainers: --gtfs not found: {missing.FullName}");
             return 2;
         }
 
@@ -83,22 +86,29 @@ internal static class BenchTrainersCommand
             return 2;
         }
 
-        var schedule = GtfsLoader.Load(gtfs.FullName);
+        if (PredictionData.LoadSchedule("bench trainers", source, json ? Console.Error : Console.Out, ct) is not { } schedule)
+        {
+            return 2;
+        }
+
+        var scheduleName = source.Gtfs?.Name ?? "the timetable inferred from it";
         var train = TripUpdateDays.Read(schedule, archive, new ReplayOptions(), trainPolls, null, ct);
         var test = TripUpdateDays.Read(schedule, archive, new ReplayOptions(), testPolls, null, ct);
         BenchOutput.Say(json, $"{Path.GetFileName(archive)}: trained on {trainPolls} ({train.TripsMatched} trips), scored on {testPolls} ({test.TripsMatched} trips)");
-        var results = Compare(json, schedule, [train.Day], [test.Day], trainers, ct);
-        return Report(json, $"{Path.GetFileName(archive)} with {gtfs.Name}: trained on {trainPolls}, scored on {testPolls}", new { archive = Path.GetFileName(archive), trainWindow = trainPolls.ToString(), testWindow = testPolls.ToString() }, results);
+        var results = Compare(json, schedule, [train.Day], [test.Day], trainers, validateOnLatest: true, ct);
+        return Report(
+            json, $"{Path.GetFileName(archive)} with {scheduleName}: trained on {trainPolls}, scored on {testPolls}",
+            new { archive = Path.GetFileName(archive), schedule = scheduleName, trainWindow = trainPolls.ToString(), testWindow = testPolls.ToString(), tripsTrained = train.TripsMatched, tripsScored = test.TripsMatched }, results);
     }
 
     private static List<(string Trainer, double Seconds, ArrivalTrainingResult Training, Scorecard Card)> Compare(
-        bool json, Schedule schedule, List<ReplayDay> trainDays, List<ReplayDay> testDays, string[] trainers, CancellationToken ct)
+        bool json, Schedule schedule, List<ReplayDay> trainDays, List<ReplayDay> testDays, string[] trainers, bool validateOnLatest, CancellationToken ct)
     {
         var results = new List<(string Trainer, double Seconds, ArrivalTrainingResult Training, Scorecard Card)>();
         foreach (var trainer in trainers.Distinct(StringComparer.Ordinal))
         {
             BenchOutput.Say(json, $"training with {trainer}");
-            var training = ArrivalPipeline.Train(schedule, trainDays, new ArrivalTrainingOptions { Trainer = trainer }, cancellationToken: ct);
+            var training = ArrivalPipeline.Train(schedule, trainDays, new ArrivalTrainingOptions { Trainer = trainer, ValidateOnLatest = validateOnLatest }, cancellationToken: ct);
             var (card, _) = ArrivalPipeline.Evaluate(schedule, testDays, training.Model.Bind(schedule), cancellationToken: ct);
             results.Add((trainer, training.FitSeconds, training, card));
             BenchOutput.Say(json, $"  {trainer}: {training.FitSeconds:0.0} s, {training.Model.Gbt.TreeCount} trees, held-out MAE {training.ValidationMae:0.0} s; blend {training.Model.Blend}");
@@ -181,7 +191,7 @@ internal static class BenchTrainersCommand
                 schedule, [Path.Combine(folder, "recording.hfp.gz")], [Path.Combine(folder, "truth.csv")], new ReplayOptions(), null, null, ct);
             var trainDays = Read(folders[0]);
             var testDays = Read(folders[1]);
-            var results = Compare(json, schedule, trainDays, testDays, trainers, ct);
+            var results = Compare(json, schedule, trainDays, testDays, trainers, validateOnLatest: false, ct);
             return Report(
                 json, string.Create(CultureInfo.InvariantCulture, $"city {city}, {vehicles} vehicles, {hours} h: trained on seed {trainSeed}, scored on seed {testSeed}"),
                 new { city, vehicles, hours, trainSeed, testSeed }, results);

@@ -63,6 +63,12 @@ public sealed record ArrivalTrainingOptions
     /// <summary>Tree settings over the trainer's tuned ones; null for none.</summary>
     public TreeOverrides? Overrides { get; init; }
 
+    /// <summary>
+    /// Hold out the latest <see cref="ValidationFraction"/> of each day's event time instead of a share of its trips,
+    /// so that early stopping and the blend see how the model does later than it learned (drift over the day).
+    /// </summary>
+    public bool ValidateOnLatest { get; init; }
+
     /// <summary>Fit the per-horizon blend with the baselines (<see cref="ModelBlend"/>); false keeps the trees alone.</summary>
     public bool Blend { get; init; } = true;
 }
@@ -151,6 +157,8 @@ public static class ArrivalPipeline
             var day = days[d];
             var dayIndex = d;
             var rowBuffer = new float[ArrivalFeatures.Count];
+            var (first, last) = day.Replay.SampleTimeRange;
+            var validationFrom = first + ((1 - options.ValidationFraction) * (last - first));
             day.Replay.Run(
                 day.Actuals,
                 new LiveStatistics(),
@@ -162,7 +170,9 @@ public static class ArrivalPipeline
                     var plan = ctx.Plan;
                     plan.Ensure(ctx, point.Profile);
                     var group = unchecked((int)Mix(((ulong)(uint)dayIndex << 40) ^ ((ulong)(uint)point.Actual.Key.TripIndex << 8) ^ (ulong)point.Actual.Key.ServiceDate.DayNumber));
-                    var isValidation = (Mix(unchecked((ulong)(uint)group ^ splitSalt)) % 1000) < options.ValidationFraction * 1000;
+                    var isValidation = options.ValidateOnLatest
+                        ? ctx.NowUnix >= validationFrom
+                        : (Mix(unchecked((ulong)(uint)group ^ splitSalt)) % 1000) < options.ValidationFraction * 1000;
                     for (var i = 0; i < plan.Count; i++)
                     {
                         var actual = point.Actual.Arrival[plan.First + i];

@@ -61,6 +61,10 @@ public sealed class OfflineReplay
     /// <summary>Prediction points kept.</summary>
     public int Samples => _samples.Count;
 
+    /// <summary>The event time (Unix seconds) of the earliest and the latest prediction point; NaN without points.</summary>
+    public (double First, double Last) SampleTimeRange =>
+        _samples.Count == 0 ? (double.NaN, double.NaN) : (_samples.Min(s => s.Time), _samples.Max(s => s.Time));
+
     /// <summary>Arrivals detected from HFP stop events.</summary>
     public ActualStopTimes Detected => _detected;
 
