@@ -34,6 +34,9 @@ public readonly record struct BlendRule(BlendBaseline Baseline, double Weight);
 /// <remarks>Immutable; thread-safe.</remarks>
 public sealed class ModelBlend
 {
+    /// <summary>How much lower (relative) a blend with another baseline than the Kalman filter must score to be chosen.</summary>
+    public const double OtherBaselineMargin = 0.005;
+
     /// <summary>Fewest held-out rows in a bucket for its rule to be fitted; fewer keep the model alone.</summary>
     public const int MinRowsPerBucket = 200;
 
@@ -124,13 +127,15 @@ public sealed class ModelBlend
     }
 
     /// <summary>
-    /// Fits the rules on held-out rows: per band of the Kalman remaining time, the baseline and weight (a grid of
-    /// 0, 0.05, ..., 1) with the lowest mean absolute error; bands with fewer than <see cref="MinRowsPerBucket"/>
-    /// rows keep the model alone. Ties go to the model alone.
+    /// Fits the rules on held-out rows: per band of the Kalman remaining time, the weight (a grid of 0, 0.05, ..., 1)
+    /// toward the Kalman point with the lowest mean absolute error, or, when one scores at least
+    /// <see cref="OtherBaselineMargin"/> lower, another baseline and weight; bands with fewer than
+    /// <see cref="MinRowsPerBucket"/> rows keep the model alone. Ties go to the model alone.
     /// </summary>
     /// <param name="rows">Per held-out row: the Kalman remaining time, the model's error and each baseline's error
     /// (predicted − actual, seconds, in <see cref="BlendBaseline"/> order).</param>
-    public static ModelBlend Fit(IReadOnlyList<BlendRow> rows)
+    /// <param name="candidates">The baselines the model may be blended with; null for all four.</param>
+    public static ModelBlend Fit(IReadOnlyList<BlendRow> rows, IReadOnlyCollection<BlendBaseline>? candidates = null)
     {
         ArgumentNullException.ThrowIfNull(rows);
         const int steps = 20;
@@ -163,14 +168,33 @@ public sealed class ModelBlend
                 continue;
             }
 
-            var best = sums[b, (int)BlendBaseline.Kalman, steps];
+            // First the trees' own base: shrink the correction toward the Kalman point where that scores better.
+            var kalman = (int)BlendBaseline.Kalman;
+            var best = sums[b, kalman, steps];
+            for (var s = steps - 1; s >= 0; s--)
+            {
+                if (sums[b, kalman, s] < best - 1e-9)
+                {
+                    best = sums[b, kalman, s];
+                    rules[b] = new BlendRule(BlendBaseline.Kalman, (double)s / steps);
+                }
+            }
+
+            // Another baseline only when it is clearly better (1% of the held-out MAE): a rule that wins by less on
+            // one day's held-out trips does not carry to the next day.
+            var bar = best * (1 - OtherBaselineMargin);
             for (var k = 0; k < baselines; k++)
             {
+                if (k == kalman || (candidates is not null && !candidates.Contains((BlendBaseline)k)))
+                {
+                    continue;
+                }
+
                 for (var s = steps - 1; s >= 0; s--)
                 {
-                    if (sums[b, k, s] < best - 1e-9)
+                    if (sums[b, k, s] < bar - 1e-9)
                     {
-                        best = sums[b, k, s];
+                        bar = sums[b, k, s];
                         rules[b] = new BlendRule((BlendBaseline)k, (double)s / steps);
                     }
                 }

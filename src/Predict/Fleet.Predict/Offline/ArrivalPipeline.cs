@@ -71,6 +71,9 @@ public sealed record ArrivalTrainingOptions
 
     /// <summary>Fit the per-horizon blend with the baselines (<see cref="ModelBlend"/>); false keeps the trees alone.</summary>
     public bool Blend { get; init; } = true;
+
+    /// <summary>The baselines the blend may move toward; null for all four.</summary>
+    public IReadOnlyCollection<BlendBaseline>? BlendWith { get; init; }
 }
 
 /// <summary>The outcome of training.</summary>
@@ -250,7 +253,7 @@ public static class ArrivalPipeline
             blendRows.Add(new BlendRow(validationKalmanRemaining[r], treeErrors[r], validationBaselineErrors[r]));
         }
 
-        var blend = options.Blend ? ModelBlend.Fit(blendRows) : ModelBlend.ModelOnly;
+        var blend = options.Blend ? ModelBlend.Fit(blendRows, options.BlendWith) : ModelBlend.ModelOnly;
 
         // The model's bands and validation score on held-out trips (blended, as it predicts).
         var modelResiduals = new List<(double, double)>(validation.Rows);
