@@ -18,7 +18,7 @@ internal static class ReplayCommand
     /// <summary>Creates the command.</summary>
     public static Command Create()
     {
-        var files = new Argument<FileInfo[]>("FILE") { Description = "Recordings to merge by receive time (.txt or .gz)", Arity = ArgumentArity.OneOrMore };
+        var files = new Argument<FileInfo[]>("FILE") { Description = "Recordings to merge by receive time (.txt or .gz), or one GTFS-Realtime TripUpdates archive (folder, .zip, .tar.gz)", Arity = ArgumentArity.OneOrMore };
         var speed = new Option<string>("--speed") { Description = "Replay speed: 1 (live), 10, any factor, or max", DefaultValueFactory = _ => "1" };
         var loop = new Option<bool>("--loop") { Description = "Start again after the end, until Ctrl+C" };
         var every = new Option<double>("--report-every") { Description = "Seconds between status lines when stdout is not a terminal", DefaultValueFactory = _ => 5 };
@@ -42,6 +42,12 @@ internal static class ReplayCommand
             Example: fleet replay sample-data/recording.hfp.gz --gtfs sample-data/gtfs.zip --speed max --out-events events.jsonl
             Example: fleet replay sample-data/recording.hfp.gz --gtfs sample-data/gtfs.zip --speed max --model sample-data/model.bin --out-events events.jsonl
             Example: fleet replay hfp.txt.gz --speed max --to mqtt://127.0.0.1:1883
+
+            A GTFS-Realtime TripUpdates archive (a folder, .zip or .tar.gz of snapshots) is tracked from its observed
+            stop events alone, once and at full speed: arrivals, departures and (with --model or --predictions) the
+            predictions at every poll.
+
+            Example: fleet replay tripupdates.tar.gz --gtfs static.zip --model model.bin --out-events events.jsonl
             """)
         {
             files,
@@ -67,6 +73,23 @@ internal static class ReplayCommand
             }
 
             var paths = parse.GetValue(files)!.Select(f => f.FullName).ToArray();
+            if (paths.Length == 1 && ArchiveReplay.IsArchive(paths[0]))
+            {
+                if (parse.GetValue(loop) || parse.GetValue(to) is not null)
+                {
+                    Console.Error.WriteLine("fleet replay: a GTFS-Realtime archive replays once, at full speed, into tracking; --loop and --to do not apply");
+                    return 2;
+                }
+
+                if (parse.GetValue(gtfs) is { Exists: false } missingGtfs)
+                {
+                    Console.Error.WriteLine($"fleet replay: --gtfs file not found: {missingGtfs.FullName}");
+                    return 2;
+                }
+
+                return ArchiveReplay.Run(paths[0], parse.GetValue(gtfs)?.FullName, parse.GetValue(outEvents)?.FullName, parse.GetValue(predictions), parse.GetValue(model)?.FullName, ct);
+            }
+
             using var logging = CliLogging.CreateFactory(LogLevel.Warning);
             var gtfsPath = parse.GetValue(gtfs)?.FullName;
             var eventsPath = parse.GetValue(outEvents)?.FullName;

@@ -54,8 +54,19 @@ public readonly record struct PollWindow(TimeSpan From, TimeSpan To)
 /// <param name="TripsSkipped">Trips it does not know (counted, not guessed).</param>
 /// <param name="Events">Distinct observed arrival and departure events (a stop's arrival, a stop's departure).</param>
 /// <param name="Rejections">Snapshots, entities or stop updates not used, by reason.</param>
+/// <param name="Observed">Every distinct observed event as reported (no filled-in departures), in trip and stop order.</param>
 public sealed record TripUpdateDay(
-    ReplayDay Day, int Snapshots, long Entities, int TripsMatched, int TripsSkipped, long Events, IReadOnlyDictionary<string, long> Rejections);
+    ReplayDay Day, int Snapshots, long Entities, int TripsMatched, int TripsSkipped, long Events, IReadOnlyDictionary<string, long> Rejections,
+    IReadOnlyList<ObservedStopEvent> Observed);
+
+/// <summary>An observed arrival or departure of a TripUpdates day.</summary>
+/// <param name="Trip">The trip.</param>
+/// <param name="StopTimeIndex">The stop's index in the trip's stop times.</param>
+/// <param name="IsDeparture">Departure (else arrival).</param>
+/// <param name="TimeUnix">When it happened (the latest report of it).</param>
+/// <param name="KnownAtUnix">The poll that first reported the stop.</param>
+/// <param name="DelaySeconds">The delay the feed gave with it; null when none.</param>
+public readonly record struct ObservedStopEvent(TripKey Trip, int StopTimeIndex, bool IsDeparture, double TimeUnix, double KnownAtUnix, int? DelaySeconds);
 
 /// <summary>
 /// Reads a recorded day of GTFS-Realtime TripUpdates (an archive of snapshots: folder, .zip or .tar.gz) as a replay
@@ -93,6 +104,7 @@ public static class TripUpdateDays
         var skipped = new HashSet<string>(StringComparer.Ordinal);
         var matched = new HashSet<TripKey>();
         var serviceDates = new Dictionary<(int Trip, DateOnly Local), DateOnly?>();
+        var delays = new Dictionary<(TripKey, int, bool), int>();
         var snapshots = 0;
         var read = 0;
         long entities = 0, events = 0;
@@ -180,6 +192,11 @@ public static class TripUpdateDays
                     {
                         trip.Arrival[k] = a.Time;
                         delay = a.HasDelay ? a.Delay : delay;
+                        if (a.HasDelay)
+                        {
+                            delays[(key, k, false)] = a.Delay;
+                        }
+
                         observed = true;
                     }
 
@@ -187,6 +204,11 @@ public static class TripUpdateDays
                     {
                         trip.Departure[k] = d.Time;
                         delay = d.HasDelay ? d.Delay : delay;
+                        if (d.HasDelay)
+                        {
+                            delays[(key, k, true)] = d.Delay;
+                        }
+
                         observed = true;
                     }
 
@@ -217,13 +239,27 @@ public static class TripUpdateDays
             throw new InvalidDataException($"{archive}: {snapshots:N0} snapshots but no TripUpdates in them (a VehiclePositions or Alerts feed?)");
         }
 
-        foreach (var trip in actuals.Trips.Values)
+        var observedEvents = new List<ObservedStopEvent>();
+        foreach (var trip in actuals.Trips.Values.OrderBy(t => t.Key.ServiceDate).ThenBy(t => t.Key.TripIndex))
         {
-            events += trip.Arrival.Count(t => !double.IsNaN(t)) + trip.Departure.Count(t => !double.IsNaN(t));
+            for (var k = 0; k < trip.Arrival.Length; k++)
+            {
+                foreach (var departure in new[] { false, true })
+                {
+                    var time = departure ? trip.Departure[k] : trip.Arrival[k];
+                    if (!double.IsNaN(time))
+                    {
+                        int? delay = delays.TryGetValue((trip.Key, k, departure), out var dl) ? dl : null;
+                        observedEvents.Add(new ObservedStopEvent(trip.Key, k, departure, time, trip.Known(k, time), delay));
+                    }
+                }
+            }
         }
 
+        events = observedEvents.Count;
         Finish(actuals);
-        return new TripUpdateDay(new ReplayDay(replay, actuals, skipped.Count), snapshots, entities, matched.Count, skipped.Count, events, rejections);
+        return new TripUpdateDay(
+            new ReplayDay(replay, actuals, skipped.Count), snapshots, entities, matched.Count, skipped.Count, events, rejections, observedEvents);
     }
 
     private static double[] NaNs(int n)
