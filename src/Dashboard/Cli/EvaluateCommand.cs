@@ -14,20 +14,7 @@ internal static class EvaluateCommand
     /// <summary>Creates the command.</summary>
     public static Command Create()
     {
-        var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on" };
-        var timetableFrom = new Option<string>("--timetable-from")
-        {
-            Description = "Instead of --gtfs: infer the timetable from a TripUpdates archive's observed events (scheduled = time - delay), for a network without its GTFS",
-        };
-        var timeZone = new Option<string>("--timezone") { Description = "With --timetable-from: the agency's IANA time zone, e.g. Pacific/Auckland" };
-        var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", AllowMultipleArgumentsPerToken = true };
-        var archives = new Option<string[]>("--gtfs-rt")
-        {
-            Description = "GTFS-Realtime TripUpdates archive(s) instead: a folder, .zip or .tar.gz of snapshots (protobuf or JSON); one day each. Observed stop events are the ground truth",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var window = new Option<string>("--window") { Description = "With --gtfs-rt: only polls in this local time of day, HH:mm-HH:mm (e.g. train on 04:00-14:00, evaluate on 14:00-24:00)" };
-        var truths = new Option<FileInfo[]>("--truth") { Description = "Ground truth truth.csv per recording (same order); without it, arrivals are detected from HFP stop events", AllowMultipleArgumentsPerToken = true };
+        var days = new DayOptions();
         var model = new Option<FileInfo>("--model") { Description = "The model written by fleet train", Required = true };
         var json = new Option<bool>("--json") { Description = "Print the scores as JSON on stdout" };
         var plot = new Option<FileInfo>("--plot") { Description = "Write an SVG plot of MAE by horizon, one line per predictor" };
@@ -40,10 +27,11 @@ internal static class EvaluateCommand
                      fleet evaluate --gtfs auckland.zip --gtfs-rt tripupdates.tar.gz --window 14:00-24:00 --model model.bin --json
             """)
         {
-            gtfs, timetableFrom, timeZone, recordings, truths, archives, window, model, json, plot, interval,
+            model, json, plot, interval,
         };
+        days.AddTo(cmd);
         cmd.SetAction((parse, ct) => Task.FromResult(Run(
-            new ScheduleSource(parse.GetValue(gtfs), parse.GetValue(timetableFrom), parse.GetValue(timeZone)), parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(archives) ?? [], parse.GetValue(window), parse.GetValue(model)!,
+            days.Schedule(parse), days.Recordings(parse), days.Truths(parse), days.Archives(parse), days.Window(parse), parse.GetValue(model)!,
             parse.GetValue(json), parse.GetValue(plot), parse.GetValue(interval), ct)));
         return cmd;
     }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Fleet.Gtfs;
 using Fleet.Predict.Offline;
 using Spectre.Console;
@@ -9,6 +10,51 @@ namespace Fleet.Dashboard.Cli;
 /// <param name="TimetableFrom">--timetable-from.</param>
 /// <param name="TimeZone">--timezone (with --timetable-from).</param>
 internal sealed record ScheduleSource(FileInfo? Gtfs, string? TimetableFrom, string? TimeZone);
+
+/// <summary>The options of train and evaluate that say which days to read and against which schedule.</summary>
+internal sealed class DayOptions
+{
+    private readonly Option<FileInfo> _gtfs = new("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on" };
+    private readonly Option<string> _timetableFrom = new("--timetable-from")
+    {
+        Description = "Instead of --gtfs: infer the timetable from a TripUpdates archive's observed events (scheduled = time - delay), for a network without its GTFS",
+    };
+
+    private readonly Option<string> _timeZone = new("--timezone") { Description = "With --timetable-from: the agency's IANA time zone, e.g. Pacific/Auckland" };
+    private readonly Option<FileInfo[]> _recordings = new("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", AllowMultipleArgumentsPerToken = true };
+    private readonly Option<string[]> _archives = new("--gtfs-rt")
+    {
+        Description = "GTFS-Realtime TripUpdates archive(s) instead: a folder, .zip or .tar.gz of snapshots (protobuf or JSON); one day each. Observed stop events are the ground truth",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    private readonly Option<string> _window = new("--window") { Description = "With --gtfs-rt: only polls in this local time of day, HH:mm-HH:mm (e.g. train on 04:00-14:00, evaluate on 14:00-24:00)" };
+    private readonly Option<FileInfo[]> _truths = new("--truth") { Description = "Ground truth truth.csv per recording (same order); without it, arrivals are detected from HFP stop events", AllowMultipleArgumentsPerToken = true };
+
+    /// <summary>Adds the options to a command.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (var option in new Option[] { _gtfs, _timetableFrom, _timeZone, _recordings, _truths, _archives, _window })
+        {
+            command.Options.Add(option);
+        }
+    }
+
+    /// <summary>--gtfs, or --timetable-from with --timezone.</summary>
+    public ScheduleSource Schedule(ParseResult parse) => new(parse.GetValue(_gtfs), parse.GetValue(_timetableFrom), parse.GetValue(_timeZone));
+
+    /// <summary>--recording.</summary>
+    public FileInfo[] Recordings(ParseResult parse) => parse.GetValue(_recordings) ?? [];
+
+    /// <summary>--truth.</summary>
+    public FileInfo[] Truths(ParseResult parse) => parse.GetValue(_truths) ?? [];
+
+    /// <summary>--gtfs-rt.</summary>
+    public string[] Archives(ParseResult parse) => parse.GetValue(_archives) ?? [];
+
+    /// <summary>--window.</summary>
+    public string? Window(ParseResult parse) => parse.GetValue(_window);
+}
 
 /// <summary>Shared by <c>fleet train</c> and <c>fleet evaluate</c>: loads the schedule and replays recordings into days.</summary>
 internal static class PredictionData

@@ -11,20 +11,7 @@ internal static class TrainCommand
     /// <summary>Creates the command.</summary>
     public static Command Create()
     {
-        var gtfs = new Option<FileInfo>("--gtfs") { Description = "The GTFS static feed (zip or folder) the recordings run on" };
-        var timetableFrom = new Option<string>("--timetable-from")
-        {
-            Description = "Instead of --gtfs: infer the timetable from a TripUpdates archive's observed events (scheduled = time - delay), for a network without its GTFS",
-        };
-        var timeZone = new Option<string>("--timezone") { Description = "With --timetable-from: the agency's IANA time zone, e.g. Pacific/Auckland" };
-        var recordings = new Option<FileInfo[]>("--recording") { Description = "Recording(s) of HFP lines (.txt or .gz); one day each", AllowMultipleArgumentsPerToken = true };
-        var archives = new Option<string[]>("--gtfs-rt")
-        {
-            Description = "GTFS-Realtime TripUpdates archive(s) instead: a folder, .zip or .tar.gz of snapshots (protobuf or JSON); one day each. Observed stop events are the ground truth",
-            AllowMultipleArgumentsPerToken = true,
-        };
-        var window = new Option<string>("--window") { Description = "With --gtfs-rt: only polls in this local time of day, HH:mm-HH:mm (e.g. train on 04:00-14:00, evaluate on 14:00-24:00)" };
-        var truths = new Option<FileInfo[]>("--truth") { Description = "Ground truth truth.csv per recording (same order); without it, arrivals are detected from HFP stop events", AllowMultipleArgumentsPerToken = true };
+        var days = new DayOptions();
         var output = new Option<FileInfo>("--out") { Description = "Where to write the model", Required = true };
         var trees = new Option<int>("--trees") { Description = "Maximum number of trees", DefaultValueFactory = _ => 150 };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the row sampler and the validation split", DefaultValueFactory = _ => 1 };
@@ -50,10 +37,11 @@ internal static class TrainCommand
                      fleet train --gtfs auckland.zip --gtfs-rt tripupdates.tar.gz --window 04:00-14:00 --out model.bin
             """)
         {
-            gtfs, timetableFrom, timeZone, recordings, truths, archives, window, output, trees, seed, interval, trainer, rate, leaves, minLeaf, validateLatest,
+            output, trees, seed, interval, trainer, rate, leaves, minLeaf, validateLatest,
         };
+        days.AddTo(cmd);
         cmd.SetAction((parse, ct) => Task.FromResult(Run(
-            new ScheduleSource(parse.GetValue(gtfs), parse.GetValue(timetableFrom), parse.GetValue(timeZone)), parse.GetValue(recordings) ?? [], parse.GetValue(truths) ?? [], parse.GetValue(archives) ?? [], parse.GetValue(window), parse.GetValue(output)!,
+            days.Schedule(parse), days.Recordings(parse), days.Truths(parse), days.Archives(parse), days.Window(parse), parse.GetValue(output)!,
             parse.GetValue(trees), parse.GetValue(seed), parse.GetValue(interval), parse.GetValue(trainer)!,
             new Fleet.Predict.Learning.TreeOverrides(parse.GetValue(rate), parse.GetValue(leaves), parse.GetValue(minLeaf)), parse.GetValue(validateLatest), ct)));
         return cmd;

@@ -85,6 +85,35 @@ public sealed class ActualStopTimes
     internal void Accept() => Accepted++;
 
     /// <summary>
+    /// Fills the tables the way truth.csv has them: a first stop's arrival is its departure, and a stop seen only
+    /// arriving departs then (dwell 0). For stop events detected or observed, not for a truth file.
+    /// </summary>
+    public void FillAsTruthCsv()
+    {
+        foreach (var trip in _trips.Values)
+        {
+            var n = trip.Arrival.Length;
+            if (n == 0)
+            {
+                continue;
+            }
+
+            if (!double.IsNaN(trip.Departure[0]))
+            {
+                trip.Arrival[0] = trip.Departure[0];
+            }
+
+            for (var k = 1; k < n; k++)
+            {
+                if (double.IsNaN(trip.Departure[k]) && !double.IsNaN(trip.Arrival[k]))
+                {
+                    trip.Departure[k] = trip.Arrival[k];
+                }
+            }
+        }
+    }
+
+    /// <summary>
     /// Reads <c>truth.csv</c> (<c>trip_id,stop_id,stop_sequence,vehicle,arrival,departure</c>, ISO-8601 UTC times).
     /// The service date of a row is the local date of its arrival, moved one day back when that puts the scheduled
     /// time nearer (trips after midnight).

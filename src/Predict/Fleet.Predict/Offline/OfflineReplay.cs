@@ -214,27 +214,7 @@ public sealed class OfflineReplay
     /// <summary>Fixes detected tables up: the first stop's arrival is its departure (as in truth.csv), a missing departure is the arrival.</summary>
     public void FinishDetection()
     {
-        foreach (var trip in _detected.Trips.Values)
-        {
-            var n = trip.Arrival.Length;
-            if (n == 0)
-            {
-                continue;
-            }
-
-            if (!double.IsNaN(trip.Departure[0]))
-            {
-                trip.Arrival[0] = trip.Departure[0];
-            }
-
-            for (var k = 1; k < n; k++)
-            {
-                if (double.IsNaN(trip.Departure[k]) && !double.IsNaN(trip.Arrival[k]))
-                {
-                    trip.Departure[k] = trip.Arrival[k];
-                }
-            }
-        }
+        _detected.FillAsTruthCsv();
     }
 
     /// <summary>

@@ -257,7 +257,7 @@ public static class TripUpdateDays
         }
 
         events = observedEvents.Count;
-        Finish(actuals);
+        actuals.FillAsTruthCsv(); // a stop seen only arriving departs then (dwell 0)
         return new TripUpdateDay(
             new ReplayDay(replay, actuals, skipped.Count), snapshots, entities, matched.Count, skipped.Count, events, rejections, observedEvents);
     }
@@ -319,31 +319,5 @@ public static class TripUpdateDays
 
         serviceDate = found.GetValueOrDefault();
         return found.HasValue;
-    }
-
-    // As truth.csv has it: a first stop's arrival is its departure; a stop seen only arriving departs then (dwell 0).
-    private static void Finish(ActualStopTimes actuals)
-    {
-        foreach (var trip in actuals.Trips.Values)
-        {
-            var n = trip.Arrival.Length;
-            if (n == 0)
-            {
-                continue;
-            }
-
-            if (!double.IsNaN(trip.Departure[0]))
-            {
-                trip.Arrival[0] = trip.Departure[0];
-            }
-
-            for (var k = 1; k < n; k++)
-            {
-                if (double.IsNaN(trip.Departure[k]) && !double.IsNaN(trip.Arrival[k]))
-                {
-                    trip.Departure[k] = trip.Arrival[k];
-                }
-            }
-        }
     }
 }
