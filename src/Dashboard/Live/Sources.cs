@@ -4,7 +4,7 @@ namespace Fleet.Dashboard.Live;
 
 /// <summary>The health of one input (a replay, an MQTT connection, a GTFS-RT poller), for <c>/api/health</c>.</summary>
 /// <remarks>Thread-safe: the source updates it, the API reads it.</remarks>
-public sealed class SourceStatus(string name, string kind)
+public sealed class SourceStatus(string name, string kind) : Fleet.Ingest.Streams.ISourceHealth
 {
     private long _events;
     private long _lastEventTicks;
@@ -54,6 +54,30 @@ public sealed class SourceStatus(string name, string kind)
 
     /// <summary>Counts one failed connection or poll (with <see cref="LastError"/> set by the caller).</summary>
     public void CountFailure() => Interlocked.Increment(ref _failures);
+
+    /// <inheritdoc />
+    public void ReportState(string state, bool connected)
+    {
+        State = state;
+        Connected = connected;
+    }
+
+    /// <inheritdoc />
+    public void ReportFailure(string reason)
+    {
+        LastError = reason;
+        CountFailure();
+    }
+
+    /// <inheritdoc />
+    public void ReportRecovered() => LastError = null;
+
+    /// <inheritdoc />
+    public void ReportRejected(string reason, string detail)
+    {
+        CountRejected(reason);
+        LastError = detail;
+    }
 
     /// <summary>Wall clock minus the newest event time, in seconds; null before the first event.</summary>
     public double? LagSeconds(DateTime nowUtc) =>

@@ -1,7 +1,9 @@
 using Akka.Actor;
+using Akka.Streams.Dsl;
 using Fleet.Actors.Hosting;
 using Fleet.Actors.Replay;
 using Fleet.Dashboard.Live;
+using Fleet.Ingest.Streams;
 using Fleet.Ingest.Hfp;
 using Fleet.Ingest.Recording;
 using Microsoft.Extensions.Hosting;
@@ -127,52 +129,33 @@ public sealed partial class ClusterReplaySource : BackgroundService
         }
     }
 
-    // Reads the recording from line `from` on, paced; returns true at its end, false when the lease was lost.
+    // Streams the recording from line `from` on, paced, into the pipeline; returns true at its end, false when the
+    // lease was lost. Every CheckpointEvery lines the line reached goes to the shared store.
     private async Task<bool> ReplayAsync(long from, SingletonLease lease, IActorRef checkpoint, CancellationToken ct)
     {
-        using var reader = RecordingReader.Open(_options.Path);
-        long lineNumber = 0;
-        var anchorRecorded = DateTime.MinValue;
-        var anchorWall = DateTimeOffset.MinValue;
-        while (reader.TryRead(out var line))
-        {
-            lineNumber++;
-            if (lineNumber <= from)
+        var checkpointed = from;
+        var last = from;
+        var events = RecordingSources.Events(_options.Path, _hfp, from)
+            .Via(RecordingSources.Paced(_options.Speed, _time))
+            .TakeWhile(_ => lease.Held)
+            .Select(e =>
             {
-                continue;
-            }
-
-            var recorded = line.ReceiveTime;
-            if (_hfp.Process(line, out var ev) != HfpOutcome.Event || recorded == default)
-            {
-                continue; // malformed lines are counted by reason (the source's rejections)
-            }
-
-            // Tracked in recorded time (it matches the schedule); the line number is the event's sequence number.
-            _pipeline.Ingest(ev, _status, lineNumber);
-            if (lineNumber % CheckpointEvery == 0)
-            {
-                checkpoint.Tell(new ReplayCheckpoint(0, lineNumber));
-                if (!lease.Held)
+                last = e.Line;
+                if (e.Line / CheckpointEvery > checkpointed / CheckpointEvery)
                 {
-                    return false;
+                    checkpointed = e.Line;
+                    checkpoint.Tell(new ReplayCheckpoint(0, e.Line));
                 }
-            }
 
-            if (anchorRecorded == DateTime.MinValue)
-            {
-                anchorRecorded = recorded;
-                anchorWall = _time.GetUtcNow();
-            }
-
-            var wait = anchorWall + ((recorded - anchorRecorded) / _options.Speed) - _time.GetUtcNow();
-            if (wait > TimeSpan.FromMilliseconds(5))
-            {
-                await Task.Delay(wait, _time, ct).ConfigureAwait(false);
-            }
+                return e;
+            });
+        await StreamedSource.RunAsync(_cluster, _pipeline, events, () => _pipeline.RecordedEventSink(_status), ct).ConfigureAwait(false);
+        if (!lease.Held || ct.IsCancellationRequested)
+        {
+            return false;
         }
 
-        checkpoint.Tell(new ReplayCheckpoint(0, lineNumber));
+        checkpoint.Tell(new ReplayCheckpoint(0, Math.Max(last, checkpointed)));
         return true;
     }
 

@@ -1,4 +1,7 @@
+using Akka.Streams.Dsl;
+using Fleet.Actors.Hosting;
 using Fleet.Dashboard.Live;
+using Fleet.Ingest.Streams;
 using Fleet.Gtfs.Realtime;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -36,11 +39,13 @@ public sealed record GtfsRtSourceOptions
 
 /// <summary>
 /// Polls a GTFS-Realtime feed with <see cref="GtfsRtPoller"/> (conditional requests with ETag / If-Modified-Since,
-/// backoff on failure) and feeds each new snapshot into the shared <see cref="LivePipeline"/>: VehiclePositions
-/// become position events (vehicles on the map, tracked), TripUpdates join trips on tracking's trip board.
+/// backoff on failure) and feeds each new snapshot into the shared <see cref="LivePipeline"/>, as an Akka.Streams
+/// graph: <see cref="GtfsRtSources.Poll"/> -> <see cref="GtfsRtSources.Decode"/> -> the pipeline's
+/// <see cref="LivePipeline.GtfsRtSink"/>. VehiclePositions become position events (vehicles on the map, tracked),
+/// TripUpdates join trips on tracking's trip board.
 /// </summary>
 /// <remarks>A snapshot that does not decode is counted as rejected (<c>GtfsRtUndecodable</c>) and the next poll goes on.
-/// One loop per feed; the <see cref="HttpClient"/> is the source's own.</remarks>
+/// The poller polls only while downstream wants more (backpressure). The <see cref="HttpClient"/> is the source's own.</remarks>
 public sealed partial class GtfsRtSource : BackgroundService
 {
     private readonly GtfsRtSourceOptions _options;
@@ -50,7 +55,7 @@ public sealed partial class GtfsRtSource : BackgroundService
     private readonly HttpClient _http = new();
     private readonly GtfsRtPoller _poller;
     private readonly SourceStatus _status;
-    private readonly Fleet.Actors.Hosting.TrackingCluster? _cluster;
+    private readonly TrackingCluster _cluster;
     private long _snapshots;
 
     /// <summary>Creates the source; it starts with the host.</summary>
@@ -59,20 +64,22 @@ public sealed partial class GtfsRtSource : BackgroundService
     /// <param name="sources">Where its health entry is registered.</param>
     /// <param name="time">The clock.</param>
     /// <param name="loggers">Loggers.</param>
-    /// <param name="cluster">The node, when it belongs to a multi-node cluster: the feed is then polled by one node at
-    /// a time (a cluster singleton per feed URL); the others stand by (state <c>standby</c>) and take over when it dies.</param>
+    /// <param name="cluster">The node whose actor system runs the graph. On a multi-node cluster the feed is polled by
+    /// one node at a time (a cluster singleton per feed URL); the others stand by (state <c>standby</c>) and take over
+    /// when it dies.</param>
     public GtfsRtSource(GtfsRtSourceOptions options, LivePipeline pipeline, SourceRegistry sources, TimeProvider time, ILoggerFactory loggers,
-        Fleet.Actors.Hosting.TrackingCluster? cluster = null)
+        TrackingCluster cluster)
     {
-        _cluster = cluster is { Options.Clustered: true } ? cluster : null;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(pipeline);
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(loggers);
+        ArgumentNullException.ThrowIfNull(cluster);
         _options = options;
         _pipeline = pipeline;
         _time = time;
+        _cluster = cluster;
         _logger = loggers.CreateLogger<GtfsRtSource>();
         _poller = new GtfsRtPoller(
             _http,
@@ -92,53 +99,24 @@ public sealed partial class GtfsRtSource : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        _status.State = "polling";
-        var failures = 0L;
-        var snapshots = 0L;
-        Fleet.Actors.Hosting.SingletonLease? lease = null;
+        _status.ReportState("polling", connected: false);
+        SingletonLease? lease = null;
         try
         {
-            if (_cluster is { } cluster)
+            if (_cluster.Options.Clustered)
             {
-                var system = await cluster.GetSystemAsync().WaitAsync(stoppingToken).ConfigureAwait(false);
-                lease = Fleet.Actors.Hosting.SingletonLease.Start(system, LeaseName(_options.Url));
+                var system = await _cluster.GetSystemAsync().WaitAsync(stoppingToken).ConfigureAwait(false);
+                lease = SingletonLease.Start(system, LeaseName(_options.Url));
             }
 
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                if (lease is { Held: false })
+            var feeds = GtfsRtSources.Poll(_options.Name, _poller, _status, _time, stoppingToken, lease is null ? null : ct => WaitForTurnAsync(lease, ct), _logger)
+                .Via(GtfsRtSources.Decode(_options.Name, _status, _logger))
+                .Select(feed =>
                 {
-                    // Another node polls this feed; its events reach this node's map through the cluster.
-                    _status.Connected = false;
-                    _status.State = "standby";
-                    await lease.WhenHeldAsync(stoppingToken).ConfigureAwait(false);
-                    _status.State = "polling";
-                    LogTookOver(_options.Name);
-                }
-
-                var result = await _poller.PollOnceAsync(stoppingToken).ConfigureAwait(false);
-                switch (result.Outcome)
-                {
-                    case PollOutcome.Snapshot when result.Snapshot is { } snapshot:
-                        snapshots++;
-                        Ingest(snapshot);
-                        break;
-                    case PollOutcome.NotModified:
-                        _status.Connected = true;
-                        _status.State = "connected";
-                        break;
-                    default:
-                        failures++;
-                        _status.Connected = false;
-                        _status.State = "reconnecting";
-                        _status.LastError = result.Error;
-                        _status.CountFailure();
-                        LogPollFailed(_options.Name, result.Error ?? "unknown");
-                        break;
-                }
-
-                await Task.Delay(_poller.NextDelay(result), _time, stoppingToken).ConfigureAwait(false);
-            }
+                    Interlocked.Increment(ref _snapshots);
+                    return feed;
+                });
+            await StreamedSource.RunAsync(_cluster, _pipeline, feeds, () => _pipeline.GtfsRtSink(_status), stoppingToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -146,9 +124,8 @@ public sealed partial class GtfsRtSource : BackgroundService
         finally
         {
             lease?.Dispose();
-            _status.Connected = false;
-            _status.State = "stopped";
-            LogStopped(_options.Name, snapshots, failures);
+            _status.ReportState("stopped", connected: false);
+            LogStopped(_options.Name, Snapshots, _poller.Failures);
         }
     }
 
@@ -159,26 +136,19 @@ public sealed partial class GtfsRtSource : BackgroundService
         base.Dispose();
     }
 
-    private void Ingest(GtfsRtSnapshot snapshot)
+    // Before each poll on a cluster: another node may hold the feed's singleton; its events reach this node's map
+    // through the cluster, and this node waits in standby until the singleton is its own.
+    private async Task WaitForTurnAsync(SingletonLease lease, CancellationToken cancellationToken)
     {
-        _status.Connected = true;
-        _status.State = "connected";
-        TransitRealtime.FeedMessage feed;
-        try
+        if (lease.Held)
         {
-            feed = GtfsRtDecoder.DecodeAny(snapshot.Payload.Span);
-        }
-        catch (GtfsRtFormatException ex)
-        {
-            _status.CountRejected("GtfsRtUndecodable");
-            _status.LastError = ex.Message;
-            LogUndecodable(_options.Name, ex.Message);
             return;
         }
 
-        _status.LastError = null;
-        _pipeline.IngestGtfsRt(feed, snapshot.ReceiveTime, _status);
-        Interlocked.Increment(ref _snapshots);
+        _status.ReportState("standby", connected: false);
+        await lease.WhenHeldAsync(cancellationToken).ConfigureAwait(false);
+        _status.ReportState("polling", connected: false);
+        LogTookOver(_options.Name);
     }
 
     // The feed's singleton name: the same URL gives the same name on every node.
@@ -195,12 +165,6 @@ public sealed partial class GtfsRtSource : BackgroundService
 
     [LoggerMessage(EventId = 5043, Level = LogLevel.Information, Message = "GTFS-RT source {Name}: this node polls the feed now (the cluster's singleton for it)")]
     private partial void LogTookOver(string name);
-
-    [LoggerMessage(EventId = 5040, Level = LogLevel.Warning, Message = "GTFS-RT source {Name}: poll failed: {Reason}")]
-    private partial void LogPollFailed(string name, string reason);
-
-    [LoggerMessage(EventId = 5041, Level = LogLevel.Warning, Message = "GTFS-RT source {Name}: snapshot does not decode: {Reason}")]
-    private partial void LogUndecodable(string name, string reason);
 
     [LoggerMessage(EventId = 5042, Level = LogLevel.Information, Message = "GTFS-RT source {Name} stopped after {Snapshots} snapshots and {Failures} failed polls")]
     private partial void LogStopped(string name, long snapshots, long failures);

@@ -3,8 +3,11 @@ using Fleet.Actors.Partitions;
 using Fleet.Actors.Hosting;
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using System.Runtime.InteropServices;
-using System.Text;
+using System.Threading.Channels;
+using Akka;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Fleet.Ingest.Streams;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Live;
 using Fleet.Gtfs.Realtime;
@@ -35,26 +38,28 @@ namespace Fleet.Dashboard.Sources;
 /// the region <c>live-partition</c>: journaled with a store (<c>fleet serve --store</c>), applied in memory without one.
 /// A replay tracks on partitions of its own per pass (<see cref="PersistentTracking"/>) and uses a pipeline only to
 /// publish.</para>
+/// <para><b>Two ways in.</b> Streamed sources (MQTT, GTFS-RT polling: Akka.Streams graphs from
+/// <c>Fleet.Ingest.Streams</c>) run into <see cref="EventSink"/> and <see cref="GtfsRtSink"/>, which publish each
+/// position and run into the tracking stream's merge hub (<see cref="TrackingStream.Input"/>): backpressure from
+/// the partitions' acknowledgements reaches the source's graph, and from there the broker or the poller. Callers
+/// that read in a loop of their own (a recording, the embedded broker, the benchmarks) call <see cref="Ingest"/>,
+/// <see cref="Track"/> or <see cref="IngestGtfsRt"/>: their items go through a bounded channel (<see cref="MaxQueued"/>)
+/// read by the same graph; when it is full the caller waits.</para>
 /// <para><b>Clock.</b> Tracking judges lateness and staleness by its stream clock. The live sources' pipeline
 /// (<c>followEventTime</c>) uses event time (<see cref="EventTimeClock"/>) instead of the wall-clock receive time. An
 /// event is late when it is older than what its own vehicle has already had tracked (beyond the late tolerance): it
-/// is dropped and counted (<c>fleet_tracking_late_events_total</c>), never silently.</para>
-/// <para><b>Latency and backpressure.</b> Live tracking holds nothing by default (<see cref="TrackingOptions.Live"/>:
-/// lateness zero, a 2 s late tolerance). The flush loop (<see cref="RunFlushLoopAsync"/>) is woken by each event and
-/// offers what was queued meanwhile to the stream, which cuts it into batches per partition (GroupedWithin) and waits
-/// for each batch's acknowledgement; the clock is offered at least every second so quiet vehicles go stale. When the
-/// stream is full the offers wait, the queue fills, and at <see cref="MaxQueued"/> a source offers itself and waits:
-/// overload slows the sources, never grows memory (<c>fleet_tracking_queued_events</c>).</para>
-/// <para>Thread-safety: every member may be called concurrently (sources queue under a short lock; one flush at a time
-/// offers to the stream; publishing to <see cref="LiveEvents"/> never blocks).</para>
+/// is dropped and counted (<c>fleet_tracking_late_events_total</c>), never silently. The clock goes in every
+/// <see cref="PartitionTracking.ClockEvery"/> from a tick source, so quiet vehicles go stale.</para>
+/// <para>Thread-safety: every member may be called concurrently (the clock is read and moved under a short lock;
+/// publishing to <see cref="LiveEvents"/> never blocks).</para>
 /// </remarks>
-#pragma warning disable CA1001 // _wake: a SemaphoreSlim whose wait handle is never used owns nothing to dispose.
+#pragma warning disable CA1001 // _partitions: disposed when RunAsync ends (the pipeline's life is the run's).
 public sealed partial class LivePipeline : IMetricsContributor
 {
-    /// <summary>Events queued for tracking beyond which the source offers them itself and waits (backpressure).</summary>
+    /// <summary>Items the loop-reading callers may have waiting for the tracking stream; beyond, they wait (backpressure).</summary>
     public const int MaxQueued = 65_536;
 
-    /// <summary>How often the flush loop runs when no event wakes it (the clock moves while sources are quiet).</summary>
+    /// <summary>How often a cluster node sends the positions its sources received to the other nodes' maps.</summary>
     public static readonly TimeSpan FlushInterval = TimeSpan.FromMilliseconds(100);
 
     // Late drops are logged at most this often (with the count since the last line); the metric counts each one.
@@ -68,28 +73,22 @@ public sealed partial class LivePipeline : IMetricsContributor
     private long _lateLogged;
     private long _lateLoggedAt;
     private readonly Func<TimeSpan>? _shift;
+    // The event-time clock, moved under _clockGate by every producer.
     private readonly EventTimeClock? _clock;
-    // Set when an event is queued and the loop has not been woken for it yet; the loop clears it before a flush.
-    private readonly SemaphoreSlim _wake = new(0, 1);
-    private int _wakePending;
-    private volatile bool _loopRunning;
+    private readonly Lock _clockGate = new();
     private readonly TripMatcher? _matcher;
     // Tracking on the node's partitions; null without a GTFS network (events are only published).
     private readonly PartitionTracking? _partitions;
     private readonly TrackingCluster? _cluster;
-    // On a multi-node cluster: positions shared with the other nodes' maps (set once the flush loop runs).
+    // On a multi-node cluster: positions shared with the other nodes' maps (set once the pipeline runs).
     private volatile PositionFeed? _positions;
-    // _queueGate: the events queued for the next flush and the clock; held only briefly, so a source never waits for a
-    // flush (unless the queue is full: backpressure).
-    private readonly Lock _queueGate = new();
-    private readonly List<VehicleEvent> _rt = [];
-    private List<VehicleEvent> _queued = [];
-    private List<VehicleEvent> _draining = [];
-    // Each queued event's source sequence number (0: none), in step with _queued.
-    private List<long> _queuedSequences = [];
-    private List<long> _drainingSequences = [];
-    private List<StopUpdate> _queuedUpdates = [];
-    private List<StopUpdate> _drainingUpdates = [];
+    // The loop-reading callers' way in (see remarks), read into the tracking stream once it runs.
+    private readonly Channel<TrackingInput> _input = Channel.CreateBounded<TrackingInput>(
+        new BoundedChannelOptions(MaxQueued) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+    private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Items handed to the tracking stream by any way in; drained when the stream has published as many.
+    private long _accepted;
+    private UniqueKillSwitch? _ticks;
 
     /// <summary>Creates a pipeline.</summary>
     /// <param name="live">Where vehicle states, predictions and alerts go.</param>
@@ -135,6 +134,10 @@ public sealed partial class LivePipeline : IMetricsContributor
             _partitions = new PartitionTracking(cluster, region, catalog, options, output ?? new LiveTrackingOutput(live, shift),
                 predictor ?? new DelayCarriedForwardPredictor());
         }
+        else
+        {
+            _started.SetResult();
+        }
     }
 
     /// <summary>The stream into the partitions, once started (null without tracking or before).</summary>
@@ -146,12 +149,16 @@ public sealed partial class LivePipeline : IMetricsContributor
     /// <summary>True when events go through tracking (serve has a GTFS network).</summary>
     public bool Tracking => _partitions is not null;
 
+    /// <summary>Completes once the pipeline runs (<see cref="RunAsync"/>): streamed sources wait for it before they
+    /// run into <see cref="EventSink"/> or <see cref="GtfsRtSink"/>. At once without tracking.</summary>
+    public Task Started => _started.Task;
+
     /// <summary>The event-time stream clock, or null before the first event or without <c>followEventTime</c>.</summary>
     public DateTime? StreamClock
     {
         get
         {
-            lock (_queueGate)
+            lock (_clockGate)
             {
                 return _clock?.Now;
             }
@@ -170,22 +177,62 @@ public sealed partial class LivePipeline : IMetricsContributor
         Publish(ev, source);
     }
 
-    /// <summary>Hands an event to tracking only.</summary>
+    /// <summary>Hands an event to tracking only (waits while <see cref="MaxQueued"/> items wait: backpressure).</summary>
     public void Track(in VehicleEvent ev, long sequence = 0)
     {
+        if (Tracking && Accept(ev, sequence) is { } item)
+        {
+            Write(item);
+        }
+    }
+
+    /// <summary>
+    /// The sink a streamed source of vehicle events runs into (after <see cref="Started"/>): each event is published
+    /// as its vehicle's state and counted on <paramref name="source"/>, then tracked through the partitions, with
+    /// backpressure from their acknowledgements.
+    /// </summary>
+    /// <param name="source">The source, for its counters.</param>
+    /// <exception cref="InvalidOperationException">The pipeline has not started.</exception>
+    public Sink<VehicleEvent, NotUsed> EventSink(SourceStatus source) =>
+        Flow.Create<VehicleEvent>().Select(ev => new RecordedEvent(ev, 0, default)).To(RecordedEventSink(source));
+
+    /// <summary>
+    /// The sink a streamed recording runs into (after <see cref="Started"/>): as <see cref="EventSink"/>, with each
+    /// event's line number as its sequence number (a partition skips what its vehicle applied: a resumed recording
+    /// sends some lines again).
+    /// </summary>
+    /// <param name="source">The source, for its counters.</param>
+    /// <exception cref="InvalidOperationException">The pipeline has not started.</exception>
+    public Sink<RecordedEvent, NotUsed> RecordedEventSink(SourceStatus source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var published = Flow.Create<RecordedEvent>().Select(r =>
+        {
+            Publish(r.Event, source);
+            return r;
+        });
         if (!Tracking)
         {
-            return;
+            return published.To(Sink.Ignore<RecordedEvent>());
         }
 
-        int queued;
-        lock (_queueGate)
-        {
-            PostEvent(ev, sequence);
-            queued = _queued.Count;
-        }
+        return published
+            .Select(r => Accept(r.Event, r.Line) is { } item ? (Tracked: true, Item: item) : (Tracked: false, Item: default))
+            .Where(x => x.Tracked)
+            .Select(x => x.Item)
+            .To(StartedStream().Input);
+    }
 
-        AfterQueued(queued);
+    /// <summary>
+    /// The sink a streamed GTFS-RT source runs into (after <see cref="Started"/>): see <see cref="IngestGtfsRt"/>.
+    /// </summary>
+    /// <param name="source">The source, for its counters.</param>
+    /// <exception cref="InvalidOperationException">The pipeline has not started.</exception>
+    public Sink<GtfsRtFeed, NotUsed> GtfsRtSink(SourceStatus source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var items = Flow.Create<GtfsRtFeed>().SelectMany(f => Normalize(f.Feed, f.ReceiveTime, source, publishPositions: true));
+        return Tracking ? items.To(StartedStream().Input) : items.To(Sink.Ignore<TrackingInput>());
     }
 
     /// <summary>Publishes an event's vehicle state (a position) or its departure (signed off), and counts it.</summary>
@@ -246,50 +293,64 @@ public sealed partial class LivePipeline : IMetricsContributor
     {
         ArgumentNullException.ThrowIfNull(feed);
         ArgumentNullException.ThrowIfNull(source);
-        var positions = 0;
-        var queued = 0;
-        lock (_queueGate)
-        {
-            _rt.Clear();
-            GtfsRtNormalizer.Normalize(feed, receiveTime, _matcher, _rt);
-            foreach (var e in _rt)
-            {
-                if (e.Type == EventType.TripUpdateStop)
-                {
-                    continue;
-                }
-
-                if (Tracking)
-                {
-                    PostEvent(e, 0);
-                }
-
-                if (publishPositions)
-                {
-                    Publish(e, source);
-                }
-
-                positions++;
-            }
-
-            if (Tracking)
-            {
-                _queuedUpdates.AddRange(GtfsRtStopUpdates.Extract(feed, receiveTime, _matcher));
-                queued = _queued.Count + _queuedUpdates.Count;
-            }
-        }
-
+        var items = Normalize(feed, receiveTime, source, publishPositions, out var positions);
         if (Tracking)
         {
-            AfterQueued(queued);
+            foreach (var item in items)
+            {
+                Write(item);
+            }
         }
 
         return positions;
     }
 
+    // A snapshot's positions (published, counted) and trip updates, as tracking items (all accepted: counted for the
+    // drain; none without tracking).
+    private List<TrackingInput> Normalize(FeedMessage feed, DateTime receiveTime, SourceStatus source, bool publishPositions) =>
+        Normalize(feed, receiveTime, source, publishPositions, out _);
+
+    private List<TrackingInput> Normalize(FeedMessage feed, DateTime receiveTime, SourceStatus source, bool publishPositions, out int positions)
+    {
+        var events = new List<VehicleEvent>();
+        GtfsRtNormalizer.Normalize(feed, receiveTime, _matcher, events);
+        var items = new List<TrackingInput>(Tracking ? events.Count : 0);
+        positions = 0;
+        foreach (var e in events)
+        {
+            if (e.Type == EventType.TripUpdateStop)
+            {
+                continue;
+            }
+
+            if (Tracking && Accept(e, 0) is { } item)
+            {
+                items.Add(item);
+            }
+
+            if (publishPositions)
+            {
+                Publish(e, source);
+            }
+
+            positions++;
+        }
+
+        if (Tracking)
+        {
+            foreach (var u in GtfsRtStopUpdates.Extract(feed, receiveTime, _matcher))
+            {
+                Interlocked.Increment(ref _accepted);
+                items.Add(TrackingInput.Of(u));
+            }
+        }
+
+        return items;
+    }
+
     /// <summary>
-    /// Offers what is queued and the clock to the partitions now, and waits until they tracked it and the sink
-    /// published what they derived (starts the stream when the loop has not).
+    /// Puts the clock in now, and waits until everything handed to tracking so far was tracked and what the partitions
+    /// derived was published (starts the tracking stream when <see cref="RunAsync"/> has not).
     /// </summary>
     public void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
 
@@ -301,9 +362,14 @@ public sealed partial class LivePipeline : IMetricsContributor
             return;
         }
 
-        await _partitions.StartAsync(cancellationToken).ConfigureAwait(false);
-        await OfferQueuedAsync(forceClock: true, cancellationToken).ConfigureAwait(false);
-        await _partitions.Stream!.WhenDrainedAsync(cancellationToken).ConfigureAwait(false);
+        await StartAsync(cancellationToken).ConfigureAwait(false);
+        if (StreamClock is { } clock)
+        {
+            Interlocked.Increment(ref _accepted);
+            await _input.Writer.WriteAsync(TrackingInput.OfClock(clock), cancellationToken).ConfigureAwait(false);
+        }
+
+        await WhenDrainedAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Tracking's instruments (events, queue, clock; the drop counters come from <c>TrackingMetrics</c>).</summary>
@@ -322,110 +388,95 @@ public sealed partial class LivePipeline : IMetricsContributor
         meter.Counter("fleet_cluster_positions_received_total", "Positions received from the other nodes' sources for this node's map (cluster only).", () => ClusterPositions?.Received ?? 0);
         meter.Counter("fleet_cluster_results_total", "Partition results this node took from the cluster's topic (every node's partitions; cluster only).", () => Stream?.TopicBatches ?? 0);
         meter.Counter("fleet_cluster_results_dropped_total", "Partition results from the cluster's topic dropped because this node's live state was behind by more than its buffer.", () => Stream?.TopicDropped ?? 0);
-        meter.Gauge("fleet_tracking_queued_events", $"Live events waiting for tracking: queued for the stream, and in it until published (at {MaxQueued} queued the sources wait: backpressure).", () =>
-        {
-            lock (_queueGate)
-            {
-                return _queued.Count + _queuedUpdates.Count + (Stream?.Pending ?? 0);
-            }
-        });
+        meter.Gauge("fleet_tracking_queued_events", $"Live events handed to tracking and not yet tracked and published (at {MaxQueued} waiting in the channel the looping sources wait: backpressure).",
+            () => Math.Max(0, Interlocked.Read(ref _accepted) - (Stream?.Published ?? 0)));
         meter.OptionalGauge("fleet_tracking_clock_lag_seconds", "Wall clock minus tracking's event-time stream clock.",
             () => StreamClock is { } clock ? (_time.GetUtcNow().UtcDateTime - clock).TotalSeconds : null);
     }
 
     /// <summary>
-    /// Starts the stream into the partitions, then offers what was queued whenever events were (at once: woken by
-    /// them), and at least every <see cref="FlushInterval"/> so the clock moves while no event comes; until cancelled.
-    /// Then what was queued goes in and the stream drains: everything offered is tracked and published.
+    /// Runs the pipeline until cancelled: starts the partitions and the tracking stream (the looping callers' channel
+    /// read into it), the clock tick (every <see cref="PartitionTracking.ClockEvery"/>) and, on a cluster, the
+    /// positions shared with the other nodes (every <see cref="FlushInterval"/>). Then what was handed in is tracked
+    /// and published, and the stream completes.
     /// </summary>
-    public async Task RunFlushLoopAsync(CancellationToken cancellationToken)
+    public async Task RunAsync(CancellationToken cancellationToken)
     {
         if (_partitions is null)
         {
             return;
         }
 
-        await _partitions.StartAsync(cancellationToken).ConfigureAwait(false);
-        if (_cluster is { Options.Clustered: true } cluster)
-        {
-            var positions = new PositionFeed(await cluster.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false), ShowRemote);
-            await positions.Subscribed.WaitAsync(cancellationToken).ConfigureAwait(false);
-            _positions = positions;
-        }
-
-        _loopRunning = true;
         try
         {
-            while (!cancellationToken.IsCancellationRequested)
+            await StartAsync(cancellationToken).ConfigureAwait(false);
+            if (_cluster is { Options.Clustered: true } cluster)
             {
-                // Woken by events, or the interval (real time). The pending flag is cleared only with the release it
-                // stands for taken: cleared after a timeout, a release made just then would be followed by a second one
-                // (SemaphoreFullException in the source that queued).
-                if (await _wake.WaitAsync(FlushInterval, cancellationToken).ConfigureAwait(false))
-                {
-                    Volatile.Write(ref _wakePending, 0);
-                }
-
-                await OfferQueuedAsync(forceClock: false, cancellationToken).ConfigureAwait(false);
-                _positions?.Flush();
+                var positions = new PositionFeed(await cluster.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false), ShowRemote);
+                await positions.Subscribed.WaitAsync(cancellationToken).ConfigureAwait(false);
+                _positions = positions;
             }
+
+            var system = await _cluster!.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            var stream = _partitions.Stream!;
+            _ticks = Source.Tick(FlushInterval, FlushInterval, NotUsed.Instance)
+                .ViaMaterialized(KillSwitches.Single<NotUsed>(), Keep.Right)
+                .SelectMany(_ => Tick())
+                .To(stream.Input)
+                .Run(system.Materializer());
+            _started.TrySetResult();
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
         finally
         {
-            _loopRunning = false;
-            await OfferQueuedAsync(forceClock: false, CancellationToken.None).ConfigureAwait(false);
+            _ticks?.Shutdown();
+            _input.Writer.TryComplete();
+            if (_partitions.Stream is not null)
+            {
+                // Bounded: a stream that failed publishes nothing more.
+                using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                try
+                {
+                    await WhenDrainedAsync(drain.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (drain.IsCancellationRequested)
+                {
+                    LogNotDrained(Interlocked.Read(ref _accepted) - _partitions.Stream.Published);
+                }
+            }
+
             _positions?.Flush();
             _positions?.Dispose();
-            await _partitions.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await _partitions.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (AbruptTerminationException ex)
+            {
+                // The actor system stopped first (the host is shutting down): nothing left to complete.
+                LogStreamTerminated(ex.Message);
+            }
         }
     }
 
-    // Hands what the sources queued to the partitions' stream (waits while it is full), and the stream clock every
-    // second (or now, when forced) so quiet vehicles go stale. One caller at a time (the loop, a flush, or a source
-    // whose queue is full).
-    private async Task OfferQueuedAsync(bool forceClock, CancellationToken cancellationToken)
+    // Every FlushInterval: positions to the other nodes; every ClockEvery, the stream clock (so quiet vehicles go
+    // stale) and the late-drop log line.
+    private IEnumerable<TrackingInput> Tick()
     {
+        _positions?.Flush();
         var partitions = _partitions!;
-        await partitions.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        var now = _time.GetTimestamp();
+        if (partitions.LastClock != 0 && _time.GetElapsedTime(partitions.LastClock, now) < PartitionTracking.ClockEvery)
         {
-            if (partitions.Stream is not { } stream)
-            {
-                return; // not started yet (or stopped): the events stay queued until the stream starts
-            }
+            return [];
+        }
 
-            DateTime? clock;
-            lock (_queueGate)
-            {
-                (_queued, _draining) = (_draining, _queued);
-                (_queuedSequences, _drainingSequences) = (_drainingSequences, _queuedSequences);
-                (_queuedUpdates, _drainingUpdates) = (_drainingUpdates, _queuedUpdates);
-                clock = _clock?.Now;
-            }
-
-            for (var i = 0; i < _draining.Count; i++)
-            {
-                await stream.OfferAsync(_draining[i], _drainingSequences[i], cancellationToken).ConfigureAwait(false);
-            }
-
-            foreach (var u in _drainingUpdates)
-            {
-                await stream.OfferAsync(u, cancellationToken).ConfigureAwait(false);
-            }
-
-            _draining.Clear();
-            _drainingSequences.Clear();
-            _drainingUpdates.Clear();
-            var now = _time.GetTimestamp();
-            if (clock is { } c && (forceClock || partitions.LastClock == 0 || _time.GetElapsedTime(partitions.LastClock, now) >= PartitionTracking.ClockEvery))
-            {
-                partitions.LastClock = now;
-                await stream.OfferClockAsync(c, cancellationToken).ConfigureAwait(false);
-            }
-
+        partitions.LastClock = now;
+        if (partitions.Stream is { } stream)
+        {
             var late = stream.Drops.Late;
             if (late > _lateLogged && (_lateLoggedAt == 0 || _time.GetElapsedTime(_lateLoggedAt, now) >= LateLogInterval))
             {
@@ -434,34 +485,52 @@ public sealed partial class LivePipeline : IMetricsContributor
                 _lateLoggedAt = now;
             }
         }
-        finally
+
+        if (StreamClock is not { } clock)
         {
-            partitions.Gate.Release();
+            return [];
         }
+
+        Interlocked.Increment(ref _accepted);
+        return [TrackingInput.OfClock(clock)];
     }
 
-    // After events were queued: wakes the loop (once per flush), or offers here when the queue is full (the source
-    // waits: backpressure). Before the loop runs, events stay queued.
-    private void AfterQueued(int queued)
+    // Starts the partitions' region and the tracking stream once, with the looping callers' channel read into it.
+    private async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (!_loopRunning)
+        var partitions = _partitions!;
+        if (await partitions.StartAsync(cancellationToken).ConfigureAwait(false) is { } stream)
         {
-            return;
-        }
-
-        if (queued >= MaxQueued)
-        {
-            OfferQueuedAsync(forceClock: false, CancellationToken.None).GetAwaiter().GetResult();
-        }
-        else if (Interlocked.Exchange(ref _wakePending, 1) == 0)
-        {
-            _wake.Release();
+            var system = await _cluster!.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            ChannelSource.FromReader(_input.Reader).To(stream.Input).Run(system.Materializer());
         }
     }
 
-    // Called under _queueGate: queues the event for tracking. Live sources: with the event-time stream clock as its
-    // receive time (tracking's clock is the newest receive time it was given).
-    private void PostEvent(in VehicleEvent ev, long sequence)
+    private TrackingStream StartedStream() =>
+        _partitions?.Stream ?? throw new InvalidOperationException("the live pipeline has not started: await Started first");
+
+    // Waits until the stream published everything accepted so far.
+    private async Task WhenDrainedAsync(CancellationToken cancellationToken)
+    {
+        var stream = _partitions!.Stream!;
+        while (stream.Published < Interlocked.Read(ref _accepted))
+        {
+            await Task.Delay(2, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // A loop-reading caller's item: into the channel, waiting while it is full (backpressure).
+    private void Write(TrackingInput item)
+    {
+        if (!_input.Writer.TryWrite(item))
+        {
+            _input.Writer.WriteAsync(item).AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    // An event for tracking, counted as accepted: live sources' events take the event-time stream clock as their
+    // receive time (tracking's clock is the newest receive time it was given). Null when tracking has no use for it.
+    private TrackingInput? Accept(in VehicleEvent ev, long sequence)
     {
         var copy = ev;
         if (copy.IngestTimestamp == 0)
@@ -471,17 +540,32 @@ public sealed partial class LivePipeline : IMetricsContributor
 
         if (_clock is not null)
         {
-            copy.ReceiveTime = _clock.Observe(ev.EventTime);
+            lock (_clockGate)
+            {
+                copy.ReceiveTime = _clock.Observe(ev.EventTime);
+            }
         }
 
-        _queued.Add(copy);
-        _queuedSequences.Add(sequence);
+        if (TrackingInput.Of(copy, sequence) is not { } item)
+        {
+            return null;
+        }
+
+        Interlocked.Increment(ref _accepted);
+        return item;
     }
+
+    [LoggerMessage(EventId = 5052, Level = LogLevel.Information, Message = "Tracking's stream ended with the actor system: {Reason}")]
+    private partial void LogStreamTerminated(string reason);
+
+    [LoggerMessage(EventId = 5051, Level = LogLevel.Warning, Message = "Tracking stopped with {Count} items not tracked after 30 s of draining")]
+    private partial void LogNotDrained(long count);
 
     [LoggerMessage(EventId = 5050, Level = LogLevel.Warning,
         Message = "Tracking dropped {Count} late events (behind their vehicle's newest tracked event by more than the {ToleranceSeconds} s late tolerance, after a {LatenessSeconds} s reorder window); {Total} in all (fleet_tracking_late_events_total)")]
     private partial void LogLateDropped(long count, double toleranceSeconds, double latenessSeconds, long total);
 }
+
 #pragma warning restore CA1001
 
 /// <summary>A live pipeline's tracking on the node's Akka.NET partitions: the region and the stream into it, once started.</summary>
@@ -495,24 +579,22 @@ internal sealed class PartitionTracking(TrackingCluster cluster, string region, 
 
     private readonly SemaphoreSlim _start = new(1, 1);
 
-    /// <summary>One offer at a time (the stream takes one producer at a time).</summary>
-    public SemaphoreSlim Gate { get; } = new(1, 1);
-
     /// <summary>The stream, once <see cref="StartAsync"/> ran.</summary>
     public TrackingStream? Stream { get; private set; }
 
     /// <summary>When the clock was last offered (timestamp), 0 before.</summary>
     public long LastClock { get; set; }
 
-    /// <summary>Starts the partitions' region on the node and the stream into it (once).</summary>
-    public async Task StartAsync(CancellationToken cancellationToken)
+    /// <summary>Starts the partitions' region on the node and the stream into it (once); returns the stream when this
+    /// call started it, null when it ran already.</summary>
+    public async Task<TrackingStream?> StartAsync(CancellationToken cancellationToken)
     {
         await _start.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             if (Stream is not null)
             {
-                return;
+                return null;
             }
 
             var system = await cluster.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -522,6 +604,7 @@ internal sealed class PartitionTracking(TrackingCluster cluster, string region, 
             // On a cluster, results come through the partitions' topic: subscribed before the first batch goes out.
             await stream.Subscribed.WaitAsync(cancellationToken).ConfigureAwait(false);
             Stream = stream;
+            return stream;
         }
         finally
         {

@@ -19,7 +19,7 @@ public static class LiveSourceServices
         services.AddLivePipeline();
         services.AddSingleton<IHostedService>(sp => new MqttSource(
             options, sp.GetRequiredService<LivePipeline>(), sp.GetRequiredService<SourceRegistry>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<Fleet.Actors.Hosting.TrackingCluster>()));
         return services;
     }
 
@@ -56,11 +56,11 @@ public static class LiveSourceServices
         services.AddLivePipeline();
         services.AddSingleton<IHostedService>(sp => new GtfsRtSource(
             options, sp.GetRequiredService<LivePipeline>(), sp.GetRequiredService<SourceRegistry>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetService<Fleet.Actors.Hosting.TrackingCluster>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<Fleet.Actors.Hosting.TrackingCluster>()));
         return services;
     }
 
-    /// <summary>Adds the pipeline the live sources share (once), and the timer that flushes its tracking.</summary>
+    /// <summary>Adds the pipeline the live sources share (once), and the hosted service that runs it.</summary>
     public static IServiceCollection AddLivePipeline(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -76,12 +76,12 @@ public static class LiveSourceServices
             logger: sp.GetRequiredService<ILoggerFactory>().CreateLogger<LivePipeline>(), options: sp.GetService<TrackingOptions>(),
             cluster: sp.GetService<Fleet.Actors.Hosting.TrackingCluster>()));
         services.AddSingleton<IMetricsContributor>(sp => sp.GetRequiredService<LivePipeline>());
-        services.AddSingleton<IHostedService, LivePipelineFlusher>();
+        services.AddSingleton<IHostedService, LivePipelineRunner>();
         return services;
     }
 
-    private sealed class LivePipelineFlusher(LivePipeline pipeline) : BackgroundService
+    private sealed class LivePipelineRunner(LivePipeline pipeline) : BackgroundService
     {
-        protected override Task ExecuteAsync(CancellationToken stoppingToken) => pipeline.RunFlushLoopAsync(stoppingToken);
+        protected override Task ExecuteAsync(CancellationToken stoppingToken) => pipeline.RunAsync(stoppingToken);
     }
 }

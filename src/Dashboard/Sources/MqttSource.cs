@@ -1,6 +1,7 @@
 using System.Globalization;
-using System.Threading.Channels;
+using Fleet.Actors.Hosting;
 using Fleet.Dashboard.Live;
+using Fleet.Ingest.Streams;
 using Fleet.Ingest.Hfp;
 using Fleet.Mqtt;
 using Microsoft.Extensions.Hosting;
@@ -89,47 +90,46 @@ public sealed record MqttSourceOptions
 }
 
 /// <summary>
-/// Subscribes to an MQTT broker and feeds the HSL HFP messages it receives through <see cref="HfpParser"/> into the
-/// shared <see cref="LivePipeline"/>. Messages the parser refuses are counted by reason on the source's
+/// Subscribes to an MQTT broker and feeds the HSL HFP messages it receives into the shared <see cref="LivePipeline"/>,
+/// as an Akka.Streams graph: <see cref="MqttSources.Subscribe"/> (reconnecting with backoff) -> <see cref="HfpFlows.Parse"/>
+/// -> the pipeline's <see cref="LivePipeline.EventSink"/> (backpressure from tracking reaches the client's inbox and
+/// from there the broker). Messages the parser refuses are counted by reason on the source's
 /// <see cref="SourceStatus"/> (shown in /api/health and /metrics).
 /// </summary>
-/// <remarks>
-/// <para>Connection: the client reconnects by itself (with its own backoff and resubscription) once it was connected;
-/// this source retries the first connection, and starts a new client when one faults (bad credentials, a broker that
-/// refuses), waiting <see cref="MqttSourceOptions.MinBackoff"/>, doubled per consecutive failure up to
-/// <see cref="MqttSourceOptions.MaxBackoff"/>.</para>
-/// <para>One loop reads the client's messages, so the parser (single-threaded) needs no lock; the receive time of a
-/// message is the wall clock when it is read.</para>
-/// </remarks>
-public sealed partial class MqttSource : BackgroundService
+public sealed class MqttSource : BackgroundService
 {
     private readonly MqttSourceOptions _options;
     private readonly LivePipeline _pipeline;
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggers;
-    private readonly ILogger _logger;
+    private readonly TrackingCluster _cluster;
     private readonly HfpStream _hfp;
     private readonly SourceStatus _status;
-    private readonly string _topicList;
 
     /// <summary>Creates the source; it starts with the host.</summary>
-    public MqttSource(MqttSourceOptions options, LivePipeline pipeline, SourceRegistry sources, TimeProvider time, ILoggerFactory loggers)
+    /// <param name="options">The broker and filters.</param>
+    /// <param name="pipeline">Where its events go.</param>
+    /// <param name="sources">Where its health entry is registered.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="loggers">Loggers.</param>
+    /// <param name="cluster">The node whose actor system runs the source's graph.</param>
+    public MqttSource(MqttSourceOptions options, LivePipeline pipeline, SourceRegistry sources, TimeProvider time, ILoggerFactory loggers, TrackingCluster cluster)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(pipeline);
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentNullException.ThrowIfNull(time);
         ArgumentNullException.ThrowIfNull(loggers);
+        ArgumentNullException.ThrowIfNull(cluster);
         _options = options;
         _pipeline = pipeline;
         _time = time;
         _loggers = loggers;
-        _logger = loggers.CreateLogger<MqttSource>();
+        _cluster = cluster;
         _hfp = new HfpStream(new HfpParser(loggers.CreateLogger<HfpParser>(), timeProvider: time));
         _status = sources.Register(options.Name, "mqtt");
         _status.ParserRejections = _hfp.Rejections;
         _status.State = "starting";
-        _topicList = string.Join(' ', options.SubscribedFilters);
     }
 
     /// <summary>The parser's figures (parsed, rejected by reason).</summary>
@@ -141,115 +141,31 @@ public sealed partial class MqttSource : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var failures = 0;
-        while (!stoppingToken.IsCancellationRequested)
+        var settings = new MqttSourceSettings
         {
-            var received = false;
-            try
-            {
-                received = await RunClientAsync(stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (Exception ex) when (ex is MqttException or IOException or ChannelClosedException or TimeoutException
-                or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException)
-            {
-                _status.LastError = ex.Message;
-                _status.CountFailure();
-                LogConnectionFailed(_options.Name, ex.Message);
-            }
-            finally
-            {
-                _status.Connected = false;
-            }
-
-            if (stoppingToken.IsCancellationRequested)
-            {
-                break;
-            }
-
-            // A client that delivered messages before it stopped starts the backoff again from the shortest wait.
-            failures = received ? 1 : failures + 1;
-            var wait = _options.Backoff(failures);
-            _status.State = "reconnecting";
-            try
-            {
-                await Task.Delay(wait, _time, stoppingToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-        }
-
-        _status.State = "stopped";
-    }
-
-    // Connects one client and reads it until it stops; returns whether any message arrived.
-    private async Task<bool> RunClientAsync(CancellationToken ct)
-    {
-        _status.State = "connecting";
-        await using var client = new MqttClient(
-            new MqttClientOptions
+            Client = new MqttClientOptions
             {
                 Server = _options.Server,
                 UserName = _options.UserName,
                 Password = _options.Password,
                 TimeProvider = _time,
             },
-            _loggers.CreateLogger<MqttClient>());
-        // The client reports Connected before this source's first SUBSCRIBE is acknowledged; the status says
-        // "connected" only once the subscriptions are in place (after a reconnect the client restores them first).
-        var subscribed = false;
-        client.StateChanged += (_, state) =>
-        {
-            if (!Volatile.Read(ref subscribed))
-            {
-                return;
-            }
-
-            _status.Connected = state == MqttClientState.Connected;
-            _status.State = state switch
-            {
-                MqttClientState.Connected => "connected",
-                MqttClientState.Reconnecting => "reconnecting",
-                MqttClientState.Faulted => "failed",
-                MqttClientState.Disconnected => "stopped",
-                _ => "connecting",
-            };
+            Filters = _options.SubscribedFilters,
+            Name = _options.Name,
+            MinBackoff = _options.MinBackoff,
+            MaxBackoff = _options.MaxBackoff,
         };
-        await client.ConnectAsync(ct).ConfigureAwait(false);
-        await client.SubscribeAsync([.. _options.SubscribedFilters.Select(t => new MqttSubscription(t, MqttQos.AtLeastOnce))], ct).ConfigureAwait(false);
-        Volatile.Write(ref subscribed, true);
-        _status.Connected = true;
-        _status.State = "connected";
-        _status.LastError = null;
-        LogSubscribed(_options.Name, _topicList);
-
-        var received = false;
-        var reader = client.Messages;
-        while (await reader.WaitToReadAsync(ct).ConfigureAwait(false))
+        try
         {
-            while (reader.TryRead(out var message))
-            {
-                received = true;
-                var receiveTime = _time.GetUtcNow().UtcDateTime;
-                if (_hfp.Process(message.TopicUtf8.Span, message.Payload.Span, receiveTime, out var ev) == HfpOutcome.Event)
-                {
-                    _pipeline.Ingest(ev, _status);
-                }
-            }
+            var messages = MqttSources.Subscribe(settings, _status, _loggers).Via(HfpFlows.Parse(_hfp, _time));
+            await StreamedSource.RunAsync(_cluster, _pipeline, messages, () => _pipeline.EventSink(_status), stoppingToken).ConfigureAwait(false);
         }
-
-        // The channel completed without a failure: the client was disconnected.
-        return received;
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            _status.ReportState("stopped", connected: false);
+        }
     }
-
-    [LoggerMessage(EventId = 5030, Level = LogLevel.Information, Message = "MQTT source {Name} subscribed to {Topics}")]
-    private partial void LogSubscribed(string name, string topics);
-
-    [LoggerMessage(EventId = 5031, Level = LogLevel.Warning, Message = "MQTT source {Name} failed: {Reason}; retrying with backoff")]
-    private partial void LogConnectionFailed(string name, string reason);
 }

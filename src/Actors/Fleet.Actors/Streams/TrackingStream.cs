@@ -28,6 +28,9 @@ public sealed record TrackingStreamOptions
     /// <summary>Batches awaiting their acknowledgement at once.</summary>
     public int InFlight { get; init; } = 64;
 
+    /// <summary>Items buffered per graph running into <see cref="TrackingStream.Input"/>.</summary>
+    public int PerProducerBuffer { get; init; } = 256;
+
     /// <summary>How long a partition may take to journal and track a batch before the stream fails.</summary>
     public TimeSpan AskTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
@@ -49,9 +52,48 @@ public sealed record TrackingStreamOptions
     public int TopicBuffer { get; init; } = 65_536;
 }
 
+/// <summary>What a <see cref="TrackingInput"/> carries.</summary>
+public enum TrackingInputKind : byte
+{
+    /// <summary>A vehicle event for its partition.</summary>
+    Event,
+
+    /// <summary>A GTFS-RT stop update for the network stage.</summary>
+    Update,
+
+    /// <summary>The stream clock, for every partition.</summary>
+    Clock,
+}
+
+/// <summary>One item into a <see cref="TrackingStream"/>: a vehicle event, a stop update or the clock.</summary>
+/// <param name="Event">The event (kind <see cref="TrackingInputKind.Event"/>).</param>
+/// <param name="Sequence">The event's source sequence number, 0 when none.</param>
+/// <param name="Update">The stop update (kind <see cref="TrackingInputKind.Update"/>).</param>
+/// <param name="Clock">The clock (kind <see cref="TrackingInputKind.Clock"/>).</param>
+/// <param name="Kind">Which of them.</param>
+public readonly record struct TrackingInput(VehicleEvent Event, long Sequence, StopUpdate Update, DateTime Clock, TrackingInputKind Kind)
+{
+    /// <summary>A vehicle event (a GTFS-RT stop event becomes a stop update); null when tracking has no use for it
+    /// (no vehicle id, or a stop event without a trip).</summary>
+    /// <param name="e">The event.</param>
+    /// <param name="sequence">Its source sequence number, 0 when none.</param>
+    public static TrackingInput? Of(in VehicleEvent e, long sequence = 0) =>
+        e.Type == EventType.TripUpdateStop
+            ? e.TripId is null ? null : Of(StopUpdates.From(e))
+            : string.IsNullOrEmpty(e.VehicleId) ? null : new TrackingInput(e, sequence, default, default, TrackingInputKind.Event);
+
+    /// <summary>A GTFS-RT stop update.</summary>
+    /// <param name="update">The update.</param>
+    public static TrackingInput Of(StopUpdate update) => new(default, 0, update, default, TrackingInputKind.Update);
+
+    /// <summary>The stream clock.</summary>
+    /// <param name="clock">The clock, UTC.</param>
+    public static TrackingInput OfClock(DateTime clock) => new(default, 0, default, clock, TrackingInputKind.Clock);
+}
+
 /// <summary>
 /// One pass of tracking through the partitions, as an Akka.Streams graph: a queue source (the producer waits when it
-/// is full) -> GroupedWithin -> one <see cref="TrackBatch"/> per partition (by the vehicle id's stable hash) ->
+/// is full) merged with a merge hub (<see cref="TrackingStream.Input"/>, for graphs) -> GroupedWithin -> one <see cref="TrackBatch"/> per partition (by the vehicle id's stable hash) ->
 /// SelectAsync asks the shard region (never more than <see cref="TrackingStreamOptions.InFlight"/> unacknowledged
 /// batches: the region never buffers beyond that) -> one sink that feeds what the partitions derived, in order, to the
 /// network stage (trip and stop boards), the learning predictor and the output.
@@ -62,7 +104,8 @@ public sealed record TrackingStreamOptions
 /// </remarks>
 public sealed class TrackingStream : IAsyncDisposable
 {
-    private readonly ISourceQueueWithComplete<Item> _queue;
+    private readonly ISourceQueueWithComplete<TrackingInput> _queue;
+    private readonly UniqueKillSwitch _inputSwitch;
     private readonly Task _done;
     private readonly ActorMaterializer _materializer;
     private readonly NetworkTracker _network;
@@ -99,7 +142,16 @@ public sealed class TrackingStream : IAsyncDisposable
         _output = output;
         _observer = observer;
         _materializer = system.Materializer();
-        var tracked = Source.Queue<Item>(options.Buffer, OverflowStrategy.Backpressure)
+        // Two ways in, merged: the queue (OfferAsync, one producer at a time) and the hub (Input: any number of graphs
+        // at once, each backpressured). Both count what they take in (Pending, WhenDrainedAsync).
+        var (queue, queued) = Source.Queue<TrackingInput>(options.Buffer, OverflowStrategy.Backpressure).PreMaterialize(_materializer);
+        var ((input, inputSwitch), fromHub) = MergeHub.Source<TrackingInput>(options.PerProducerBuffer)
+            .ViaMaterialized(KillSwitches.Single<TrackingInput>(), Keep.Both)
+            .PreMaterialize(_materializer);
+        _queue = queue;
+        _inputSwitch = inputSwitch;
+        Input = input;
+        var tracked = queued.Merge(fromHub.Select(Counted))
             .GroupedWithin(options.MaxGroup, options.MaxDelay)
             .SelectMany(Split)
             .SelectAsync(options.InFlight, work => work.Batch is { } batch ? AskAsync(region, batch, work, options) : Task.FromResult(work));
@@ -119,8 +171,19 @@ public sealed class TrackingStream : IAsyncDisposable
             _subscribed.SetResult();
         }
 
-        (_queue, _done) = tracked.ToMaterialized(Sink.ForEach<Work>(Publish), Keep.Both).Run(_materializer);
+        _done = tracked.ToMaterialized(Sink.ForEach<Work>(Publish), Keep.Right).Run(_materializer);
     }
+
+    /// <summary>
+    /// The stream's input for graphs: any number may run into it at once (a merge hub), each backpressured by the
+    /// partitions' acknowledgements. Make items with <see cref="TrackingInput.Of(in VehicleEvent, long)"/>,
+    /// <see cref="TrackingInput.Of(StopUpdate)"/> and <see cref="TrackingInput.OfClock"/>. What is still in a graph
+    /// when the stream completes is not tracked: complete the producers first.
+    /// </summary>
+    public Sink<TrackingInput, NotUsed> Input { get; }
+
+    /// <summary>Items taken in and gone through the sink (published), from the queue and the input together.</summary>
+    public long Published => Interlocked.Read(ref _published);
 
     /// <summary>Completes once the stream takes the partitions' results from its topic (at once without one).</summary>
     public Task Subscribed => _subscribed.Task;
@@ -200,17 +263,15 @@ public sealed class TrackingStream : IAsyncDisposable
 
     /// <summary>Offers a vehicle event with its source sequence number (waits while the stream is full).</summary>
     public Task OfferAsync(VehicleEvent e, long sequence, CancellationToken cancellationToken = default) =>
-        e.Type == EventType.TripUpdateStop
-            ? e.TripId is null ? Task.CompletedTask : OfferAsync(new Item(default, 0, StopUpdates.From(e), default, ItemKind.Update), cancellationToken)
-            : string.IsNullOrEmpty(e.VehicleId) ? Task.CompletedTask : OfferAsync(new Item(e, sequence, default, default, ItemKind.Event), cancellationToken);
+        TrackingInput.Of(e, sequence) is { } item ? OfferAsync(item, cancellationToken) : Task.CompletedTask;
 
     /// <summary>Offers a GTFS-RT stop update for the network stage.</summary>
     public Task OfferAsync(StopUpdate update, CancellationToken cancellationToken = default) =>
-        OfferAsync(new Item(default, 0, update, default, ItemKind.Update), cancellationToken);
+        OfferAsync(TrackingInput.Of(update), cancellationToken);
 
     /// <summary>Offers the stream clock: every partition seen gets it (held events released, stale vehicles alerted).</summary>
     public Task OfferClockAsync(DateTime clock, CancellationToken cancellationToken = default) =>
-        OfferAsync(new Item(default, 0, default, clock, ItemKind.Clock), cancellationToken);
+        OfferAsync(TrackingInput.OfClock(clock), cancellationToken);
 
     /// <summary>Waits until everything offered so far went through the sink (the stream stays open).</summary>
     public async Task WhenDrainedAsync(CancellationToken cancellationToken = default)
@@ -225,6 +286,7 @@ public sealed class TrackingStream : IAsyncDisposable
     public async Task CompleteAsync()
     {
         _queue.Complete();
+        _inputSwitch.Shutdown();
         await _done.ConfigureAwait(false);
     }
 
@@ -242,7 +304,13 @@ public sealed class TrackingStream : IAsyncDisposable
         }
     }
 
-    private async Task OfferAsync(Item item, CancellationToken cancellationToken)
+    private TrackingInput Counted(TrackingInput item)
+    {
+        Interlocked.Increment(ref _offered);
+        return item;
+    }
+
+    private async Task OfferAsync(TrackingInput item, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _offered);
         var result = await _queue.OfferAsync(item, cancellationToken).ConfigureAwait(false);
@@ -257,7 +325,7 @@ public sealed class TrackingStream : IAsyncDisposable
 
     // Cuts a group into work, in order: the group's stop updates, then one batch per partition with events, then (when
     // the clock was offered) an empty batch for every other partition seen. The last work carries the group's count.
-    private IEnumerable<Work> Split(IEnumerable<Item> group)
+    private IEnumerable<Work> Split(IEnumerable<TrackingInput> group)
     {
         var byPartition = new SortedDictionary<int, (List<VehicleEvent> Events, List<long> Sequences)>();
         var updates = new List<StopUpdate>();
@@ -268,7 +336,7 @@ public sealed class TrackingStream : IAsyncDisposable
             items++;
             switch (item.Kind)
             {
-                case ItemKind.Event:
+                case TrackingInputKind.Event:
                     var e = item.Event;
                     var at = e.ReceiveTime != default ? e.ReceiveTime : e.EventTime;
                     _clock = at > _clock ? at : _clock;
@@ -281,10 +349,10 @@ public sealed class TrackingStream : IAsyncDisposable
                     batch.Events.Add(e);
                     batch.Sequences.Add(item.Sequence);
                     break;
-                case ItemKind.Update:
+                case TrackingInputKind.Update:
                     updates.Add(item.Update);
                     break;
-                case ItemKind.Clock:
+                case TrackingInputKind.Clock:
                     clockOffered = true;
                     _clock = item.Clock > _clock ? item.Clock : _clock;
                     break;
@@ -422,15 +490,6 @@ public sealed class TrackingStream : IAsyncDisposable
             _output.Publish(n);
         }
     }
-
-    private enum ItemKind : byte
-    {
-        Event,
-        Update,
-        Clock,
-    }
-
-    private readonly record struct Item(VehicleEvent Event, long Sequence, StopUpdate Update, DateTime Clock, ItemKind Kind);
 
     private sealed class Work
     {

@@ -315,7 +315,7 @@ internal static class BenchE2eCommand
         var time = TimeProvider.System;
         var pipeline = new LivePipeline(rig.Live, city.Network, time, cluster: rig.Cluster);
         using var loopStop = new CancellationTokenSource();
-        var loop = pipeline.RunFlushLoopAsync(loopStop.Token);
+        var loop = pipeline.RunAsync(loopStop.Token);
         await pipeline.FlushAsync(ct).ConfigureAwait(false); // the region and the stream are up before the clock starts
         var hfp = new HfpStream();
         long events = 0;
@@ -413,7 +413,7 @@ internal static class BenchE2eCommand
         var stamping = new IngestStampingOutput(new LiveTrackingOutput(live), time);
         var pipeline = new LivePipeline(live, network, time, output: stamping, cluster: app.Services.GetRequiredService<TrackingCluster>());
         using var loopStop = new CancellationTokenSource();
-        var loop = pipeline.RunFlushLoopAsync(loopStop.Token);
+        var loop = pipeline.RunAsync(loopStop.Token);
         var hfp = new HfpStream();
         using var reader = new RecordingReader(new MemoryStream(recording, writable: false), "bench");
         // Ten minutes of the city unpaced (about 50,000 lines): vehicles on their trips, predictions flowing.

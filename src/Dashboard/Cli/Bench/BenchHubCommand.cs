@@ -113,7 +113,7 @@ internal static class BenchHubCommand
         var stamping = new IngestStampingOutput(new LiveTrackingOutput(live), time) { OnPrediction = clock.Hold };
         var pipeline = new LivePipeline(live, network, time, output: stamping, cluster: app.Services.GetRequiredService<TrackingCluster>());
         using var loopStop = new CancellationTokenSource();
-        var loop = pipeline.RunFlushLoopAsync(loopStop.Token);
+        var loop = pipeline.RunAsync(loopStop.Token);
         var hfp = new HfpStream();
 
         using var reader = RecordingReader.Open(recording);

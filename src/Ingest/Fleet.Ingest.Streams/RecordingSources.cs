@@ -1,0 +1,96 @@
+using Akka;
+using Akka.Streams.Dsl;
+using Fleet.Ingest.Events;
+using Fleet.Ingest.Hfp;
+using Fleet.Ingest.Recording;
+
+namespace Fleet.Ingest.Streams;
+
+/// <summary>A vehicle event read from a recording: its line number (a sequence number per recording) and the line's
+/// recorded receive time.</summary>
+/// <param name="Event">The parsed event.</param>
+/// <param name="Line">Its line number in the recording, from 1.</param>
+/// <param name="Recorded">The line's recorded receive time, UTC.</param>
+public readonly record struct RecordedEvent(VehicleEvent Event, long Line, DateTime Recorded);
+
+/// <summary>Recordings (HSL dump lines, plain or gzip) as Akka.Streams sources, and their pacing as a flow.</summary>
+public static class RecordingSources
+{
+    /// <summary>
+    /// The recording's HFP events in file order, from the line after <paramref name="afterLine"/>: each line parsed by
+    /// <paramref name="hfp"/> (malformed lines and refused messages counted there by reason, and skipped; GTFS-RT lines
+    /// and lines without a receive time skipped). The file is opened when the source starts and closed when it ends.
+    /// </summary>
+    /// <param name="path">The recording.</param>
+    /// <param name="hfp">The parser with its counters; used by this source only.</param>
+    /// <param name="afterLine">Lines up to and including this one are skipped (0: from the start).</param>
+    public static Source<RecordedEvent, NotUsed> Events(string path, HfpStream hfp, long afterLine = 0)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(hfp);
+        return Source.FromEnumerator(() => Read(path, hfp, afterLine).GetEnumerator());
+    }
+
+    /// <summary>
+    /// Paces recorded events to the wall clock at <paramref name="speed"/> times real time: the first event passes at
+    /// once, each later one when its recorded time (relative to the first) divided by the speed has elapsed.
+    /// </summary>
+    /// <param name="speed">Times real time (greater than 0; <see cref="double.PositiveInfinity"/> for no pacing).</param>
+    /// <param name="time">The wall clock.</param>
+    public static Flow<RecordedEvent, RecordedEvent, NotUsed> Paced(double speed, TimeProvider time)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(speed);
+        ArgumentNullException.ThrowIfNull(time);
+        var anchorRecorded = DateTime.MinValue;
+        var anchorWall = DateTimeOffset.MinValue;
+        return Flow.Create<RecordedEvent>().SelectAsync(1, async e =>
+        {
+            if (anchorRecorded == DateTime.MinValue)
+            {
+                anchorRecorded = e.Recorded;
+                anchorWall = time.GetUtcNow();
+                return e;
+            }
+
+            var wait = anchorWall + ((e.Recorded - anchorRecorded) / speed) - time.GetUtcNow();
+            if (wait > TimeSpan.FromMilliseconds(5))
+            {
+                await Task.Delay(wait, time).ConfigureAwait(false);
+            }
+
+            return e;
+        });
+    }
+
+    private static IEnumerable<RecordedEvent> Read(string path, HfpStream hfp, long afterLine)
+    {
+        using var reader = RecordingReader.Open(path);
+        long lineNumber = 0;
+        while (true)
+        {
+            RecordedEvent next;
+            {
+                if (!reader.TryRead(out var line))
+                {
+                    yield break;
+                }
+
+                lineNumber++;
+                if (lineNumber <= afterLine)
+                {
+                    continue;
+                }
+
+                var recorded = line.ReceiveTime;
+                if (hfp.Process(line, out var ev) != HfpOutcome.Event || recorded == default)
+                {
+                    continue;
+                }
+
+                next = new RecordedEvent(ev, lineNumber, recorded);
+            }
+
+            yield return next;
+        }
+    }
+}
