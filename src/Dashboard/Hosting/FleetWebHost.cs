@@ -83,17 +83,8 @@ public static class FleetWebHost
         configureServices?.Invoke(services);
         if (!services.Any(d => d.ServiceType == typeof(TrackingCluster)))
         {
-            // Without a store, tracking runs on the node's partitions all the same, applied in memory. Its hosted
-            // services go before the sources' (hosts stop in reverse order): the actor system stops after the sources
-            // and the pipeline have finished with it, not under them.
-            var mark = services.Count;
+            // Without a store, tracking runs on the node's partitions all the same, applied in memory.
             services.AddFleetTracking(new FleetAkkaOptions());
-            var first = services.TakeWhile(d => d.ServiceType != typeof(IHostedService)).Count();
-            foreach (var hosted in services.Skip(mark).Where(d => d.ServiceType == typeof(IHostedService)).ToList())
-            {
-                services.Remove(hosted);
-                services.Insert(first++, hosted);
-            }
         }
 
         services.AddSingleton<IMetricsContributor, TrackingMetrics>();

@@ -509,11 +509,11 @@ public sealed partial class LivePipeline : IMetricsContributor
     private TrackingStream StartedStream() =>
         _partitions?.Stream ?? throw new InvalidOperationException("the live pipeline has not started: await Started first");
 
-    // Waits until the stream published everything accepted so far.
+    // Waits until the stream published everything accepted so far (or ended: then nothing more will be).
     private async Task WhenDrainedAsync(CancellationToken cancellationToken)
     {
         var stream = _partitions!.Stream!;
-        while (stream.Published < Interlocked.Read(ref _accepted))
+        while (stream.Published < Interlocked.Read(ref _accepted) && !stream.Completion.IsCompleted)
         {
             await Task.Delay(2, cancellationToken).ConfigureAwait(false);
         }

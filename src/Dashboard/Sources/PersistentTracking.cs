@@ -198,7 +198,15 @@ public sealed partial class PersistentTracking : IAsyncDisposable
         if (Stream is { } stream)
         {
             Stream = null;
-            await stream.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Akka.Streams.AbruptTerminationException)
+            {
+                // The node's actor system stopped first (the host is shutting down): nothing is left to drain.
+            }
+
             _alreadyAppliedBefore += stream.AlreadyApplied;
             _journaledBefore += stream.Journaled;
             _dropsBefore += stream.Drops;

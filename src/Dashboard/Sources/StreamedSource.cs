@@ -34,9 +34,10 @@ internal static class StreamedSource
             {
                 await done.ConfigureAwait(false);
             }
-            catch (AbruptStageTerminationException) when (stopping.IsCancellationRequested)
+            catch (Exception ex) when (ex is AbruptStageTerminationException or AbruptTerminationException)
             {
-                // The actor system stopped while the graph was shutting down with the host: nothing was left to do.
+                // The node's actor system stopped (only the host's shutdown stops it) before this graph was told to:
+                // the source stops with it.
             }
         }
     }

@@ -182,6 +182,9 @@ public sealed class TrackingStream : IAsyncDisposable
     /// </summary>
     public Sink<TrackingInput, NotUsed> Input { get; }
 
+    /// <summary>Completes when the stream has ended (completed, failed, or stopped with its actor system).</summary>
+    public Task Completion => _done;
+
     /// <summary>Items taken in and gone through the sink (published), from the queue and the input together.</summary>
     public long Published => Interlocked.Read(ref _published);
 
