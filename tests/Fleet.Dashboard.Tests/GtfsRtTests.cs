@@ -145,6 +145,36 @@ public sealed class GtfsRtTests
     }
 
     [Fact]
+    public async Task GtfsRt_TripUpdatesOnly_ObservedStopTimesBecomeArrivalsOnTheRoutesHistory()
+    {
+        // A TripUpdates-only feed (as Auckland's): one trip of the sample city whose first update reports its first
+        // stop as happened (arrival and departure before the update's timestamp), the rest as predictions.
+        var sample = GtfsRtDecoder.Decode(FirstSnapshot("trip-updates"));
+        var tu = sample.Entity.Select(e => e.TripUpdate).First(t => t is { StopTimeUpdate.Count: > 2 } && t.Trip.ScheduleRelationship == TripDescriptor.Types.ScheduleRelationship.Scheduled).Clone();
+        var first = tu.StopTimeUpdate[0];
+        var at = first.Arrival?.Time ?? first.Departure.Time;
+        first.Arrival = new TripUpdate.Types.StopTimeEvent { Time = at };
+        first.Departure = new TripUpdate.Types.StopTimeEvent { Time = at + 20 };
+        tu.Timestamp = (ulong)(at + 30);
+        var feed = new FeedMessage { Header = new FeedHeader { GtfsRealtimeVersion = "2.0", Timestamp = tu.Timestamp } };
+        feed.Entity.Add(new FeedEntity { Id = "1", TripUpdate = tu });
+        var schedule = s_network.Value.Schedule!;
+        var route = schedule.Routes[schedule.Trips.First(t => t.Id == tu.Trip.TripId).RouteIndex].Id;
+        await using var server = await FeedServer.StartAsync(new Dictionary<string, byte[]> { ["/tu.pb"] = Google.Protobuf.MessageExtensions.ToByteArray(feed) });
+        await using var host = await TestHost.StartAsync(network: s_network.Value, configure: s => s
+            .AddSingleton(new Fleet.Tracking.TrackingOptions { TripUpdateStopEvents = true }) // what serve sets with GTFS-RT sources alone
+            .AddGtfsRtSource(GtfsRtSourceOptions.Parse(new Uri(server.BaseUri, "/tu.pb").ToString(), TimeSpan.FromSeconds(1))));
+
+        await AwaitAsync(async () => (await host.GetJsonAsync($"api/routes/{route}/history")).GetProperty("points").EnumerateArray().Sum(p => p.GetProperty("arrivals").GetInt32()) == 1,
+            "the observed arrival on the route's history");
+        // Polled again (not modified) and flushed: the arrival stays one.
+        await AwaitAsync(() => Task.FromResult(server.NotModified >= 1), "a second poll");
+        host.App.Services.GetRequiredService<LivePipeline>().Flush();
+        var points = (await host.GetJsonAsync($"api/routes/{route}/history")).GetProperty("points").EnumerateArray().ToList();
+        Assert.Equal(1, points.Sum(p => p.GetProperty("arrivals").GetInt32()));
+    }
+
+    [Fact]
     public async Task GtfsRt_UndecodableSnapshot_CountedAsRejected()
     {
         await using var server = await FeedServer.StartAsync(new Dictionary<string, byte[]> { ["/bad.pb"] = [0xFF, 0xFF, 0xFF, 0x01, 0x02] });

@@ -108,4 +108,58 @@ public sealed class NetworkTrackerTests
         var upcoming = Assert.Single(network.Stops.Upcoming("S2"));
         Assert.Equal(t.AddSeconds(300), upcoming.Predicted);
     }
+
+    [Fact]
+    public void StopUpdates_ObservedStopTimes_BecomeArrivalsAndDeparturesOnceWhenTrackingTripUpdates()
+    {
+        var route = new TestRoute();
+        route.AddTrip("T1", Start); // S1: seq 2, arrives +120, departs +140; S2: seq 3, arrives +260
+        var network = new NetworkTracker(new TrackingOptions { TripUpdateStopEvents = true }, route.Catalog);
+        var output = new ListOutput();
+        var t0 = TestRoute.Midnight.AddSeconds(Start);
+        StopUpdate At(int poll, int sequence, int? arrival, int? departure) =>
+            new(t0.AddSeconds(poll), "T1", null, null, "bus-1", null, sequence,
+                arrival is null ? null : t0.AddSeconds(arrival.Value), departure is null ? null : t0.AddSeconds(departure.Value), null, StopUpdateStatus.Scheduled);
+
+        // Poll 1: S1 happened (30 s late), S2 is a prediction.
+        network.OnStopUpdate(At(200, 2, 150, 170), output);
+        network.OnStopUpdate(At(200, 3, 290, null), output);
+        Assert.Equal(t0.AddSeconds(290), Assert.Single(network.Stops.Upcoming("S2")).Predicted);
+        // Poll 2 repeats S1 (not derived again, not upcoming) and moves the prediction.
+        network.OnStopUpdate(At(260, 2, 150, 170), output);
+        network.OnStopUpdate(At(260, 3, 300, null), output);
+        Assert.Empty(network.Stops.Upcoming("S1"));
+        // Poll 3: the bus is at S2 (50 s late).
+        network.OnStopUpdate(At(330, 3, 310, null), output);
+
+        Assert.Equal(
+            [(DerivedEventType.Arrival, "S1", 30), (DerivedEventType.Departure, "S1", 30), (DerivedEventType.Arrival, "S2", 50)],
+            output.Events.Select(d => (d.Type, d.StopId!, d.DelaySeconds ?? int.MinValue)));
+        Assert.All(output.Events, d => Assert.Equal(("bus-1", "T1", DetectionSource.StopEvent), (d.VehicleId, d.TripId, d.Source)));
+        Assert.Empty(network.Stops.Upcoming("S2")); // arrived: off the board
+        Assert.Single(network.Stops.History("S2"));
+        Assert.True(network.Trips.TryGet("T1", out var view));
+        Assert.Equal((3, 50), (view.LastObservedStopSequence, view.ObservedDelaySeconds));
+        Assert.Equal(3, network.Trips.StopEventsObserved);
+    }
+
+    [Fact]
+    public void StopUpdates_ObservedStopTimes_NotDerivedWhenOffOrWhenAVehicleTracksTheTrip()
+    {
+        var route = new TestRoute();
+        route.AddTrip("T1", Start);
+        route.AddTrip("T2", Start + 600);
+        var t0 = TestRoute.Midnight.AddSeconds(Start);
+        var off = new NetworkTracker(new TrackingOptions(), route.Catalog);
+        var on = new NetworkTracker(new TrackingOptions { TripUpdateStopEvents = true }, route.Catalog);
+        var output = new ListOutput();
+        // T2's vehicle is tracked from its positions: its stops come from there.
+        on.OnDerived(new DerivedEvent { Type = DerivedEventType.TripStarted, Time = t0.AddSeconds(590), TripId = "T2", RouteId = "10", VehicleId = "bus-2" }, output);
+
+        off.OnStopUpdate(new StopUpdate(t0.AddSeconds(200), "T1", null, null, "bus-1", null, 2, t0.AddSeconds(150), null, null, StopUpdateStatus.Scheduled), output);
+        on.OnStopUpdate(new StopUpdate(t0.AddSeconds(800), "T2", null, null, "bus-2", null, 2, t0.AddSeconds(750), null, null, StopUpdateStatus.Scheduled), output);
+
+        Assert.Empty(output.Events);
+        Assert.Equal(0, off.Trips.StopEventsObserved + on.Trips.StopEventsObserved);
+    }
 }

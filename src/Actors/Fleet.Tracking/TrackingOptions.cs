@@ -50,6 +50,13 @@ public sealed class TrackingOptions
     /// <summary>Use the feed's stop events (ARR/ARS/PAS/PDE/DEP) when it has them; false uses positions only.</summary>
     public bool UseStopEvents { get; set; } = true;
 
+    /// <summary>
+    /// Track trips from the observed arrivals and departures GTFS-RT TripUpdates report (a stop time at or before the
+    /// update's timestamp): arrival and departure events for trips no vehicle position tracks, as a feed of
+    /// TripUpdates alone needs (Auckland's). Off by default: with positions, tracking detects the stops itself.
+    /// </summary>
+    public bool TripUpdateStopEvents { get; set; }
+
     /// <summary>Emit a <c>VehicleState</c> event for every matched position (for the live map; off for replay files).</summary>
     public bool EmitVehicleStates { get; set; }
 

@@ -249,6 +249,14 @@ internal static class ServeCommand
                 options = options with { Store = options.Store ?? StoreSpec.Default, ModelPath = options.ModelPath ?? SampleModel(sample) };
             }
 
+            if (feeds.Count > 0 && brokers.Count == 0 && listen is null && recording is null)
+            {
+                // GTFS-RT alone: no positions may come (a TripUpdates-only feed), so the trips are tracked from the
+                // arrivals and departures the updates observed; a trip a VehiclePositions vehicle runs is tracked from
+                // its positions instead.
+                options.Tracking.TripUpdateStopEvents = true;
+            }
+
             GtfsNetwork? network;
             try
             {

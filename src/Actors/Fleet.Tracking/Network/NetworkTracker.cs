@@ -52,7 +52,7 @@ public sealed class NetworkTracker
         ArgumentNullException.ThrowIfNull(catalog);
         _options = options;
         Aggregates = new TrackingAggregates(options);
-        Trips = new TripBoard(catalog);
+        Trips = new TripBoard(catalog, options.TripUpdateStopEvents);
         Stops = new StopBoard(options);
     }
 
@@ -101,11 +101,22 @@ public sealed class NetworkTracker
         }
     }
 
-    /// <summary>Takes one GTFS-RT stop time update; publishes cancellation and skipped-stop alerts.</summary>
+    /// <summary>Takes one GTFS-RT stop time update; publishes cancellation and skipped-stop alerts, and (with
+    /// <see cref="TrackingOptions.TripUpdateStopEvents"/>) the arrival and departure it observed.</summary>
     public void OnStopUpdate(in StopUpdate update, ITrackingOutput output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        Trips.OnStopUpdate(update, Stops, output);
+        if (Trips.OnStopUpdate(update, Stops, output) is not { } observed)
+        {
+            return;
+        }
+
+        // With TrackingOptions.TripUpdateStopEvents: what the update observed, as a vehicle's own arrivals would be.
+        foreach (var d in observed)
+        {
+            output.Publish(d);
+            OnDerived(d, output);
+        }
     }
 
     /// <summary>The options in force.</summary>

@@ -28,9 +28,20 @@ public sealed class TripBoard
     private readonly Lock _gate = new();
     private readonly ITripCatalog _catalog;
     private readonly Dictionary<string, TripRecord> _trips = new(StringComparer.Ordinal);
+    private readonly bool _stopEvents;
 
     /// <summary>Creates a board over a catalog.</summary>
-    public TripBoard(ITripCatalog catalog) => _catalog = catalog;
+    /// <param name="catalog">The schedule's trips.</param>
+    /// <param name="stopEvents">Derive arrivals and departures from the updates' observed stop times, for trips no
+    /// vehicle tracks (<see cref="TrackingOptions.TripUpdateStopEvents"/>).</param>
+    public TripBoard(ITripCatalog catalog, bool stopEvents = false)
+    {
+        _catalog = catalog;
+        _stopEvents = stopEvents;
+    }
+
+    /// <summary>Arrivals and departures derived from the updates' observed stop times.</summary>
+    public long StopEventsObserved { get; private set; }
 
     /// <summary>Stop time updates received.</summary>
     public long UpdatesReceived { get; private set; }
@@ -92,6 +103,7 @@ public sealed class TripBoard
         {
             var r = Get(d.TripId!, d.ServiceDate, d.RouteId, d.Time, out _);
             r.VehicleId = d.VehicleId;
+            r.VehicleTracked = true; // from here on the vehicle's own tracking detects the stops
         }
     }
 
@@ -122,7 +134,8 @@ public sealed class TripBoard
         }
     }
 
-    internal void OnStopUpdate(in StopUpdate u, StopBoard stops, ITrackingOutput output)
+    // Returns the arrivals and departures the update observed (with stop events on), or null.
+    internal List<DerivedEvent>? OnStopUpdate(in StopUpdate u, StopBoard stops, ITrackingOutput output)
     {
         lock (_gate)
         {
@@ -163,7 +176,7 @@ public sealed class TripBoard
                     });
                 }
 
-                return;
+                return null;
             }
 
             var update = u;
@@ -213,20 +226,69 @@ public sealed class TripBoard
                     });
                 }
 
-                return;
+                return null;
             }
 
-            if (update.StopId is not null && u.Status == StopUpdateStatus.Scheduled)
+            if (update.StopId is null || u.Status != StopUpdateStatus.Scheduled)
             {
-                var arrival = update.Arrival ?? update.Departure ??
-                    (planned is { } p && update.DelaySeconds is { } delay ? p.Arrival.AddSeconds(delay) : null);
-                if (arrival is { } at)
-                {
-                    stops.SetUpcoming(update.StopId, u.TripId, r.RouteId, r.VehicleId, at, planned?.Arrival, fromTripUpdate: true);
-                }
+                return null;
             }
+
+            if (_stopEvents && !r.VehicleTracked && planned is { } stop && r.Plan is { } trip
+                && (update.Arrival <= update.Time || update.Departure <= update.Time))
+            {
+                // It happened: derived once (a later poll repeats it), and never shown as upcoming.
+                return Observed(r, update, stop, trip);
+            }
+
+            var arrival = update.Arrival ?? update.Departure ??
+                (planned is { } p && update.DelaySeconds is { } delay ? p.Arrival.AddSeconds(delay) : null);
+            if (arrival is { } at)
+            {
+                stops.SetUpcoming(update.StopId, u.TripId, r.RouteId, r.VehicleId, at, planned?.Arrival, fromTripUpdate: true);
+            }
+
+            return null;
         }
     }
+
+    // The arrival and departure an update reports as happened (a time at or before the update's own timestamp), each
+    // once per stop and only forward along the trip; null when it reports neither (a prediction).
+    private List<DerivedEvent>? Observed(TripRecord r, in StopUpdate u, PlannedStop stop, TripPlan trip)
+    {
+        List<DerivedEvent>? observed = null;
+        if (u.Arrival is { } arrival && arrival <= u.Time && stop.Sequence > r.StopEventArrival)
+        {
+            r.StopEventArrival = stop.Sequence;
+            (observed ??= []).Add(StopEvent(DerivedEventType.Arrival, r, u, stop, trip, arrival, stop.Arrival));
+        }
+
+        if (u.Departure is { } departure && departure <= u.Time && stop.Sequence > r.StopEventDeparture)
+        {
+            r.StopEventArrival = Math.Max(r.StopEventArrival, stop.Sequence);
+            r.StopEventDeparture = stop.Sequence;
+            (observed ??= []).Add(StopEvent(DerivedEventType.Departure, r, u, stop, trip, departure, stop.Departure));
+        }
+
+        StopEventsObserved += observed?.Count ?? 0;
+        return observed;
+    }
+
+    private static DerivedEvent StopEvent(DerivedEventType type, TripRecord r, in StopUpdate u, PlannedStop stop, TripPlan trip, DateTime at, DateTime scheduled) => new()
+    {
+        Type = type,
+        Time = at,
+        VehicleId = r.VehicleId ?? u.VehicleId,
+        TripId = r.TripId,
+        RouteId = r.RouteId,
+        DirectionId = trip.DirectionId,
+        ServiceDate = r.ServiceDate,
+        StopId = stop.StopId,
+        StopSequence = stop.Sequence,
+        Scheduled = scheduled,
+        DelaySeconds = (int)Math.Round((at - scheduled).TotalSeconds),
+        Source = DetectionSource.StopEvent,
+    };
 
     private TripRecord Get(string tripId, DateOnly? date, string? routeId, DateTime near, out bool created)
     {
@@ -256,6 +318,14 @@ public sealed class TripBoard
         public string? VehicleId { get; set; }
 
         public bool Cancelled { get; set; }
+
+        // A vehicle's own tracking runs this trip (positions): stop events from the updates are not derived.
+        public bool VehicleTracked { get; set; }
+
+        // stop_sequence of the last arrival and departure derived from the updates; -1 before.
+        public int StopEventArrival { get; set; } = -1;
+
+        public int StopEventDeparture { get; set; } = -1;
 
         public int? ObservedDelay { get; set; }
 
