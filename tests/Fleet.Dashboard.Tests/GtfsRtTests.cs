@@ -145,21 +145,27 @@ public sealed class GtfsRtTests
     }
 
     [Fact]
-    public async Task GtfsRt_TripUpdatesOnly_ObservedStopTimesBecomeArrivalsOnTheRoutesHistory()
+    public async Task GtfsRt_TripUpdatesOnly_ObservedStopTimesBecomeArrivalsAndPredictions()
     {
-        // A TripUpdates-only feed (as Auckland's): one trip of the sample city whose first update reports its first
-        // stop as happened (arrival and departure before the update's timestamp), the rest as predictions.
+        // A TripUpdates-only feed (as Auckland's): one trip of the sample city with one stop time update, its stop as
+        // happened (arrival and departure before the update's timestamp); nothing about the stops after it.
         var sample = GtfsRtDecoder.Decode(FirstSnapshot("trip-updates"));
         var tu = sample.Entity.Select(e => e.TripUpdate).First(t => t is { StopTimeUpdate.Count: > 2 } && t.Trip.ScheduleRelationship == TripDescriptor.Types.ScheduleRelationship.Scheduled).Clone();
         var first = tu.StopTimeUpdate[0];
         var at = first.Arrival?.Time ?? first.Departure.Time;
         first.Arrival = new TripUpdate.Types.StopTimeEvent { Time = at };
         first.Departure = new TripUpdate.Types.StopTimeEvent { Time = at + 20 };
+        tu.StopTimeUpdate.Clear();
+        tu.StopTimeUpdate.Add(first);
         tu.Timestamp = (ulong)(at + 30);
         var feed = new FeedMessage { Header = new FeedHeader { GtfsRealtimeVersion = "2.0", Timestamp = tu.Timestamp } };
         feed.Entity.Add(new FeedEntity { Id = "1", TripUpdate = tu });
         var schedule = s_network.Value.Schedule!;
-        var route = schedule.Routes[schedule.Trips.First(t => t.Id == tu.Trip.TripId).RouteIndex].Id;
+        var tripIndex = schedule.Trips.Select((t, i) => (t, i)).First(x => x.t.Id == tu.Trip.TripId).i;
+        var route = schedule.Routes[schedule.Trips[tripIndex].RouteIndex].Id;
+        var times = schedule.GetStopTimes(tripIndex).ToArray();
+        var k = Enumerable.Range(0, times.Length).First(i => first.HasStopSequence ? times[i].Sequence == first.StopSequence : schedule.Stops[times[i].StopIndex].Id == first.StopId);
+        var nextStop = schedule.Stops[times[k + 1].StopIndex].Id;
         await using var server = await FeedServer.StartAsync(new Dictionary<string, byte[]> { ["/tu.pb"] = Google.Protobuf.MessageExtensions.ToByteArray(feed) });
         await using var host = await TestHost.StartAsync(network: s_network.Value, configure: s => s
             .AddSingleton(new Fleet.Tracking.TrackingOptions { TripUpdateStopEvents = true }) // what serve sets with GTFS-RT sources alone
@@ -167,6 +173,11 @@ public sealed class GtfsRtTests
 
         await AwaitAsync(async () => (await host.GetJsonAsync($"api/routes/{route}/history")).GetProperty("points").EnumerateArray().Sum(p => p.GetProperty("arrivals").GetInt32()) == 1,
             "the observed arrival on the route's history");
+        // The next stop's board: the trip, predicted by tracking's predictor (the feed said nothing about that stop).
+        var board = (await host.GetJsonAsync($"api/stops/{nextStop}/arrivals")).GetProperty("arrivals").EnumerateArray().ToList();
+        var row = Assert.Single(board, a => a.GetProperty("tripId").GetString() == tu.Trip.TripId);
+        Assert.Equal(JsonValueKind.String, row.GetProperty("predicted").ValueKind);
+        Assert.Equal(tu.Vehicle?.Id is { Length: > 0 } v ? v : "trip:" + tu.Trip.TripId, row.GetProperty("vehicleId").GetString());
         // Polled again (not modified) and flushed: the arrival stays one.
         await AwaitAsync(() => Task.FromResult(server.NotModified >= 1), "a second poll");
         host.App.Services.GetRequiredService<LivePipeline>().Flush();

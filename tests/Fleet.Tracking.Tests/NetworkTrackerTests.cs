@@ -162,4 +162,41 @@ public sealed class NetworkTrackerTests
         Assert.Empty(output.Events);
         Assert.Equal(0, off.Trips.StopEventsObserved + on.Trips.StopEventsObserved);
     }
+
+    [Fact]
+    public void StopUpdates_TrackedFromStopEvents_PredictedAtEveryPollFromTheLastObservedStop()
+    {
+        var route = new TestRoute();
+        route.AddTrip("T1", Start); // S1 seq 2 (+120/+140), S2 seq 3 (+260/+280), S3 seq 4 (+400)
+        var network = new NetworkTracker(new TrackingOptions { TripUpdateStopEvents = true }, route.Catalog, new DelayCarriedForwardPredictor());
+        var t0 = TestRoute.Midnight.AddSeconds(Start);
+        List<DerivedEvent> Poll(int poll, int sequence, int? arrival, int? departure)
+        {
+            var output = new ListOutput();
+            network.OnStopUpdate(new StopUpdate(t0.AddSeconds(poll), "T1", null, null, "bus-1", null, sequence,
+                arrival is null ? null : t0.AddSeconds(arrival.Value), departure is null ? null : t0.AddSeconds(departure.Value), null, StopUpdateStatus.Scheduled), output);
+            return output.Events;
+        }
+
+        static IEnumerable<(string?, int)> Predicted(List<DerivedEvent> events, DateTime t0) =>
+            events.Where(e => e.Type == DerivedEventType.Prediction).Select(e => (e.StopId, (int)(e.Predicted!.Value - t0).TotalSeconds));
+
+        // Before anything was observed: nothing to predict from (the feed's own times go to the stop board).
+        Assert.Empty(Poll(100, 2, 150, null));
+        // S1 left 30 s late: S2 and S3 predicted 30 s late, then the round's marker.
+        var first = Poll(200, 2, 150, 170);
+        Assert.Equal([("S2", 290), ("S3", 430)], Predicted(first, t0));
+        var round = first[^1];
+        Assert.Equal((DerivedEventType.PredictionRound, "bus-1", "T1", 2.0), (round.Type, round.VehicleId, round.TripId, round.Value));
+        Assert.All(first.Where(e => e.Type == DerivedEventType.Prediction), e => Assert.Equal(t0.AddSeconds(200), e.Time));
+        // The next poll repeats S1: no new arrival, but a new round at the poll's time.
+        var second = Poll(260, 2, 150, 170);
+        Assert.DoesNotContain(second, e => e.Type is DerivedEventType.Arrival or DerivedEventType.Departure);
+        Assert.Equal([("S2", 290), ("S3", 430)], Predicted(second, t0));
+        Assert.Equal(t0.AddSeconds(260), second[^1].Time);
+        // At S2, 50 s late: only S3 is left.
+        var third = Poll(330, 3, 310, null);
+        Assert.Equal([("S3", 450)], Predicted(third, t0));
+        Assert.Equal(DerivedEventType.Arrival, third[0].Type);
+    }
 }

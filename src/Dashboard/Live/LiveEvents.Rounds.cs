@@ -115,6 +115,7 @@ public sealed partial class LiveEvents
     {
         ArgumentNullException.ThrowIfNull(tripId);
         ArgumentNullException.ThrowIfNull(stopId);
+        AdvanceEventTime(time);
         _passed.AddOrUpdate(tripId, static (_, m) => m, static (_, old, m) => m.Sequence >= old.Sequence ? m : old with { Ticks = m.Ticks },
             new PassedMark(stopSequence, time.Ticks));
         var signal = false;

@@ -102,7 +102,8 @@ public sealed partial class LiveEvents
     /// <summary>Ids of the connected clients (hub connection ids).</summary>
     public IReadOnlyList<string> ClientIds => [.. _clients.Keys];
 
-    /// <summary>The newest event time published so far (UTC), or null before the first.</summary>
+    /// <summary>The newest event time published so far (UTC: a vehicle's position, a prediction round, an observed
+    /// arrival), or null before the first.</summary>
     public DateTime? LatestEventTime
     {
         get
@@ -195,6 +196,8 @@ public sealed partial class LiveEvents
     {
         ArgumentNullException.ThrowIfNull(vehicleId);
         ArgumentNullException.ThrowIfNull(predictions);
+        // A round is made at an event time too (a vehicle tracked from TripUpdates alone publishes no positions).
+        AdvanceEventTime(roundTime);
         var refused = 0;
         List<ArrivalPrediction>? changed = null;
         bool withdrew;

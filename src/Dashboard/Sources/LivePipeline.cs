@@ -599,7 +599,7 @@ internal sealed class PartitionTracking(TrackingCluster cluster, string region, 
 
             var system = await cluster.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             var started = await FleetAkka.StartRegionAsync(system, cluster.Options with { Region = region }, new TrackingDomain(catalog, options, predictor)).ConfigureAwait(false);
-            var stream = TrackingStream.Start(system, started, cluster.Options.Partitions, new NetworkTracker(options, catalog), output, predictor as IStopObserver,
+            var stream = TrackingStream.Start(system, started, cluster.Options.Partitions, new NetworkTracker(options, catalog, predictor), output, predictor as IStopObserver,
                 FleetAkka.StreamOptions(cluster.Options, region));
             // On a cluster, results come through the partitions' topic: subscribed before the first batch goes out.
             await stream.Subscribed.WaitAsync(cancellationToken).ConfigureAwait(false);

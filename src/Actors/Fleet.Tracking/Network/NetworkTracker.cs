@@ -46,13 +46,17 @@ public sealed class NetworkTracker
     private readonly TrackingOptions _options;
 
     /// <summary>Creates the stage.</summary>
-    public NetworkTracker(TrackingOptions options, Schedule.ITripCatalog catalog)
+    /// <param name="options">Thresholds, and whether TripUpdates' stop events are tracked.</param>
+    /// <param name="catalog">The schedule's trips.</param>
+    /// <param name="predictor">Predicts the trips tracked from TripUpdates' stop events
+    /// (<see cref="TrackingOptions.TripUpdateStopEvents"/>); null: none are predicted.</param>
+    public NetworkTracker(TrackingOptions options, Schedule.ITripCatalog catalog, Vehicles.IArrivalPredictor? predictor = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(catalog);
         _options = options;
         Aggregates = new TrackingAggregates(options);
-        Trips = new TripBoard(catalog, options.TripUpdateStopEvents);
+        Trips = new TripBoard(catalog, options.TripUpdateStopEvents, predictor);
         Stops = new StopBoard(options);
     }
 

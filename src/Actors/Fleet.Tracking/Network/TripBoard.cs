@@ -1,5 +1,6 @@
 using Fleet.Tracking.Output;
 using Fleet.Tracking.Schedule;
+using Fleet.Tracking.Vehicles;
 
 namespace Fleet.Tracking.Network;
 
@@ -29,15 +30,21 @@ public sealed class TripBoard
     private readonly ITripCatalog _catalog;
     private readonly Dictionary<string, TripRecord> _trips = new(StringComparer.Ordinal);
     private readonly bool _stopEvents;
+    private readonly IArrivalPredictor? _predictor;
+    private readonly List<StopPrediction> _predictions = [];
 
     /// <summary>Creates a board over a catalog.</summary>
     /// <param name="catalog">The schedule's trips.</param>
     /// <param name="stopEvents">Derive arrivals and departures from the updates' observed stop times, for trips no
     /// vehicle tracks (<see cref="TrackingOptions.TripUpdateStopEvents"/>).</param>
-    public TripBoard(ITripCatalog catalog, bool stopEvents = false)
+    /// <param name="predictor">With <paramref name="stopEvents"/>: predicts such a trip's downstream stops at every poll
+    /// (from its observed stop times, as the model was trained on TripUpdates days); when it learns
+    /// (<see cref="IStopObserver"/>), it is shown the observed arrivals and departures. Null: no predictions.</param>
+    public TripBoard(ITripCatalog catalog, bool stopEvents = false, IArrivalPredictor? predictor = null)
     {
         _catalog = catalog;
         _stopEvents = stopEvents;
+        _predictor = predictor;
     }
 
     /// <summary>Arrivals and departures derived from the updates' observed stop times.</summary>
@@ -234,11 +241,25 @@ public sealed class TripBoard
                 return null;
             }
 
-            if (_stopEvents && !r.VehicleTracked && planned is { } stop && r.Plan is { } trip
-                && (update.Arrival <= update.Time || update.Departure <= update.Time))
+            List<DerivedEvent>? derived = null;
+            if (_stopEvents && !r.VehicleTracked && planned is { } stop && r.Plan is { } trip)
             {
-                // It happened: derived once (a later poll repeats it), and never shown as upcoming.
-                return Observed(r, update, stop, trip);
+                var happened = update.Arrival <= update.Time || update.Departure <= update.Time;
+                if (happened)
+                {
+                    // It happened: derived once (a later poll repeats it), and never shown as upcoming.
+                    derived = Observed(r, update, stop, trip);
+                }
+
+                if (_predictor is not null && r.StopEventArrival >= 0 && (derived is not null || update.Time > r.LastPrediction))
+                {
+                    derived = Predict(r, trip, update, derived ?? []);
+                }
+
+                if (happened)
+                {
+                    return derived;
+                }
             }
 
             var arrival = update.Arrival ?? update.Departure ??
@@ -248,26 +269,120 @@ public sealed class TripBoard
                 stops.SetUpcoming(update.StopId, u.TripId, r.RouteId, r.VehicleId, at, planned?.Arrival, fromTripUpdate: true);
             }
 
-            return null;
+            return derived;
         }
     }
+
+    // One prediction round for a trip tracked from its stop events, at the update's time: the downstream stops of the
+    // last observed one, non-decreasing and never before now, then the round's marker (which retires what an earlier
+    // round said and this one does not), as a vehicle's own round is.
+    private List<DerivedEvent> Predict(TripRecord r, TripPlan trip, in StopUpdate u, List<DerivedEvent> derived)
+    {
+        r.LastPrediction = u.Time;
+        var vehicle = VehicleOf(r, u);
+        _predictions.Clear();
+        var next = r.StopEventArrival < 0 ? 0 : trip.IndexOfSequence(r.StopEventArrival) + 1;
+        if (next > 0 && next < trip.Stops.Count)
+        {
+            var progress = new VehicleProgress(vehicle, trip, u.Time, 0, next, r.StopEventDelay, 0)
+            {
+                Arrivals = r.Arrivals,
+                Departures = r.Departures,
+                HasPosition = false,
+            };
+            _predictor!.Predict(progress, _predictions);
+            _predictions.Sort(static (a, b) => (a.Trip is null ? 0 : 1).CompareTo(b.Trip is null ? 0 : 1) is var c && c != 0
+                ? c
+                : a.StopIndex.CompareTo(b.StopIndex));
+        }
+
+        var floor = u.Time;
+        foreach (var p in _predictions)
+        {
+            var plan = p.Trip ?? trip;
+            var stop = plan.Stops[p.StopIndex];
+            var arrival = p.Arrival < floor ? floor : p.Arrival;
+            floor = arrival;
+            derived.Add(new DerivedEvent
+            {
+                Type = DerivedEventType.Prediction,
+                Time = u.Time,
+                VehicleId = vehicle,
+                TripId = plan.TripId,
+                RouteId = plan.RouteId,
+                DirectionId = plan.DirectionId,
+                ServiceDate = plan.ServiceDate,
+                StopId = stop.StopId,
+                StopSequence = stop.Sequence,
+                Scheduled = stop.Arrival,
+                Predicted = arrival,
+                PredictedLow = p.Low is { } low && low > arrival ? arrival : p.Low,
+                PredictedHigh = p.High is { } high && high < arrival ? arrival : p.High,
+                DelaySeconds = (int)Math.Round((arrival - stop.Arrival).TotalSeconds),
+                Mode = plan.Mode,
+                NextTrip = p.Trip is not null,
+            });
+        }
+
+        derived.Add(new DerivedEvent
+        {
+            Type = DerivedEventType.PredictionRound,
+            Time = u.Time,
+            VehicleId = vehicle,
+            TripId = trip.TripId,
+            RouteId = trip.RouteId,
+            DirectionId = trip.DirectionId,
+            ServiceDate = trip.ServiceDate,
+            Mode = trip.Mode,
+            Value = _predictions.Count,
+        });
+        return derived;
+    }
+
+    // The vehicle a stop-event trip is shown as: the feed's vehicle id, or the trip's own when the feed names none.
+    private static string VehicleOf(TripRecord r, in StopUpdate u) => r.VehicleId ?? u.VehicleId ?? "trip:" + r.TripId;
 
     // The arrival and departure an update reports as happened (a time at or before the update's own timestamp), each
     // once per stop and only forward along the trip; null when it reports neither (a prediction).
     private List<DerivedEvent>? Observed(TripRecord r, in StopUpdate u, PlannedStop stop, TripPlan trip)
     {
         List<DerivedEvent>? observed = null;
+        var k = trip.IndexOfSequence(stop.Sequence);
+        if (r.Arrivals.Length != trip.Stops.Count)
+        {
+            r.Arrivals = new long[trip.Stops.Count];
+            r.Departures = new long[trip.Stops.Count];
+        }
+
         if (u.Arrival is { } arrival && arrival <= u.Time && stop.Sequence > r.StopEventArrival)
         {
             r.StopEventArrival = stop.Sequence;
+            r.StopEventDelay = (int)Math.Round((arrival - stop.Arrival).TotalSeconds);
+            r.Arrivals[k] = arrival.Ticks;
             (observed ??= []).Add(StopEvent(DerivedEventType.Arrival, r, u, stop, trip, arrival, stop.Arrival));
         }
 
         if (u.Departure is { } departure && departure <= u.Time && stop.Sequence > r.StopEventDeparture)
         {
-            r.StopEventArrival = Math.Max(r.StopEventArrival, stop.Sequence);
+            if (stop.Sequence > r.StopEventArrival)
+            {
+                // Departed from a stop whose arrival nobody reported: it arrived no later than it left.
+                r.StopEventArrival = stop.Sequence;
+                r.Arrivals[k] = departure.Ticks;
+            }
+
             r.StopEventDeparture = stop.Sequence;
+            r.StopEventDelay = (int)Math.Round((departure - stop.Departure).TotalSeconds);
+            r.Departures[k] = departure.Ticks;
             (observed ??= []).Add(StopEvent(DerivedEventType.Departure, r, u, stop, trip, departure, stop.Departure));
+        }
+
+        if (observed is not null && _predictor is IStopObserver learner)
+        {
+            foreach (var d in observed)
+            {
+                learner.Observe(d);
+            }
         }
 
         StopEventsObserved += observed?.Count ?? 0;
@@ -278,7 +393,7 @@ public sealed class TripBoard
     {
         Type = type,
         Time = at,
-        VehicleId = r.VehicleId ?? u.VehicleId,
+        VehicleId = VehicleOf(r, u),
         TripId = r.TripId,
         RouteId = r.RouteId,
         DirectionId = trip.DirectionId,
@@ -326,6 +441,16 @@ public sealed class TripBoard
         public int StopEventArrival { get; set; } = -1;
 
         public int StopEventDeparture { get; set; } = -1;
+
+        // The delay at the last of them, and every stop's observed times (UTC ticks, 0: not yet) for the predictor.
+        public int StopEventDelay { get; set; }
+
+        public long[] Arrivals { get; set; } = [];
+
+        public long[] Departures { get; set; } = [];
+
+        // When the trip's last prediction round was made (the update's time).
+        public DateTime LastPrediction { get; set; }
 
         public int? ObservedDelay { get; set; }
 
