@@ -177,6 +177,23 @@ public sealed partial class LivePipeline : IMetricsContributor
         Publish(ev, source);
     }
 
+    /// <summary>
+    /// As <see cref="Ingest"/>, for callers that can wait without holding a thread (the embedded broker's callbacks):
+    /// completes once tracking's channel took the event (while <see cref="MaxQueued"/> items wait, later: backpressure).
+    /// </summary>
+    /// <param name="ev">The event.</param>
+    /// <param name="source">Its source, for the counters.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    public async ValueTask IngestAsync(VehicleEvent ev, SourceStatus source, CancellationToken cancellationToken = default)
+    {
+        if (Tracking && Accept(ev, 0) is { } item)
+        {
+            await _input.Writer.WriteAsync(item, cancellationToken).ConfigureAwait(false);
+        }
+
+        Publish(ev, source);
+    }
+
     /// <summary>Hands an event to tracking only (waits while <see cref="MaxQueued"/> items wait: backpressure).</summary>
     public void Track(in VehicleEvent ev, long sequence = 0)
     {

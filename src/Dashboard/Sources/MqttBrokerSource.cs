@@ -5,9 +5,11 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Fleet.Dashboard.Live;
+using Fleet.Ingest.Events;
 using Fleet.Ingest.Hfp;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 
@@ -214,22 +216,13 @@ public sealed partial class MqttBrokerSource : BackgroundService
 
             return Task.CompletedTask;
         };
-        server.InterceptingPublishAsync += e =>
+        server.InterceptingPublishAsync += async e =>
         {
-            var message = e.ApplicationMessage;
-            var receiveTime = _time.GetUtcNow().UtcDateTime;
-            var topic = Encoding.UTF8.GetBytes(message.Topic);
-            ReadOnlySpan<byte> payload = message.Payload.IsSingleSegment ? message.Payload.FirstSpan : message.Payload.ToArray();
-            lock (_parse)
+            if (Parse(e.ApplicationMessage) is { } ev)
             {
-                if (_hfp.Process(topic, payload, receiveTime, out var ev) == HfpOutcome.Event)
-                {
-                    // Runs tracking's batch here when its queue is full: this publisher waits (its PUBACK with it).
-                    _pipeline.Ingest(ev, _status);
-                }
+                // Completes when tracking's channel took it: while it is full this publisher waits (its PUBACK with it).
+                await _pipeline.IngestAsync(ev, _status, e.CancellationToken).ConfigureAwait(false);
             }
-
-            return Task.CompletedTask;
         };
 
         try
@@ -247,6 +240,18 @@ public sealed partial class MqttBrokerSource : BackgroundService
         _status.Connected = true;
         _status.State = "connected";
         LogListening(_options.Name, _options.CertificateFile is null ? "MQTT" : "MQTT over TLS", _users is null ? "anonymous" : "users file");
+    }
+
+    // Parses one publish (one parse at a time: the parser keeps per-stream state); null when refused (counted by reason).
+    private VehicleEvent? Parse(MqttApplicationMessage message)
+    {
+        var receiveTime = _time.GetUtcNow().UtcDateTime;
+        var topic = Encoding.UTF8.GetBytes(message.Topic);
+        ReadOnlySpan<byte> payload = message.Payload.IsSingleSegment ? message.Payload.FirstSpan : message.Payload.ToArray();
+        lock (_parse)
+        {
+            return _hfp.Process(topic, payload, receiveTime, out var ev) == HfpOutcome.Event ? ev : null;
+        }
     }
 
     /// <inheritdoc />
