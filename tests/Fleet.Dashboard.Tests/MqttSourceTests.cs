@@ -182,14 +182,6 @@ public sealed class MqttSourceTests
         Assert.ThrowsAny<ArgumentException>(() => MqttSourceOptions.Parse("mqtt://broker", ["/hfp/#/vp"]));
 
     [Fact]
-    public void Backoff_Failures_DoublesUpToTheCap()
-    {
-        var options = MqttSourceOptions.Parse("mqtt://broker", []) with { MinBackoff = TimeSpan.FromSeconds(1), MaxBackoff = TimeSpan.FromSeconds(5) };
-
-        Assert.Equal([1, 2, 4, 5, 5], [.. new[] { 1, 2, 3, 4, 10 }.Select(f => options.Backoff(f).TotalSeconds)]);
-    }
-
-    [Fact]
     public void ServeCommand_TopicsAfterEachMqtt_BelongToThatBroker()
     {
         var command = Cli.ServeCommand.Create();

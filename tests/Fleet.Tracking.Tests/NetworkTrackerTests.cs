@@ -175,6 +175,7 @@ public sealed class NetworkTrackerTests
             var output = new ListOutput();
             network.OnStopUpdate(new StopUpdate(t0.AddSeconds(poll), "T1", null, null, "bus-1", null, sequence,
                 arrival is null ? null : t0.AddSeconds(arrival.Value), departure is null ? null : t0.AddSeconds(departure.Value), null, StopUpdateStatus.Scheduled), output);
+            network.OnStopUpdatesDone(output);
             return output.Events;
         }
 
@@ -198,5 +199,53 @@ public sealed class NetworkTrackerTests
         var third = Poll(330, 3, 310, null);
         Assert.Equal([("S3", 450)], Predicted(third, t0));
         Assert.Equal(DerivedEventType.Arrival, third[0].Type);
+    }
+
+    [Fact]
+    public void StopUpdates_TrackedFromStopEvents_OneRoundPerPollAfterAllItsUpdates_DepartureOnlyIsAnArrivalToo_CancelWithdraws()
+    {
+        var route = new TestRoute();
+        route.AddTrip("T1", Start); // S1 seq 2 (+120/+140), S2 seq 3 (+260/+280), S3 seq 4 (+400)
+        var network = new NetworkTracker(new TrackingOptions { TripUpdateStopEvents = true }, route.Catalog, new DelayCarriedForwardPredictor());
+        var t0 = TestRoute.Midnight.AddSeconds(Start);
+        var output = new ListOutput();
+        StopUpdate At(int poll, int sequence, int? arrival, int? departure, StopUpdateStatus status = StopUpdateStatus.Scheduled) =>
+            new(t0.AddSeconds(poll), "T1", null, null, null, null, sequence,
+                arrival is null ? null : t0.AddSeconds(arrival.Value), departure is null ? null : t0.AddSeconds(departure.Value), null, status);
+
+        // One poll reports S1 left (no arrival given) and S2 reached: one round, after both, from S2.
+        network.OnStopUpdate(At(300, 2, null, 150), output);
+        network.OnStopUpdate(At(300, 3, 290, null), output);
+        network.OnStopUpdatesDone(output);
+
+        Assert.Equal(
+            [(DerivedEventType.Arrival, "S1"), (DerivedEventType.Departure, "S1"), (DerivedEventType.Arrival, "S2"), (DerivedEventType.Prediction, "S3"), (DerivedEventType.PredictionRound, null)],
+            output.Events.Select(d => (d.Type, d.StopId)));
+        Assert.Equal(t0.AddSeconds(150), output.Events[0].Time); // the arrival nobody reported: no later than the departure
+        Assert.All(output.Events, d => Assert.Equal("trip:T1", d.VehicleId)); // the feed named no vehicle
+        Assert.Equal(t0.AddSeconds(430), output.Events[3].Predicted);
+
+        // The trip is cancelled: an empty round retires its predictions.
+        output.Events.Clear();
+        network.OnStopUpdate(new StopUpdate(t0.AddSeconds(360), "T1", null, null, null, null, -1, null, null, null, StopUpdateStatus.TripCancelled), output);
+        network.OnStopUpdatesDone(output);
+        Assert.Contains(output.Events, d => d.Type == DerivedEventType.PredictionRound && d.Value == 0 && d.VehicleId == "trip:T1");
+        Assert.DoesNotContain(output.Events, d => d.Type == DerivedEventType.Prediction);
+    }
+
+    [Fact]
+    public void StopUpdates_APositionOnTheTrip_StopsItsStopEventsEvenBeforeTheVehicleJoinedIt()
+    {
+        var route = new TestRoute();
+        route.AddTrip("T1", Start);
+        var network = new NetworkTracker(new TrackingOptions { TripUpdateStopEvents = true }, route.Catalog, new DelayCarriedForwardPredictor());
+        var t0 = TestRoute.Midnight.AddSeconds(Start);
+        var output = new ListOutput();
+
+        network.OnVehiclePosition("T1"); // a VehiclePositions entity on T1, before any TripUpdate named it
+        network.OnStopUpdate(new StopUpdate(t0.AddSeconds(200), "T1", null, null, "bus-1", null, 2, t0.AddSeconds(150), t0.AddSeconds(170), null, StopUpdateStatus.Scheduled), output);
+        network.OnStopUpdatesDone(output);
+
+        Assert.Empty(output.Events);
     }
 }

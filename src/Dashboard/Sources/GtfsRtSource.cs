@@ -109,7 +109,7 @@ public sealed partial class GtfsRtSource : BackgroundService
                 lease = SingletonLease.Start(system, LeaseName(_options.Url));
             }
 
-            var feeds = GtfsRtSources.Poll(_options.Name, _poller, _status, _time, stoppingToken, lease is null ? null : ct => WaitForTurnAsync(lease, ct), _logger)
+            var feeds = GtfsRtSources.Poll(_options.Name, _poller, _status, _time, stoppingToken, lease is null ? null : ct => WaitForTurnAsync(lease, ct))
                 .Via(GtfsRtSources.Decode(_options.Name, _status, _logger))
                 .Select(feed =>
                 {

@@ -189,6 +189,7 @@ public sealed partial class LivePipeline : IMetricsContributor
         if (Tracking && Accept(ev, 0) is { } item)
         {
             await _input.Writer.WriteAsync(item, cancellationToken).ConfigureAwait(false);
+            _ = Counted(item);
         }
 
         Publish(ev, source);
@@ -236,7 +237,7 @@ public sealed partial class LivePipeline : IMetricsContributor
         return published
             .Select(r => Accept(r.Event, r.Line) is { } item ? (Tracked: true, Item: item) : (Tracked: false, Item: default))
             .Where(x => x.Tracked)
-            .Select(x => x.Item)
+            .Select(x => Counted(x.Item))
             .To(StartedStream().Input);
     }
 
@@ -249,7 +250,7 @@ public sealed partial class LivePipeline : IMetricsContributor
     {
         ArgumentNullException.ThrowIfNull(source);
         var items = Flow.Create<GtfsRtFeed>().SelectMany(f => Normalize(f.Feed, f.ReceiveTime, source, publishPositions: true));
-        return Tracking ? items.To(StartedStream().Input) : items.To(Sink.Ignore<TrackingInput>());
+        return Tracking ? items.Select(Counted).To(StartedStream().Input) : items.To(Sink.Ignore<TrackingInput>());
     }
 
     /// <summary>Publishes an event's vehicle state (a position) or its departure (signed off), and counts it.</summary>
@@ -322,8 +323,8 @@ public sealed partial class LivePipeline : IMetricsContributor
         return positions;
     }
 
-    // A snapshot's positions (published, counted) and trip updates, as tracking items (all accepted: counted for the
-    // drain; none without tracking).
+    // A snapshot's positions (published, counted on the source) and trip updates, as tracking items (none without
+    // tracking); the drain counts them when they go in.
     private List<TrackingInput> Normalize(FeedMessage feed, DateTime receiveTime, SourceStatus source, bool publishPositions) =>
         Normalize(feed, receiveTime, source, publishPositions, out _);
 
@@ -357,7 +358,6 @@ public sealed partial class LivePipeline : IMetricsContributor
         {
             foreach (var u in GtfsRtStopUpdates.Extract(feed, receiveTime, _matcher))
             {
-                Interlocked.Increment(ref _accepted);
                 items.Add(TrackingInput.Of(u));
             }
         }
@@ -382,8 +382,8 @@ public sealed partial class LivePipeline : IMetricsContributor
         await StartAsync(cancellationToken).ConfigureAwait(false);
         if (StreamClock is { } clock)
         {
-            Interlocked.Increment(ref _accepted);
             await _input.Writer.WriteAsync(TrackingInput.OfClock(clock), cancellationToken).ConfigureAwait(false);
+            _ = Counted(default);
         }
 
         await WhenDrainedAsync(cancellationToken).ConfigureAwait(false);
@@ -508,8 +508,7 @@ public sealed partial class LivePipeline : IMetricsContributor
             return [];
         }
 
-        Interlocked.Increment(ref _accepted);
-        return [TrackingInput.OfClock(clock)];
+        return [Counted(TrackingInput.OfClock(clock))];
     }
 
     // Starts the partitions' region and the tracking stream once, with the looping callers' channel read into it.
@@ -520,6 +519,11 @@ public sealed partial class LivePipeline : IMetricsContributor
         {
             var system = await _cluster!.GetSystemAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
             ChannelSource.FromReader(_input.Reader).To(stream.Input).Run(system.Materializer());
+            // Once tracking's stream has ended (stopped, or failed), nothing waits on the channel: a writer gets the
+            // reason instead of waiting for ever.
+            _ = stream.Completion.ContinueWith(
+                t => _input.Writer.TryComplete(t.Exception?.GetBaseException() ?? new InvalidOperationException("tracking's stream has ended")),
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
@@ -536,16 +540,26 @@ public sealed partial class LivePipeline : IMetricsContributor
         }
     }
 
-    // A loop-reading caller's item: into the channel, waiting while it is full (backpressure).
+    // A loop-reading caller's item: into the channel, waiting while it is full (backpressure); counted once in.
     private void Write(TrackingInput item)
     {
         if (!_input.Writer.TryWrite(item))
         {
             _input.Writer.WriteAsync(item).AsTask().GetAwaiter().GetResult();
         }
+
+        _ = Counted(item);
     }
 
-    // An event for tracking, counted as accepted: live sources' events take the event-time stream clock as their
+    // An item on its way into tracking's stream (the channel took it, or the next stage is the hub): the drain waits
+    // until the stream has published as many. Counted only once it cannot be lost on the way.
+    private TrackingInput Counted(TrackingInput item)
+    {
+        Interlocked.Increment(ref _accepted);
+        return item;
+    }
+
+    // An event for tracking: live sources' events take the event-time stream clock as their
     // receive time (tracking's clock is the newest receive time it was given). Null when tracking has no use for it.
     private TrackingInput? Accept(in VehicleEvent ev, long sequence)
     {
@@ -563,13 +577,7 @@ public sealed partial class LivePipeline : IMetricsContributor
             }
         }
 
-        if (TrackingInput.Of(copy, sequence) is not { } item)
-        {
-            return null;
-        }
-
-        Interlocked.Increment(ref _accepted);
-        return item;
+        return TrackingInput.Of(copy, sequence);
     }
 
     [LoggerMessage(EventId = 5052, Level = LogLevel.Information, Message = "Tracking's stream ended with the actor system: {Reason}")]

@@ -40,7 +40,8 @@ public sealed record MqttSourceOptions
     /// <summary>The filters as subscribed: each in <see cref="ShareGroup"/> when there is one.</summary>
     public IReadOnlyList<string> SubscribedFilters => ShareGroup is { } g ? [.. Topics.Select(t => $"$share/{g}/{t}")] : Topics;
 
-    /// <summary>First wait after a failed connection; doubles per failure up to <see cref="MaxBackoff"/>.</summary>
+    /// <summary>First wait after a failed connection; doubles per failure up to <see cref="MaxBackoff"/>
+    /// (<see cref="MqttSourceSettings"/>, Akka.Streams' <c>RestartSource</c>).</summary>
     public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Longest wait between two connection attempts.</summary>
@@ -48,14 +49,6 @@ public sealed record MqttSourceOptions
 
     /// <summary>The source's name in /api/health and /metrics: <c>mqtt:host:port</c> (no credentials).</summary>
     public string Name => $"mqtt:{Server.Host}:{(Server.IsDefaultPort || Server.Port <= 0 ? (Server.Scheme == "mqtts" ? 8883 : 1883) : Server.Port).ToString(CultureInfo.InvariantCulture)}";
-
-    /// <summary>The wait after <paramref name="failures"/> consecutive failures: doubled per failure, capped.</summary>
-    public TimeSpan Backoff(int failures)
-    {
-        var factor = Math.Pow(2, Math.Clamp(failures - 1, 0, 30));
-        var wait = TimeSpan.FromTicks((long)Math.Min(MinBackoff.Ticks * factor, MaxBackoff.Ticks));
-        return wait < MinBackoff ? MinBackoff : wait;
-    }
 
     /// <summary>
     /// Parses a broker URL: <c>mqtt://</c> or <c>mqtts://</c>, optionally with <c>user:pass@</c> (percent-encoded).

@@ -38,7 +38,14 @@ internal static class StreamedSource
             {
                 // The node's actor system stopped (only the host's shutdown stops it) before this graph was told to:
                 // the source stops with it.
+                return;
             }
+        }
+
+        // Tracking's hub cancels every graph running into it when tracking's stream fails: said, not a quiet stop.
+        if (!stopping.IsCancellationRequested && pipeline.Stream?.Completion is { IsFaulted: true } failed)
+        {
+            throw new InvalidOperationException("tracking's stream failed; the source stopped with it", failed.Exception?.GetBaseException());
         }
     }
 }

@@ -29,14 +29,13 @@ public static partial class GtfsRtSources
     /// <param name="stopping">Stops the source (the host's shutdown).</param>
     /// <param name="waitForTurn">Awaited before each poll, when given: a cluster node polls only while it holds the
     /// feed's singleton (the others wait here, in standby).</param>
-    /// <param name="logger">Where failed polls are logged.</param>
     public static Source<GtfsRtSnapshot, NotUsed> Poll(string name, GtfsRtPoller poller, ISourceHealth health, TimeProvider time, CancellationToken stopping,
-        Func<CancellationToken, Task>? waitForTurn = null, ILogger? logger = null)
+        Func<CancellationToken, Task>? waitForTurn = null)
     {
+        ArgumentNullException.ThrowIfNull(name);
         ArgumentNullException.ThrowIfNull(poller);
         ArgumentNullException.ThrowIfNull(health);
         ArgumentNullException.ThrowIfNull(time);
-        logger ??= NullLogger.Instance;
         return Source.UnfoldAsync<TimeSpan, GtfsRtSnapshot>(TimeSpan.Zero, async wait =>
         {
             try
@@ -64,9 +63,9 @@ public static partial class GtfsRtSources
                             health.ReportState("connected", connected: true);
                             break;
                         default:
+                            // The poller logs the failure (with its count in a row).
                             health.ReportState("reconnecting", connected: false);
                             health.ReportFailure(result.Error ?? "unknown");
-                            LogPollFailed(logger, name, result.Error ?? "unknown");
                             break;
                     }
                 }
@@ -108,9 +107,6 @@ public static partial class GtfsRtSources
             .Where(f => f.Decoded)
             .Select(f => f.Feed!);
     }
-
-    [LoggerMessage(EventId = 5040, Level = LogLevel.Warning, Message = "GTFS-RT source {Name}: poll failed: {Reason}")]
-    private static partial void LogPollFailed(ILogger logger, string name, string reason);
 
     [LoggerMessage(EventId = 5041, Level = LogLevel.Warning, Message = "GTFS-RT source {Name}: snapshot does not decode: {Reason}")]
     private static partial void LogUndecodable(ILogger logger, string name, string reason);

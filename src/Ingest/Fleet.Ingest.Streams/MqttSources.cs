@@ -21,7 +21,7 @@ public sealed record MqttSourceSettings
     public string Name { get; init; } = "mqtt";
 
     /// <summary>First wait after a client stopped or failed; doubled per restart up to <see cref="MaxBackoff"/>, and
-    /// back to this after a client ran longer than it.</summary>
+    /// back to this after a client ran longer than <see cref="MaxBackoff"/>.</summary>
     public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>Longest wait between two clients.</summary>
@@ -62,7 +62,10 @@ public static partial class MqttSources
         }
 
         loggers ??= NullLoggerFactory.Instance;
-        var restart = RestartSettings.Create(settings.MinBackoff, settings.MaxBackoff, settings.RandomFactor);
+        // The backoff starts over only after a client ran longer than the longest wait: a client refused after a slow
+        // handshake does not reset it.
+        var restart = RestartSettings.Create(settings.MinBackoff, settings.MaxBackoff, settings.RandomFactor)
+            .WithMaxRestarts(int.MaxValue, settings.MaxBackoff);
         return RestartSource.WithBackoff(() => OneClient(settings, health, loggers), restart);
     }
 
@@ -85,8 +88,9 @@ public static partial class MqttSources
             await connection.Client.ConnectAsync().ConfigureAwait(false);
             await connection.Client.SubscribeAsync([.. settings.Filters.Select(t => new MqttSubscription(t, MqttQos.AtLeastOnce))]).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsConnectionFailure(ex))
+        catch (Exception ex)
         {
+            // Whatever stopped it (a refusal, a timeout, a client disposed under it): said, the client closed, retried.
             Failed(health, logger, settings.Name, ex);
             await connection.CloseAsync().ConfigureAwait(false);
             throw;
@@ -99,10 +103,6 @@ public static partial class MqttSources
         LogSubscribed(logger, settings.Name, topics);
         return connection;
     }
-
-    private static bool IsConnectionFailure(Exception ex) =>
-        ex is MqttException or IOException or System.Threading.Channels.ChannelClosedException or TimeoutException
-            or System.Net.Sockets.SocketException or System.Security.Authentication.AuthenticationException;
 
     private static void Failed(ISourceHealth health, ILogger logger, string name, Exception ex)
     {
@@ -146,7 +146,7 @@ public static partial class MqttSources
                     }
                 }
             }
-            catch (Exception ex) when (IsConnectionFailure(ex))
+            catch (Exception ex)
             {
                 Failed(health, logger, settings.Name, ex);
                 throw;

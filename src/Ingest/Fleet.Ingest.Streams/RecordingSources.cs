@@ -41,25 +41,33 @@ public static class RecordingSources
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(speed);
         ArgumentNullException.ThrowIfNull(time);
-        var anchorRecorded = DateTime.MinValue;
-        var anchorWall = DateTimeOffset.MinValue;
-        return Flow.Create<RecordedEvent>().SelectAsync(1, async e =>
-        {
-            if (anchorRecorded == DateTime.MinValue)
+        return Flow.Create<RecordedEvent>()
+            .StatefulSelectMany(() =>
             {
-                anchorRecorded = e.Recorded;
-                anchorWall = time.GetUtcNow();
-                return e;
-            }
+                // Each materialisation anchors on its own first event.
+                var anchorRecorded = DateTime.MinValue;
+                var anchorWall = DateTimeOffset.MinValue;
+                return (Func<RecordedEvent, IEnumerable<(RecordedEvent Event, DateTimeOffset Due)>>)(e =>
+                {
+                    if (anchorRecorded == DateTime.MinValue)
+                    {
+                        anchorRecorded = e.Recorded;
+                        anchorWall = time.GetUtcNow();
+                    }
 
-            var wait = anchorWall + ((e.Recorded - anchorRecorded) / speed) - time.GetUtcNow();
-            if (wait > TimeSpan.FromMilliseconds(5))
+                    return [(e, anchorWall + ((e.Recorded - anchorRecorded) / speed))];
+                });
+            })
+            .SelectAsync(1, async x =>
             {
-                await Task.Delay(wait, time).ConfigureAwait(false);
-            }
+                var wait = x.Due - time.GetUtcNow();
+                if (wait > TimeSpan.FromMilliseconds(5))
+                {
+                    await Task.Delay(wait, time).ConfigureAwait(false);
+                }
 
-            return e;
-        });
+                return x.Event;
+            });
     }
 
     private static IEnumerable<RecordedEvent> Read(string path, HfpStream hfp, long afterLine)

@@ -341,6 +341,11 @@ public sealed class TrackingStream : IAsyncDisposable
             {
                 case TrackingInputKind.Event:
                     var e = item.Event;
+                    if (e.TripId is { } positionTrip && _network.Options.TripUpdateStopEvents)
+                    {
+                        _network.OnVehiclePosition(positionTrip);
+                    }
+
                     var at = e.ReceiveTime != default ? e.ReceiveTime : e.EventTime;
                     _clock = at > _clock ? at : _clock;
                     var p = VehiclePartition.PartitionOf(e.VehicleId, _partitions);
@@ -451,6 +456,10 @@ public sealed class TrackingStream : IAsyncDisposable
                     _network.OnStopUpdate(u, _networkOut);
                     PublishNetwork();
                 }
+
+                _networkOut.Events.Clear();
+                _network.OnStopUpdatesDone(_networkOut);
+                PublishNetwork();
             }
         }
 

@@ -116,7 +116,37 @@ public sealed class NetworkTracker
         }
 
         // With TrackingOptions.TripUpdateStopEvents: what the update observed, as a vehicle's own arrivals would be.
-        foreach (var d in observed)
+        Publish(observed, output);
+    }
+
+    /// <summary>
+    /// After a batch of stop updates (a snapshot, or what one stream group carried): with
+    /// <see cref="TrackingOptions.TripUpdateStopEvents"/>, one prediction round per trip tracked from stop events whose
+    /// updates observed a stop or came with a newer poll, made once all of them are in.
+    /// </summary>
+    public void OnStopUpdatesDone(ITrackingOutput output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        if (Trips.EndOfStopUpdates() is { } rounds)
+        {
+            Publish(rounds, output);
+        }
+    }
+
+    /// <summary>A vehicle position on <paramref name="tripId"/> went to tracking: with
+    /// <see cref="TrackingOptions.TripUpdateStopEvents"/>, that trip is tracked from the positions, not from stop events.</summary>
+    public void OnVehiclePosition(string tripId)
+    {
+        ArgumentNullException.ThrowIfNull(tripId);
+        if (_options.TripUpdateStopEvents)
+        {
+            Trips.OnVehiclePosition(tripId);
+        }
+    }
+
+    private void Publish(List<DerivedEvent> derived, ITrackingOutput output)
+    {
+        foreach (var d in derived)
         {
             output.Publish(d);
             OnDerived(d, output);

@@ -32,6 +32,15 @@ public sealed class TripBoard
     private readonly bool _stopEvents;
     private readonly IArrivalPredictor? _predictor;
     private readonly List<StopPrediction> _predictions = [];
+    // Trips tracked from stop events whose prediction round is due at the end of this batch of updates.
+    private readonly List<TripRecord> _due = [];
+    // Trips a vehicle position named before any update did (bounded: cleared when it grows past this many).
+    private readonly HashSet<string> _positionsFirst = new(StringComparer.Ordinal);
+    private const int MaxPositionsFirst = 100_000;
+
+    /// <summary>The vehicle id a trip tracked from stop events is shown as when the feed names no vehicle: this prefix and
+    /// the trip_id.</summary>
+    public const string TripVehiclePrefix = "trip:";
 
     /// <summary>Creates a board over a catalog.</summary>
     /// <param name="catalog">The schedule's trips.</param>
@@ -121,6 +130,7 @@ public sealed class TripBoard
             if (_trips.TryGetValue(d.TripId!, out var r) && r.VehicleId == d.VehicleId && d.Other != "completed")
             {
                 r.VehicleId = null;
+                r.VehicleTracked = false; // the vehicle left the trip: its stop events may come from TripUpdates again
             }
         }
     }
@@ -137,7 +147,58 @@ public sealed class TripBoard
             var r = Get(d.TripId!, d.ServiceDate, d.RouteId, d.Time, out _);
             r.ObservedDelay = d.DelaySeconds;
             r.LastObservedSequence = d.StopSequence;
-            r.VehicleId ??= d.VehicleId;
+            if (d.VehicleId is { } vehicle && !vehicle.StartsWith(TripVehiclePrefix, StringComparison.Ordinal))
+            {
+                r.VehicleId ??= vehicle;
+            }
+        }
+    }
+
+    /// <summary>A position of a vehicle on <paramref name="tripId"/> reached tracking: the trip's stops come from the
+    /// vehicle's own tracking from now on, not from TripUpdates' stop events.</summary>
+    internal void OnVehiclePosition(string tripId)
+    {
+        lock (_gate)
+        {
+            if (_trips.TryGetValue(tripId, out var r))
+            {
+                r.VehicleTracked = true;
+            }
+            else
+            {
+                if (_positionsFirst.Count >= MaxPositionsFirst)
+                {
+                    _positionsFirst.Clear();
+                }
+
+                _positionsFirst.Add(tripId);
+            }
+        }
+    }
+
+    // The prediction rounds due after a batch of updates (one per trip tracked from stop events whose updates observed a
+    // stop or came with a newer poll), or null.
+    internal List<DerivedEvent>? EndOfStopUpdates()
+    {
+        lock (_gate)
+        {
+            if (_due.Count == 0)
+            {
+                return null;
+            }
+
+            var rounds = new List<DerivedEvent>();
+            foreach (var r in _due)
+            {
+                r.RoundDue = false;
+                if (!r.Cancelled && !r.VehicleTracked && r.Plan is { } trip)
+                {
+                    Predict(r, trip, r.LastPrediction, rounds);
+                }
+            }
+
+            _due.Clear();
+            return rounds;
         }
     }
 
@@ -170,6 +231,12 @@ public sealed class TripBoard
                 if (!r.Cancelled)
                 {
                     r.Cancelled = true;
+                    if (r.LastPrediction != default)
+                    {
+                        // Its own predictions (tracked from stop events) go with it: an empty round retires them.
+                        output.Publish(RoundMarker(r, r.Plan!, u.Time, 0));
+                    }
+
                     output.Publish(new DerivedEvent
                     {
                         Type = DerivedEventType.Alert,
@@ -193,7 +260,13 @@ public sealed class TripBoard
                 var k = u.StopSequence >= 0 ? plan.IndexOfSequence(u.StopSequence) : -1;
                 if (k < 0 && u.StopId is not null)
                 {
-                    k = plan.IndexOfStop(u.StopId);
+                    // A loop trip visits its terminal twice: after stops observed, the next visit is the one meant.
+                    var from = _stopEvents && r.StopEventArrival >= 0 ? Math.Max(0, plan.IndexOfSequence(r.StopEventArrival)) : 0;
+                    k = plan.IndexOfStop(u.StopId, from);
+                    if (k < 0 && from > 0)
+                    {
+                        k = plan.IndexOfStop(u.StopId);
+                    }
                 }
 
                 if (k >= 0)
@@ -253,7 +326,13 @@ public sealed class TripBoard
 
                 if (_predictor is not null && r.StopEventArrival >= 0 && (derived is not null || update.Time > r.LastPrediction))
                 {
-                    derived = Predict(r, trip, update, derived ?? []);
+                    // One round per trip and batch, once all its updates are in (EndOfStopUpdates).
+                    r.LastPrediction = update.Time > r.LastPrediction ? update.Time : r.LastPrediction;
+                    if (!r.RoundDue)
+                    {
+                        r.RoundDue = true;
+                        _due.Add(r);
+                    }
                 }
 
                 if (happened)
@@ -273,18 +352,17 @@ public sealed class TripBoard
         }
     }
 
-    // One prediction round for a trip tracked from its stop events, at the update's time: the downstream stops of the
+    // One prediction round for a trip tracked from its stop events, at the poll's time: the downstream stops of the
     // last observed one, non-decreasing and never before now, then the round's marker (which retires what an earlier
     // round said and this one does not), as a vehicle's own round is.
-    private List<DerivedEvent> Predict(TripRecord r, TripPlan trip, in StopUpdate u, List<DerivedEvent> derived)
+    private void Predict(TripRecord r, TripPlan trip, DateTime time, List<DerivedEvent> derived)
     {
-        r.LastPrediction = u.Time;
-        var vehicle = VehicleOf(r, u);
+        var vehicle = VehicleOf(r);
         _predictions.Clear();
         var next = r.StopEventArrival < 0 ? 0 : trip.IndexOfSequence(r.StopEventArrival) + 1;
         if (next > 0 && next < trip.Stops.Count)
         {
-            var progress = new VehicleProgress(vehicle, trip, u.Time, 0, next, r.StopEventDelay, 0)
+            var progress = new VehicleProgress(vehicle, trip, time, 0, next, r.StopEventDelay, 0)
             {
                 Arrivals = r.Arrivals,
                 Departures = r.Departures,
@@ -296,7 +374,7 @@ public sealed class TripBoard
                 : a.StopIndex.CompareTo(b.StopIndex));
         }
 
-        var floor = u.Time;
+        var floor = time;
         foreach (var p in _predictions)
         {
             var plan = p.Trip ?? trip;
@@ -306,7 +384,7 @@ public sealed class TripBoard
             derived.Add(new DerivedEvent
             {
                 Type = DerivedEventType.Prediction,
-                Time = u.Time,
+                Time = time,
                 VehicleId = vehicle,
                 TripId = plan.TripId,
                 RouteId = plan.RouteId,
@@ -324,23 +402,25 @@ public sealed class TripBoard
             });
         }
 
-        derived.Add(new DerivedEvent
-        {
-            Type = DerivedEventType.PredictionRound,
-            Time = u.Time,
-            VehicleId = vehicle,
-            TripId = trip.TripId,
-            RouteId = trip.RouteId,
-            DirectionId = trip.DirectionId,
-            ServiceDate = trip.ServiceDate,
-            Mode = trip.Mode,
-            Value = _predictions.Count,
-        });
-        return derived;
+        derived.Add(RoundMarker(r, trip, time, _predictions.Count));
     }
 
+    // The end of a prediction round: it retires whatever an earlier round of the vehicle said and this one does not.
+    private static DerivedEvent RoundMarker(TripRecord r, TripPlan trip, DateTime time, int predictions) => new()
+    {
+        Type = DerivedEventType.PredictionRound,
+        Time = time,
+        VehicleId = VehicleOf(r),
+        TripId = trip.TripId,
+        RouteId = trip.RouteId,
+        DirectionId = trip.DirectionId,
+        ServiceDate = trip.ServiceDate,
+        Mode = trip.Mode,
+        Value = predictions,
+    };
+
     // The vehicle a stop-event trip is shown as: the feed's vehicle id, or the trip's own when the feed names none.
-    private static string VehicleOf(TripRecord r, in StopUpdate u) => r.VehicleId ?? u.VehicleId ?? "trip:" + r.TripId;
+    private static string VehicleOf(TripRecord r) => r.VehicleId ?? TripVehiclePrefix + r.TripId;
 
     // The arrival and departure an update reports as happened (a time at or before the update's own timestamp), each
     // once per stop and only forward along the trip; null when it reports neither (a prediction).
@@ -359,22 +439,24 @@ public sealed class TripBoard
             r.StopEventArrival = stop.Sequence;
             r.StopEventDelay = (int)Math.Round((arrival - stop.Arrival).TotalSeconds);
             r.Arrivals[k] = arrival.Ticks;
-            (observed ??= []).Add(StopEvent(DerivedEventType.Arrival, r, u, stop, trip, arrival, stop.Arrival));
+            (observed ??= []).Add(StopEvent(DerivedEventType.Arrival, r, stop, trip, arrival, stop.Arrival));
         }
 
         if (u.Departure is { } departure && departure <= u.Time && stop.Sequence > r.StopEventDeparture)
         {
             if (stop.Sequence > r.StopEventArrival)
             {
-                // Departed from a stop whose arrival nobody reported: it arrived no later than it left.
+                // Departed from a stop whose arrival nobody reported: it arrived there no later than it left, and the
+                // boards, histories and headways need the arrival (at the departure time: the latest it can have been).
                 r.StopEventArrival = stop.Sequence;
                 r.Arrivals[k] = departure.Ticks;
+                (observed ??= []).Add(StopEvent(DerivedEventType.Arrival, r, stop, trip, departure, stop.Arrival));
             }
 
             r.StopEventDeparture = stop.Sequence;
             r.StopEventDelay = (int)Math.Round((departure - stop.Departure).TotalSeconds);
             r.Departures[k] = departure.Ticks;
-            (observed ??= []).Add(StopEvent(DerivedEventType.Departure, r, u, stop, trip, departure, stop.Departure));
+            (observed ??= []).Add(StopEvent(DerivedEventType.Departure, r, stop, trip, departure, stop.Departure));
         }
 
         if (observed is not null && _predictor is IStopObserver learner)
@@ -389,11 +471,11 @@ public sealed class TripBoard
         return observed;
     }
 
-    private static DerivedEvent StopEvent(DerivedEventType type, TripRecord r, in StopUpdate u, PlannedStop stop, TripPlan trip, DateTime at, DateTime scheduled) => new()
+    private static DerivedEvent StopEvent(DerivedEventType type, TripRecord r, PlannedStop stop, TripPlan trip, DateTime at, DateTime scheduled) => new()
     {
         Type = type,
         Time = at,
-        VehicleId = VehicleOf(r, u),
+        VehicleId = VehicleOf(r),
         TripId = r.TripId,
         RouteId = r.RouteId,
         DirectionId = trip.DirectionId,
@@ -416,6 +498,7 @@ public sealed class TripBoard
         created = true;
         _catalog.TryGet(tripId, date, near, out var plan);
         r = new TripRecord(tripId) { Plan = plan, ServiceDate = plan?.ServiceDate ?? date, RouteId = plan?.RouteId ?? routeId };
+        r.VehicleTracked = _positionsFirst.Remove(tripId);
         _trips.Add(tripId, r);
         return r;
     }
@@ -449,8 +532,10 @@ public sealed class TripBoard
 
         public long[] Departures { get; set; } = [];
 
-        // When the trip's last prediction round was made (the update's time).
+        // The newest poll time a prediction round was due at, and whether one is due at the end of this batch.
         public DateTime LastPrediction { get; set; }
+
+        public bool RoundDue { get; set; }
 
         public int? ObservedDelay { get; set; }
 

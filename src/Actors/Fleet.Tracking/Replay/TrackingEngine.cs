@@ -234,6 +234,7 @@ public sealed class TrackingEngine
             Network.OnStopUpdate(u, _networkOut);
         }
 
+        Network.OnStopUpdatesDone(_networkOut);
         _runningUpdates.Clear();
         foreach (var d in _merged)
         {
