@@ -47,9 +47,10 @@ public sealed record PredictionWithdrawal(
 /// (<see cref="LiveOptions.PredictionStaleAfter"/>), leaves the map, or when the replay seeks or loops
 /// (<see cref="WithdrawAllPredictions"/>). A withdrawal is pushed to the clients that follow the stop, route or
 /// vehicle as <see cref="LiveMethods.Withdrawn"/>.</para>
-/// <para>Lock order: <c>_roundGate</c>, then <c>_changeGate</c>; a client's <c>Gate</c> is never taken under
-/// <c>_roundGate</c>. Every change to the prediction store happens under <c>_roundGate</c>, so the store and the
-/// per-vehicle rounds always agree (<see cref="CheckRounds"/>); readers of the store take no lock.</para>
+/// <para>Locks: see <see cref="LiveEvents"/> (<c>_roundGate</c> before <c>_changeGate</c>; a client's <c>Gate</c> is never
+/// taken under <c>_roundGate</c>). Every change to the prediction store happens under <c>_roundGate</c>, so the store and
+/// the per-vehicle rounds always agree (<see cref="CheckRounds"/>); the push lanes read the store without it, the
+/// queries that list it (<see cref="PredictionsAt"/>, <see cref="AllPredictions"/>) take it briefly.</para>
 /// </remarks>
 public sealed partial class LiveEvents
 {
