@@ -109,6 +109,8 @@ public sealed class TrackingStream : IAsyncDisposable
     private readonly Task _done;
     private readonly ActorMaterializer _materializer;
     private readonly NetworkTracker _network;
+    // The network stage tracks TripUpdates' stop events: it is told which trips vehicle positions run.
+    private readonly bool _tripsFromStopEvents;
     private readonly ITrackingOutput _output;
     private readonly IStopObserver? _observer;
     private readonly ListOutput _networkOut = new();
@@ -139,6 +141,7 @@ public sealed class TrackingStream : IAsyncDisposable
     {
         _partitions = partitions;
         _network = network;
+        _tripsFromStopEvents = network.Options.TripUpdateStopEvents;
         _output = output;
         _observer = observer;
         _materializer = system.Materializer();
@@ -341,7 +344,7 @@ public sealed class TrackingStream : IAsyncDisposable
             {
                 case TrackingInputKind.Event:
                     var e = item.Event;
-                    if (e.TripId is { } positionTrip && _network.Options.TripUpdateStopEvents)
+                    if (_tripsFromStopEvents && e.TripId is { } positionTrip)
                     {
                         _network.OnVehiclePosition(positionTrip);
                     }

@@ -187,7 +187,7 @@ public sealed class TripBoard
                 return null;
             }
 
-            var rounds = new List<DerivedEvent>();
+            var rounds = new ListOutput();
             foreach (var r in _due)
             {
                 r.RoundDue = false;
@@ -198,7 +198,7 @@ public sealed class TripBoard
             }
 
             _due.Clear();
-            return rounds;
+            return rounds.Events;
         }
     }
 
@@ -355,7 +355,7 @@ public sealed class TripBoard
     // One prediction round for a trip tracked from its stop events, at the poll's time: the downstream stops of the
     // last observed one, non-decreasing and never before now, then the round's marker (which retires what an earlier
     // round said and this one does not), as a vehicle's own round is.
-    private void Predict(TripRecord r, TripPlan trip, DateTime time, List<DerivedEvent> derived)
+    private void Predict(TripRecord r, TripPlan trip, DateTime time, ListOutput derived)
     {
         var vehicle = VehicleOf(r);
         _predictions.Clear();
@@ -369,40 +369,11 @@ public sealed class TripBoard
                 HasPosition = false,
             };
             _predictor!.Predict(progress, _predictions);
-            _predictions.Sort(static (a, b) => (a.Trip is null ? 0 : 1).CompareTo(b.Trip is null ? 0 : 1) is var c && c != 0
-                ? c
-                : a.StopIndex.CompareTo(b.StopIndex));
+            PredictionRound.Order(_predictions);
         }
 
-        var floor = time;
-        foreach (var p in _predictions)
-        {
-            var plan = p.Trip ?? trip;
-            var stop = plan.Stops[p.StopIndex];
-            var arrival = p.Arrival < floor ? floor : p.Arrival;
-            floor = arrival;
-            derived.Add(new DerivedEvent
-            {
-                Type = DerivedEventType.Prediction,
-                Time = time,
-                VehicleId = vehicle,
-                TripId = plan.TripId,
-                RouteId = plan.RouteId,
-                DirectionId = plan.DirectionId,
-                ServiceDate = plan.ServiceDate,
-                StopId = stop.StopId,
-                StopSequence = stop.Sequence,
-                Scheduled = stop.Arrival,
-                Predicted = arrival,
-                PredictedLow = p.Low is { } low && low > arrival ? arrival : p.Low,
-                PredictedHigh = p.High is { } high && high < arrival ? arrival : p.High,
-                DelaySeconds = (int)Math.Round((arrival - stop.Arrival).TotalSeconds),
-                Mode = plan.Mode,
-                NextTrip = p.Trip is not null,
-            });
-        }
-
-        derived.Add(RoundMarker(r, trip, time, _predictions.Count));
+        PredictionRound.Publish(_predictions, trip, time, vehicle, mode: null, ingestTimestamp: 0, derived);
+        derived.Publish(RoundMarker(r, trip, time, _predictions.Count));
     }
 
     // The end of a prediction round: it retires whatever an earlier round of the vehicle said and this one does not.

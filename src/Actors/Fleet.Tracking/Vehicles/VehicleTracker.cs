@@ -877,10 +877,8 @@ public sealed class VehicleTracker
         }
     }
 
-    // One prediction round: the vehicle's whole forecast at t, followed by a PredictionRound marker that retires
-    // whatever an earlier round said and this one does not (a stop passed meanwhile, a trip left). Times are made
-    // non-decreasing along the trip (and on into the block's next trip) and never earlier than t: a vehicle reaches
-    // its stops in order, and not before now, whatever a per-stop model says.
+    // One prediction round: the vehicle's whole forecast at t (PredictionRound.Publish), followed by a PredictionRound
+    // marker that retires whatever an earlier round said and this one does not (a stop passed meanwhile, a trip left).
     private void Predict(DateTime t, double speed, ITrackingOutput output)
     {
         var plan = _plan!;
@@ -908,40 +906,10 @@ public sealed class VehicleTracker
                 HasPosition = _s.Progress >= 0,
             };
             _predictor!.Predict(progress, _predictions);
-            _predictions.Sort(static (a, b) => (a.Trip is null ? 0 : 1).CompareTo(b.Trip is null ? 0 : 1) is var c && c != 0
-                ? c
-                : a.StopIndex.CompareTo(b.StopIndex));
+            PredictionRound.Order(_predictions);
         }
 
-        var floor = t;
-        foreach (var p in _predictions)
-        {
-            var trip = p.Trip ?? plan; // the block's next trip carries its own plan
-            var stop = trip.Stops[p.StopIndex];
-            var arrival = p.Arrival < floor ? floor : p.Arrival;
-            floor = arrival;
-            output.Publish(new DerivedEvent
-            {
-                Type = DerivedEventType.Prediction,
-                Time = t,
-                VehicleId = _s.VehicleId,
-                TripId = trip.TripId,
-                RouteId = trip.RouteId,
-                DirectionId = trip.DirectionId,
-                ServiceDate = trip.ServiceDate,
-                StopId = stop.StopId,
-                StopSequence = stop.Sequence,
-                Scheduled = stop.Arrival,
-                Predicted = arrival,
-                PredictedLow = p.Low is { } low && low > arrival ? arrival : p.Low,
-                PredictedHigh = p.High is { } high && high < arrival ? arrival : p.High,
-                DelaySeconds = (int)Math.Round((arrival - stop.Arrival).TotalSeconds),
-                Mode = _s.Mode,
-                IngestTimestamp = _ingest,
-                NextTrip = p.Trip is not null,
-            });
-        }
-
+        PredictionRound.Publish(_predictions, plan, t, _s.VehicleId, _s.Mode, _ingest, output);
         output.Publish(TripEvent(DerivedEventType.PredictionRound, t, plan) with { Value = _predictions.Count });
     }
 
