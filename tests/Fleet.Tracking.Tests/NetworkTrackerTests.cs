@@ -248,4 +248,32 @@ public sealed class NetworkTrackerTests
 
         Assert.Empty(output.Events);
     }
+
+    [Fact]
+    public void StopUpdates_AFeedClockAheadOfOurs_IsNotTrustedToSayAStopHappened()
+    {
+        var receive = TestRoute.Midnight.AddSeconds(Start);
+        var feed = new TransitRealtime.FeedMessage { Header = new TransitRealtime.FeedHeader { GtfsRealtimeVersion = "2.0" } };
+        var tu = new TransitRealtime.TripUpdate
+        {
+            Trip = new TransitRealtime.TripDescriptor { TripId = "T1" },
+            Timestamp = (ulong)(receive.AddHours(1) - DateTime.UnixEpoch).TotalSeconds, // an hour ahead of our clock
+        };
+        tu.StopTimeUpdate.Add(new TransitRealtime.TripUpdate.Types.StopTimeUpdate
+        {
+            StopSequence = 2,
+            Arrival = new TransitRealtime.TripUpdate.Types.StopTimeEvent { Time = (long)(receive.AddMinutes(30) - DateTime.UnixEpoch).TotalSeconds },
+        });
+        feed.Entity.Add(new TransitRealtime.FeedEntity { Id = "1", TripUpdate = tu });
+
+        var update = Assert.Single(Fleet.Tracking.Replay.GtfsRtStopUpdates.Extract(feed, receive, matcher: null));
+        var route = new TestRoute();
+        route.AddTrip("T1", Start);
+        var network = new NetworkTracker(new TrackingOptions { TripUpdateStopEvents = true }, route.Catalog);
+        var output = new ListOutput();
+        network.OnStopUpdate(update, output);
+
+        Assert.Equal(receive + EventTimeClock.MaxAhead, update.Time);
+        Assert.Empty(output.Events); // 30 min from now has not happened, whatever the feed's clock says
+    }
 }

@@ -161,7 +161,13 @@ public static class GtfsRtStopUpdates
                 continue;
             }
 
+            // A feed's clock may run ahead of ours: never trusted beyond what the event-time clock allows (it decides
+            // which stop times have happened, and moves the live view's time).
             var time = tu.HasTimestamp ? GtfsRtNormalizer.FromPosix(tu.Timestamp) : header;
+            if (receiveTime != default && time > receiveTime + EventTimeClock.MaxAhead)
+            {
+                time = receiveTime + EventTimeClock.MaxAhead;
+            }
             var tripId = trip.HasTripId ? trip.TripId : null;
             DateOnly? date = trip.HasStartDate ? TripMatcher.ParseDate(trip.StartDate) : null;
             if (tripId is null && matcher is not null && matcher.Match(trip, time) is { IsMatched: true } m)
