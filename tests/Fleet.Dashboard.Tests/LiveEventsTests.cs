@@ -424,7 +424,9 @@ public sealed class LiveEventsTests
             }
         }
 
-        public Task SendAsync(string clientId, string method, object payload, CancellationToken cancellationToken)
+        public ILiveClient Client(string clientId) => new Recorder(this, clientId);
+
+        private Task Record(string clientId, string method, object payload)
         {
             var list = _sent.GetOrAdd(clientId, _ => []);
             lock (list)
@@ -433,6 +435,22 @@ public sealed class LiveEventsTests
             }
 
             return _blocks.TryGetValue(clientId, out var block) ? block.Task : Task.CompletedTask;
+        }
+
+        // Records each call under the name the hub sends it by.
+        private sealed class Recorder(RecordingTransport transport, string clientId) : ILiveClient
+        {
+            public Task Vehicles(IReadOnlyList<VehicleState> vehicles) => transport.Record(clientId, LiveMethods.Vehicles, vehicles);
+
+            public Task Removed(IReadOnlyList<string> vehicleIds) => transport.Record(clientId, LiveMethods.Removed, vehicleIds);
+
+            public Task Predictions(IReadOnlyList<ArrivalPrediction> predictions) =>
+                transport.Record(clientId, LiveMethods.Predictions, predictions);
+
+            public Task Withdrawn(IReadOnlyList<PredictionWithdrawal> withdrawals) =>
+                transport.Record(clientId, LiveMethods.Withdrawn, withdrawals);
+
+            public Task Alerts(IReadOnlyList<LiveAlert> alerts) => transport.Record(clientId, LiveMethods.Alerts, alerts);
         }
     }
 }

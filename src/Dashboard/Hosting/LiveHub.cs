@@ -6,10 +6,11 @@ namespace Fleet.Dashboard.Hosting;
 
 /// <summary>
 /// The SignalR hub at <c>/hubs/live</c>. Clients call <see cref="Subscribe"/> and <see cref="Unsubscribe"/>;
-/// the server pushes <c>vehicles</c>, <c>removed</c>, <c>predictions</c> and <c>alerts</c> (see <see cref="LiveMethods"/>).
+/// the server pushes <c>vehicles</c>, <c>removed</c>, <c>predictions</c>, <c>withdrawn</c> and <c>alerts</c> through the typed
+/// client <see cref="ILiveClient"/> (names in <see cref="LiveMethods"/>).
 /// </summary>
 /// <remarks>A hub instance lives for one call; the state is in <see cref="LiveEvents"/>.</remarks>
-public sealed class LiveHub(LiveEvents live, IServiceProvider services) : Hub
+public sealed class LiveHub(LiveEvents live, IServiceProvider services) : Hub<ILiveClient>
 {
     /// <summary>The hub's path.</summary>
     public const string Path = "/hubs/live";
@@ -95,11 +96,10 @@ public sealed class LiveHub(LiveEvents live, IServiceProvider services) : Hub
 }
 
 /// <summary>Pushes <see cref="LiveEvents"/> batches through the hub.</summary>
-public sealed class HubLiveTransport(IHubContext<LiveHub> hub) : ILiveTransport
+public sealed class HubLiveTransport(IHubContext<LiveHub, ILiveClient> hub) : ILiveTransport
 {
     /// <inheritdoc />
-    public Task SendAsync(string clientId, string method, object payload, CancellationToken cancellationToken) =>
-        hub.Clients.Client(clientId).SendAsync(method, payload, cancellationToken);
+    public ILiveClient Client(string clientId) => hub.Clients.Client(clientId);
 }
 
 /// <summary>Runs the <see cref="LiveEvents"/> flush loop for the host's lifetime.</summary>

@@ -15,7 +15,7 @@ public sealed partial class LiveEvents
     public void Connect(string clientId, Action? abort = null)
     {
         ArgumentNullException.ThrowIfNull(clientId);
-        _clients.TryAdd(clientId, new LiveClient(clientId, abort));
+        _clients.TryAdd(clientId, new LiveConnection(clientId, abort));
         Metrics.Clients = _clients.Count;
     }
 
@@ -56,7 +56,7 @@ public sealed partial class LiveEvents
         Interlocked.MemoryBarrier();
         lock (client.Gate)
         {
-            var single = new LiveClient.Filter(subscription);
+            var single = new LiveConnection.Filter(subscription);
             foreach (var (id, entry) in _vehicles)
             {
                 if (single.Matches(entry.State))
@@ -168,11 +168,11 @@ public sealed partial class LiveEvents
     {
         lock (_indexGate)
         {
-            var stops = new Dictionary<string, List<LiveClient>>(StringComparer.Ordinal);
-            var routes = new Dictionary<string, List<LiveClient>>(StringComparer.Ordinal);
-            var vehicles = new Dictionary<string, List<LiveClient>>(StringComparer.Ordinal);
-            var boxes = new List<LiveClient>();
-            var all = new List<LiveClient>();
+            var stops = new Dictionary<string, List<LiveConnection>>(StringComparer.Ordinal);
+            var routes = new Dictionary<string, List<LiveConnection>>(StringComparer.Ordinal);
+            var vehicles = new Dictionary<string, List<LiveConnection>>(StringComparer.Ordinal);
+            var boxes = new List<LiveConnection>();
+            var all = new List<LiveConnection>();
             foreach (var client in _clients.Values)
             {
                 lock (client.Gate)
@@ -214,7 +214,7 @@ public sealed partial class LiveEvents
                 }
             }
 
-            static Dictionary<string, LiveClient[]> Freeze(Dictionary<string, List<LiveClient>> d) =>
+            static Dictionary<string, LiveConnection[]> Freeze(Dictionary<string, List<LiveConnection>> d) =>
                 d.ToDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal);
 
             _index = new SubscriptionIndex(Freeze(stops), Freeze(routes), Freeze(vehicles), [.. boxes], [.. all]);

@@ -182,7 +182,7 @@ public sealed partial class LiveEvents
                 var index = _index;
                 foreach (var key in predictions)
                 {
-                    void Queue(LiveClient client)
+                    void Queue(LiveConnection client)
                     {
                         client.QueuePrediction(key, _options.MaxPendingPerClient, Metrics);
                         touched.Add(client);
@@ -234,7 +234,7 @@ public sealed partial class LiveEvents
         }
     }
 
-    private void TrySendVehicles(LiveClient client, long now)
+    private void TrySendVehicles(LiveConnection client, long now)
     {
         List<VehicleState> vehicles;
         List<string> removed;
@@ -272,10 +272,10 @@ public sealed partial class LiveEvents
             client.LastSent = now;
         }
 
-        _ = SendPushAsync(client, urgent: false, LiveMethods.Vehicles, vehicles, LiveMethods.Removed, removed);
+        _ = SendPushAsync(client, urgent: false, static (c, v) => c.Vehicles(v), vehicles, static (c, r) => c.Removed(r), removed);
     }
 
-    private void TrySendUrgent(LiveClient client)
+    private void TrySendUrgent(LiveConnection client)
     {
         List<ArrivalPrediction> predictions;
         List<PredictionWithdrawal> withdrawn;
@@ -329,30 +329,31 @@ public sealed partial class LiveEvents
             client.UrgentMissCounted = false;
         }
 
-        _ = SendPushAsync(client, urgent: true, LiveMethods.Predictions, predictions, LiveMethods.Alerts, alerts, withdrawn);
+        _ = SendPushAsync(client, urgent: true, static (c, p) => c.Predictions(p), predictions, static (c, a) => c.Alerts(a), alerts, withdrawn);
     }
 
     // One push of a lane: up to two messages (vehicles then removals, or predictions then alerts); a failure concerns
     // this client only. The lane is free again when it ends.
     private async Task SendPushAsync<TFirst, TSecond>(
-        LiveClient client, bool urgent, string firstMethod, List<TFirst> first, string secondMethod, List<TSecond> second,
-        List<PredictionWithdrawal>? withdrawn = null)
+        LiveConnection client, bool urgent, Func<ILiveClient, List<TFirst>, Task> sendFirst, List<TFirst> first,
+        Func<ILiveClient, List<TSecond>, Task> sendSecond, List<TSecond> second, List<PredictionWithdrawal>? withdrawn = null)
     {
         try
         {
+            var to = _transport.Client(client.Id);
             if (first.Count > 0)
             {
-                await _transport.SendAsync(client.Id, firstMethod, first, CancellationToken.None).ConfigureAwait(false);
+                await sendFirst(to, first).ConfigureAwait(false);
             }
 
             if (withdrawn is { Count: > 0 })
             {
-                await _transport.SendAsync(client.Id, LiveMethods.Withdrawn, withdrawn, CancellationToken.None).ConfigureAwait(false);
+                await to.Withdrawn(withdrawn).ConfigureAwait(false);
             }
 
             if (second.Count > 0)
             {
-                await _transport.SendAsync(client.Id, secondMethod, second, CancellationToken.None).ConfigureAwait(false);
+                await sendSecond(to, second).ConfigureAwait(false);
             }
 
             Metrics.CountBatch(first.Count + second.Count + (withdrawn?.Count ?? 0));
@@ -387,7 +388,7 @@ public sealed partial class LiveEvents
         }
     }
 
-    private void AbortIfStalled(LiveClient client, long now)
+    private void AbortIfStalled(LiveConnection client, long now)
     {
         Action? abort;
         lock (client.Gate)

@@ -4,12 +4,12 @@ using Microsoft.Extensions.Logging;
 
 namespace Fleet.Dashboard.Live;
 
-/// <summary>Sends one pushed message to one connected client (the SignalR hub in production, a fake in tests).</summary>
+/// <summary>Reaches one connected client (the SignalR hub in production, a recorder in tests).</summary>
 public interface ILiveTransport
 {
-    /// <summary>Sends <paramref name="payload"/> as <paramref name="method"/> to client <paramref name="clientId"/>;
-    /// completes when the transport accepted it (a slow client makes this slow).</summary>
-    public Task SendAsync(string clientId, string method, object payload, CancellationToken cancellationToken);
+    /// <summary>The client <paramref name="clientId"/>; each of its calls completes when the transport accepted the
+    /// message (a slow client makes this slow).</summary>
+    public ILiveClient Client(string clientId);
 }
 
 /// <summary>
@@ -37,7 +37,7 @@ public interface ILiveTransport
 /// stuck for <see cref="LiveOptions.SlowClientTimeout"/>.</para>
 /// <para><b>Where it lives</b>: the live state and its producers and queries here; the prediction rounds and their
 /// withdrawals in LiveEvents.Rounds.cs; connections and subscriptions in LiveEvents.Clients.cs (the index they build:
-/// <see cref="SubscriptionIndex"/>; one client's queues: <see cref="LiveClient"/>); the two push lanes in
+/// <see cref="SubscriptionIndex"/>; one client's queues: <see cref="LiveConnection"/>); the two push lanes in
 /// LiveEvents.Push.cs.</para>
 /// <para><b>Lock order</b>: <c>_urgentGate</c>, then <c>_indexGate</c>, then <c>_roundGate</c>, then <c>_changeGate</c>,
 /// then one client's <c>Gate</c>. <c>_changeGate</c> and a client's <c>Gate</c> are innermost and never held together,
@@ -73,7 +73,7 @@ public sealed partial class LiveEvents
     private HashSet<string> _changedAlerts = new(StringComparer.Ordinal);
     private HashSet<string> _spareAlerts = new(StringComparer.Ordinal);
 
-    private readonly ConcurrentDictionary<string, LiveClient> _clients = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LiveConnection> _clients = new(StringComparer.Ordinal);
     private readonly Lock _indexGate = new();
     private volatile SubscriptionIndex _index = SubscriptionIndex.Empty;
 
@@ -81,7 +81,7 @@ public sealed partial class LiveEvents
     private readonly object _urgentMonitor = new();
     private int _urgentSignaled;
     private readonly Lock _urgentGate = new();
-    private readonly HashSet<LiveClient> _touched = [];
+    private readonly HashSet<LiveConnection> _touched = [];
     private long _latestEventTicks;
     private long _lastExpiry;
 

@@ -22,15 +22,15 @@ public readonly record struct LiveClientsSummary(long PendingItems, int MaxPendi
 /// client (global alerts). Immutable; rebuilt when a subscription changes. Each candidate is checked with its own
 /// filter under its lock before anything is queued, so a stale index never sends what a client did not ask for.</summary>
 internal sealed class SubscriptionIndex(
-    Dictionary<string, LiveClient[]> stops,
-    Dictionary<string, LiveClient[]> routes,
-    Dictionary<string, LiveClient[]> vehicles,
-    LiveClient[] boxes,
-    LiveClient[] all)
+    Dictionary<string, LiveConnection[]> stops,
+    Dictionary<string, LiveConnection[]> routes,
+    Dictionary<string, LiveConnection[]> vehicles,
+    LiveConnection[] boxes,
+    LiveConnection[] all)
 {
     public static readonly SubscriptionIndex Empty = new([], [], [], [], []);
 
-    public void ForVehicle(VehicleState v, Action<LiveClient> queue)
+    public void ForVehicle(VehicleState v, Action<LiveConnection> queue)
     {
         if (vehicles.TryGetValue(v.Id, out var byVehicle))
         {
@@ -51,7 +51,7 @@ internal sealed class SubscriptionIndex(
         (p.VehicleId is not null && vehicles.ContainsKey(p.VehicleId));
 
     /// <summary>Queues for the clients that follow a prediction's (or a withdrawal's) stop, route or vehicle.</summary>
-    public void ForPrediction(string stopId, string? routeId, string? vehicleId, Action<LiveClient> queue)
+    public void ForPrediction(string stopId, string? routeId, string? vehicleId, Action<LiveConnection> queue)
     {
         if (stops.TryGetValue(stopId, out var byStop))
         {
@@ -69,7 +69,7 @@ internal sealed class SubscriptionIndex(
         }
     }
 
-    public void ForAlert(LiveAlert a, Action<LiveClient> queue)
+    public void ForAlert(LiveAlert a, Action<LiveConnection> queue)
     {
         if (a.IsGlobal)
         {
@@ -103,7 +103,7 @@ internal sealed class SubscriptionIndex(
         }
     }
 
-    private static void Visit(LiveClient[] clients, VehicleState v, Action<LiveClient> queue)
+    private static void Visit(LiveConnection[] clients, VehicleState v, Action<LiveConnection> queue)
     {
         foreach (var client in clients)
         {
@@ -117,7 +117,7 @@ internal sealed class SubscriptionIndex(
         }
     }
 
-    private static void Visit(LiveClient[] clients, string stopId, string? routeId, string? vehicleId, Action<LiveClient> queue)
+    private static void Visit(LiveConnection[] clients, string stopId, string? routeId, string? vehicleId, Action<LiveConnection> queue)
     {
         foreach (var client in clients)
         {
@@ -131,7 +131,7 @@ internal sealed class SubscriptionIndex(
         }
     }
 
-    private static void Visit(LiveClient[] clients, LiveAlert a, Action<LiveClient> queue)
+    private static void Visit(LiveConnection[] clients, LiveAlert a, Action<LiveConnection> queue)
     {
         foreach (var client in clients)
         {

@@ -248,7 +248,7 @@ internal static class BenchE2eCommand
                 s.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
                 if (timing is not null)
                 {
-                    s.AddSingleton<ILiveTransport>(sp => new TimedTransport(new HubLiveTransport(sp.GetRequiredService<IHubContext<LiveHub>>()), timing));
+                    s.AddSingleton<ILiveTransport>(sp => new TimedTransport(new HubLiveTransport(sp.GetRequiredService<IHubContext<LiveHub, ILiveClient>>()), timing));
                 }
             });
             await app.StartAsync(ct).ConfigureAwait(false);

@@ -99,7 +99,7 @@ internal static class BenchHubCommand
         {
             s.AddSingleton<ITransitNetwork>(network);
             s.AddSingleton(liveOptions);
-            s.AddSingleton<ILiveTransport>(sp => new TimedTransport(new HubLiveTransport(sp.GetRequiredService<IHubContext<LiveHub>>()), timing));
+            s.AddSingleton<ILiveTransport>(sp => new TimedTransport(new HubLiveTransport(sp.GetRequiredService<IHubContext<LiveHub, ILiveClient>>()), timing));
             s.AddLogging(b => b.SetMinimumLevel(LogLevel.Warning));
         });
         await app.StartAsync(ct).ConfigureAwait(false);

@@ -58,10 +58,25 @@ internal sealed class SendTiming(int capacity = 1 << 18)
 /// <summary>Wraps the hub transport to time each push (<c>fleet bench hub</c>, <c>fleet bench e2e</c>).</summary>
 internal sealed class TimedTransport(ILiveTransport inner, SendTiming timing) : ILiveTransport
 {
-    public async Task SendAsync(string clientId, string method, object payload, CancellationToken cancellationToken)
+    public ILiveClient Client(string clientId) => new TimedClient(inner.Client(clientId), timing);
+
+    private sealed class TimedClient(ILiveClient inner, SendTiming timing) : ILiveClient
     {
-        timing.Add(written: false, payload, DateTime.UtcNow);
-        await inner.SendAsync(clientId, method, payload, cancellationToken).ConfigureAwait(false);
-        timing.Add(written: true, payload, DateTime.UtcNow);
+        public Task Vehicles(IReadOnlyList<VehicleState> vehicles) => Timed(vehicles, inner.Vehicles);
+
+        public Task Removed(IReadOnlyList<string> vehicleIds) => Timed(vehicleIds, inner.Removed);
+
+        public Task Predictions(IReadOnlyList<ArrivalPrediction> predictions) => Timed(predictions, inner.Predictions);
+
+        public Task Withdrawn(IReadOnlyList<PredictionWithdrawal> withdrawals) => Timed(withdrawals, inner.Withdrawn);
+
+        public Task Alerts(IReadOnlyList<LiveAlert> alerts) => Timed(alerts, inner.Alerts);
+
+        private async Task Timed<T>(IReadOnlyList<T> payload, Func<IReadOnlyList<T>, Task> send)
+        {
+            timing.Add(written: false, payload, DateTime.UtcNow);
+            await send(payload).ConfigureAwait(false);
+            timing.Add(written: true, payload, DateTime.UtcNow);
+        }
     }
 }

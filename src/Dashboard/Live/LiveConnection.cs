@@ -7,7 +7,7 @@ namespace Fleet.Dashboard.Live;
 /// <summary>One connected client's subscriptions and pending (coalesced) keys.</summary>
 /// <remarks>Guarded by <see cref="Gate"/>; only <see cref="LiveEvents"/> touches it.</remarks>
 [DebuggerDisplay("{Id} subs={Subscriptions.Count} busy={Busy} urgentBusy={UrgentBusy}")]
-internal sealed class LiveClient(string id, Action? abort = null)
+internal sealed class LiveConnection(string id, Action? abort = null)
 {
     public readonly Lock Gate = new();
 
@@ -232,7 +232,7 @@ internal sealed class LiveClient(string id, Action? abort = null)
     /// <summary>A stand-alone matcher for one subscription (used to build a new subscription's initial view).</summary>
     internal sealed class Filter
     {
-        private readonly LiveClient _one = new(string.Empty);
+        private readonly LiveConnection _one = new(string.Empty);
 
         public Filter(Subscription s) => _one.Add(s);
 
