@@ -76,7 +76,12 @@ public sealed class TimetableInferenceTests : IDisposable
         Assert.Equal((8 * 3600) + 300, times[1].Arrival.TotalSeconds); // 08:06:40 - 100 s
         Assert.Equal((8 * 3600) + 300, times[2].Arrival.TotalSeconds); // 08:05:50 - 90 s = 08:04:20, raised to 08:05
         Assert.Equal(TimeZoneInfo.FindSystemTimeZoneById("Pacific/Auckland").Id, schedule.TimeZone.Id);
-        Assert.True(schedule.IsServiceActive(schedule.Trips[trip].ServiceIndex, new DateOnly(2016, 5, 19)));
+        // The archive's day and any other: a later day's feed names the trips that run on it.
+        var service = schedule.Trips[trip].ServiceIndex;
+        Assert.True(schedule.IsServiceActive(service, new DateOnly(2016, 5, 19)));
+        Assert.True(schedule.IsServiceActive(service, new DateOnly(2016, 5, 20)));
+        Assert.True(schedule.IsServiceActive(service, new DateOnly(2016, 5, 14)));
+        Assert.False(schedule.IsServiceActive(service, new DateOnly(2016, 5, 19).AddDays(TimetableInference.ValidDays + 1)));
     }
 
     [Fact]

@@ -67,6 +67,53 @@ public sealed class TripUpdateDaysTests : IDisposable
     }
 
     [Fact]
+    public void Read_LaterDay_AgainstTimetableInferredFromEarlierDay_TripsRunOnTheLaterDate()
+    {
+        // Day 1, Thursday 2016-05-19 NZST (UTC+12): trip A1 scheduled at s1 08:00 and s2 08:05 (time - delay).
+        var auckland = TimeZoneInfo.FindSystemTimeZoneById("Pacific/Auckland");
+        var day1 = new DateTimeOffset(2016, 5, 18, 20, 0, 0, TimeSpan.Zero).ToUnixTimeSeconds();
+        var day2 = day1 + 86_400;
+        static FeedEntity At(uint sequence, string stop, long time, int delay) => new()
+        {
+            Id = "A1",
+            TripUpdate = new TripUpdate
+            {
+                Trip = new TripDescriptor { TripId = "A1", RouteId = "R1" },
+                StopTimeUpdate = { new TripUpdate.Types.StopTimeUpdate { StopSequence = sequence, StopId = stop, Arrival = new() { Time = time, Delay = delay } } },
+            },
+        };
+        var earlier = Path.Combine(_dir, "day1");
+        var later = Path.Combine(_dir, "day2");
+        var timetable = Path.Combine(_dir, "timetable");
+        Directory.CreateDirectory(earlier);
+        Directory.CreateDirectory(later);
+        void Write(string folder, string name, long timestamp, FeedEntity entity)
+        {
+            var feed = new FeedMessage { Header = new FeedHeader { GtfsRealtimeVersion = "2.0", Timestamp = (ulong)timestamp } };
+            feed.Entity.Add(entity);
+            File.WriteAllBytes(Path.Combine(folder, name), feed.ToByteArray());
+        }
+
+        Write(earlier, "1.pb", day1 + 70, At(1, "s1", day1 + 60, 60));
+        Write(earlier, "2.pb", day1 + 400, At(2, "s2", day1 + 390, 90));
+        // Day 2: the same trip, 2 and 4 minutes late.
+        Write(later, "1.pb", day2 + 130, At(1, "s1", day2 + 120, 120));
+        Write(later, "2.pb", day2 + 560, At(2, "s2", day2 + 540, 240));
+        Fleet.Gtfs.Realtime.TimetableInference.Write(earlier, auckland, timetable, TestContext.Current.CancellationToken);
+        var schedule = Fleet.Gtfs.GtfsLoader.Load(timetable);
+
+        var read = TripUpdateDays.Read(schedule, later, new ReplayOptions(), PollWindow.All, null, TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, read.TripsMatched);
+        var trip = Assert.Single(read.Day.Actuals.Trips.Values);
+        Assert.Equal(new DateOnly(2016, 5, 20), trip.Key.ServiceDate);
+        // Scheduled on day 2 = day 1's timetable on day 2: observed - delay.
+        Assert.All(read.Observed, e => Assert.Equal(
+            e.TimeUnix - e.DelaySeconds!.Value,
+            (schedule.ToUtc(trip.Key.ServiceDate, schedule.GetStopTimes(trip.Key.TripIndex)[e.StopTimeIndex].Arrival) - DateTime.UnixEpoch).TotalSeconds));
+    }
+
+    [Fact]
     public void Read_Window_KeepsOnlyItsPolls()
     {
         Snapshot("001.pb", s_t0 + 130, Update("a", "T00", Arrival(2, s_t0 + 125, 5)));

@@ -26,7 +26,9 @@ public sealed record InferredTimetable(
 /// no direction or shape, a trip has only the stops some update named (a vehicle reported there, on that day). A
 /// trip's service date is the local date of its first scheduled time. Scheduled times never go backwards along a
 /// trip (a later stop's time is raised to the earlier one's). The inferred times are the agency's schedule, not the
-/// observed times, so predicting against them does not peek at the answer.</para>
+/// observed times, so predicting against them does not peek at the answer. Every trip runs every day of a year either
+/// side of the archive (<see cref="ServiceId"/>): a feed of another day names the trips that run that day, so a timetable
+/// inferred from one day scores the next.</para>
 /// </remarks>
 public static class TimetableInference
 {
@@ -135,7 +137,7 @@ public static class TimetableInference
             var midnight = new DateTimeOffset(date.ToDateTime(TimeOnly.MinValue), timeZone.GetUtcOffset(date.ToDateTime(TimeOnly.MinValue))).ToUnixTimeSeconds();
             dates.Add(date);
             routeIds.Add(table.RouteId);
-            tripsText.Append(inv, $"{Csv(table.RouteId)},D{date:yyyyMMdd},{Csv(tripId)}\n");
+            tripsText.Append(inv, $"{Csv(table.RouteId)},{ServiceId},{Csv(tripId)}\n");
             tripCount++;
             var previous = double.NegativeInfinity;
             foreach (var (sequence, stop) in table.Stops)
@@ -173,15 +175,19 @@ public static class TimetableInference
         File.WriteAllText(Path.Combine(folder, "routes.txt"), routesText.ToString());
         File.WriteAllText(Path.Combine(folder, "trips.txt"), tripsText.ToString());
         File.WriteAllText(Path.Combine(folder, "stop_times.txt"), timesText.ToString());
+        // One service every day of a wide window: the archive names the trips that run, on whichever day it was
+        // recorded, so the timetable serves that day and any other (a model scored on a later day, as a timetable).
         var calendar = new StringBuilder("service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n");
-        foreach (var d in dates)
-        {
-            calendar.Append(inv, $"D{d:yyyyMMdd},1,1,1,1,1,1,1,{d:yyyyMMdd},{d:yyyyMMdd}\n");
-        }
-
+        calendar.Append(inv, $"{ServiceId},1,1,1,1,1,1,1,{dates.Min.AddDays(-ValidDays):yyyyMMdd},{dates.Max.AddDays(ValidDays):yyyyMMdd}\n");
         File.WriteAllText(Path.Combine(folder, "calendar.txt"), calendar.ToString());
         return new InferredTimetable(folder, tripCount, stopIds.Count, stopTimes, routeIds.Count, [.. dates], rejections);
     }
+
+    /// <summary>The one service_id of an inferred timetable.</summary>
+    public const string ServiceId = "INFERRED";
+
+    /// <summary>Days before the archive's first and after its last service date on which the timetable runs.</summary>
+    public const int ValidDays = 366;
 
     private static double Scheduled(TripUpdate.Types.StopTimeEvent? e) =>
         e is { HasTime: true, Time: > 0, HasDelay: true } ? e.Time - (double)e.Delay : double.NaN;
