@@ -158,7 +158,7 @@ public sealed class PredictionPropertyTests
                 new ServeOptions { ModelPath = model, RetrainEvery = TimeSpan.Zero }, NullLogger<ArrivalPredictors>.Instance, network);
             probe.Replay = new ReplaySource(
                 new ReplayOptions { Path = recording, Speed = Speed, Loop = loop, ShiftToNow = true },
-                probe.Live, new SourceRegistry(), probe._clock, NullLogger<ReplaySource>.Instance, network, cluster: cluster, predictors: predictors);
+                probe.Live, new SourceRegistry(), probe._clock, NullLogger<ReplaySource>.Instance, cluster, network, predictors: predictors);
 
             // An app following every route: it applies pushes and withdrawals as a SignalR client would.
             probe.Live.Connect("app");

@@ -202,6 +202,57 @@ public sealed class StreamedSourcesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Recording_Lines_EveryLineWithItsOutcome_FromAPosition()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"fleet-rec-{Guid.NewGuid():N}.hfp");
+        var t0 = new DateTime(2023, 10, 29, 19, 46, 0, DateTimeKind.Utc);
+        var snapshot = new FeedMessage { Header = new FeedHeader { GtfsRealtimeVersion = "2.0", Timestamp = 1698608760 } }.ToByteArray();
+        using (var writer = Fleet.Ingest.Recording.RecordingWriter.Create(path))
+        {
+            for (var i = 0; i < 2000; i++)
+            {
+                if (i == 4)
+                {
+                    writer.WriteGtfsRt(t0.AddSeconds(i), "trip-updates", snapshot);
+                }
+                else
+                {
+                    writer.Write(t0.AddSeconds(i), VpTopic, Encoding.UTF8.GetBytes(i == 6 ? "{\"VP\":{\"spd\":\"fast\"}}" : Vp(i)));
+                }
+            }
+        }
+
+        await File.AppendAllLinesAsync(path, ["not a recording line"], Ct);
+        try
+        {
+            var hfp = new HfpStream();
+            var all = await RecordingSources.Lines(path, hfp).RunWith(Sink.Seq<RecordedLine>(), _materializer).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+            // Every line with a receive time, in order, with what the parser made of it; the malformed last line counted.
+            Assert.Equal(Enumerable.Range(1, 2000).Select(i => (long)i), all.Select(l => l.Line));
+            Assert.Equal(HfpOutcome.GtfsRt, all[4].Outcome);
+            Assert.Equal(snapshot, all[4].GtfsRt);
+            Assert.Equal(HfpOutcome.Event, all[3].Outcome);
+            Assert.Equal(3.5f, all[3].Event.Speed);
+            Assert.NotEqual(HfpOutcome.Event, all[6].Outcome);
+            Assert.Equal(t0.AddSeconds(1999), all[^1].Recorded);
+            Assert.Equal(2, hfp.Rejections.Total); // the refused VP and the malformed line
+            Assert.True(all.Zip(all.Skip(1)).All(p => p.First.Progress <= p.Second.Progress) && all[^1].Progress > 0.9);
+
+            // From half the file (progress moves as the reader's buffer fills): the first line at or past it, on to the end.
+            var half = await RecordingSources.Lines(path, new HfpStream(), 0.5).RunWith(Sink.Seq<RecordedLine>(), _materializer)
+                .WaitAsync(TimeSpan.FromSeconds(30), Ct);
+            Assert.InRange(half[0].Line, 500, 1500);
+            Assert.Equal(all.First(l => l.Progress >= 0.5).Line, half[0].Line);
+            Assert.Equal(2000, half[^1].Line);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public async Task Recording_Paced_HoldsEachEventUntilItsRecordedOffsetAtTheSpeed()
     {
         var t0 = new DateTime(2026, 3, 2, 6, 0, 0, DateTimeKind.Utc);

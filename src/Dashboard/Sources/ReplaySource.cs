@@ -1,6 +1,8 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
+using Akka.Streams;
+using Akka.Streams.Dsl;
 using Fleet.Actors.Hosting;
 using Fleet.Dashboard.Hosting;
 using Fleet.Dashboard.Live;
@@ -11,6 +13,7 @@ using Fleet.Tracking.Vehicles;
 using Fleet.Ingest.Events;
 using Fleet.Ingest.Hfp;
 using Fleet.Ingest.Recording;
+using Fleet.Ingest.Streams;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -74,13 +77,15 @@ public interface IReplayControl
 
 /// <summary>
 /// Replays a recording into <see cref="LiveEvents"/>, paced by its receive times, optionally looping, with event
-/// times shifted to now so that the map looks live. HFP position events become vehicle states; other lines are
-/// counted (GTFS-RT snapshots wait for the decoder).
+/// times shifted to now so that the map looks live. HFP position events become vehicle states; with a GTFS network,
+/// they and the recording's GTFS-RT snapshots are tracked on the node's partitions.
 /// </summary>
 /// <remarks>
+/// Each pass over the file (the first, a loop round, a seek) is an Akka.Streams graph: the recording's lines
+/// (<see cref="RecordingSources.Lines"/>) paced and applied one step per line, ended by the file's end or a seek.
 /// Pacing is re-anchored (recorded time ↔ wall clock) at the start, after a pause, a speed change or a seek, so
-/// none of them makes the replay race to catch up. One background loop reads; the control methods only set
-/// fields it reads, so they are thread-safe and never block.
+/// none of them makes the replay race to catch up. The control methods only set fields the pacing step reads, so
+/// they are thread-safe and never block.
 /// </remarks>
 public sealed partial class ReplaySource : BackgroundService, IReplayControl, IMetricsContributor
 {
@@ -109,6 +114,7 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     private readonly PersistentTracking? _persistent;
     private long _resumeLine;
     private readonly TrackingOptions _tracking;
+    private readonly TrackingCluster _cluster;
 
     /// <summary>Creates the source; it starts with the host.</summary>
     /// <param name="options">What to replay.</param>
@@ -116,25 +122,26 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     /// <param name="sources">Registry for /api/health.</param>
     /// <param name="time">Wall clock for pacing.</param>
     /// <param name="logger">Logger.</param>
+    /// <param name="cluster">
+    /// The node: the replay's graph runs on its actor system; with a GTFS network, tracking runs on its Akka.NET
+    /// partitions (<see cref="PersistentTracking"/>), journaled when it has a store (<c>fleet serve --store</c>: a
+    /// restart on the same store resumes), in memory otherwise.
+    /// </param>
     /// <param name="network">
     /// The GTFS network, when serve has one: the replay then also runs through tracking (trip join, map matching,
     /// arrivals, alerts, predictions), whose derived events reach the live state through <see cref="LiveTrackingOutput"/>.
     /// </param>
-    /// <param name="cluster">
-    /// The tracking node (required with a GTFS network): tracking runs on its Akka.NET partitions
-    /// (<see cref="PersistentTracking"/>), journaled when it has a store (<c>fleet serve --store</c>: a restart on the
-    /// same store resumes), in memory otherwise.
-    /// </param>
     /// <param name="predictors">What predicts arrivals (the model when serve loaded one); null: the delay carried forward.</param>
     /// <param name="tracking">Tracking's thresholds; <see cref="TrackingOptions.Live"/> when null.</param>
     public ReplaySource(ReplayOptions options, LiveEvents live, SourceRegistry sources, TimeProvider time, ILogger<ReplaySource> logger,
-        ITransitNetwork? network = null, TrackingCluster? cluster = null, ArrivalPredictors? predictors = null, TrackingOptions? tracking = null)
+        TrackingCluster cluster, ITransitNetwork? network = null, ArrivalPredictors? predictors = null, TrackingOptions? tracking = null)
     {
+        ArgumentNullException.ThrowIfNull(cluster);
+        _cluster = cluster;
         _tracking = tracking ?? TrackingOptions.Live();
         _schedule = (network as GtfsNetwork)?.Schedule;
         if (_schedule is not null && options is not null)
         {
-            ArgumentNullException.ThrowIfNull(cluster, "cluster (tracking runs on the node's partitions)");
             _persistent = new PersistentTracking(cluster, _schedule, Path.GetFileName(options.Path),
                 new LiveTrackingOutput(live, () => Shift), new DelayCarriedForwardPredictor(), time, logger,
                 predictorPerRound: predictors is null ? null : predictors.Create, options: _tracking);
@@ -306,6 +313,10 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
+        catch (Exception ex) when (ex is AbruptTerminationException or AbruptStageTerminationException)
+        {
+            // The node's actor system stopped (only the host's shutdown stops it) before this source was told to.
+        }
         catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
         {
             _status.LastError = ex.Message;
@@ -321,10 +332,12 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         }
     }
 
-    // Reads the file once. Returns (true, null) at its end, or (false, position) when a seek asks to start over.
+    // One pass over the file (from skipTo), as a graph: the recording's lines (RecordingSources.Lines, read and parsed
+    // ahead) -> one step per line, paced and applied (posted to the round's tracking stream, published) -> until a
+    // seek ends the pass. Returns (true, null) at the file's end, or (false, position) when a seek asks to start over.
     private async Task<(bool Ended, double? Seek)> ReplayOnceAsync(double? skipTo, CancellationToken ct)
     {
-        using var reader = RecordingReader.Open(_options.Path);
+        var system = await _cluster.GetSystemAsync().WaitAsync(ct).ConfigureAwait(false);
         if (_persistent is not null)
         {
             int round;
@@ -338,157 +351,182 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
 
         // Event time starts over with this pass (the first, a loop or a seek): nothing predicted before it may stay
         // on a board, in a vehicle's next stops or in the GTFS-RT feed. The previous pass's tracking has stopped
-        // (its pipeline was run inline; the persisted round's host was disposed just above).
+        // (the persisted round's stream was drained by StartRoundAsync just above).
         _live.WithdrawAllPredictions(WithdrawReason.Restarted);
 
-        long lineNumber = 0;
-        var firstOfPass = true;
-        // Tracking works in event time, which starts over with every pass (a loop or a seek): a fresh pipeline per
-        // pass. With a store, tracking runs on the persistent entities instead and the pipeline only publishes.
-        var pipeline = _pipeline = new LivePipeline(_live, network: null, _time, shift: () => Shift, options: _tracking);
-        var anchorRecorded = DateTime.MinValue;
-        var anchorWall = DateTimeOffset.MinValue;
-        var shift = TimeSpan.Zero;
-        var speed = 1.0;
-        while (reader.TryRead(out var line))
-        {
-            lineNumber++;
-            if (skipTo is { } target)
+        // The pipeline publishes this pass's vehicles; tracking runs on the persisted round's partitions.
+        _pipeline = new LivePipeline(_live, network: null, _time, shift: () => Shift, options: _tracking);
+        var pass = new Pass();
+        using var materializer = system.Materializer();
+        var (kill, done) = RecordingSources.Lines(_options.Path, _hfp, skipTo ?? 0)
+            .ViaMaterialized(KillSwitches.Single<RecordedLine>(), Keep.Right)
+            // Pacing and applying are one step so that a line is applied before the next one is paced: when the
+            // replay waits on the clock, everything before is applied (what a stepped clock in the tests relies on).
+            .SelectAsync(1, async line =>
             {
-                if ((reader.Progress ?? 1) < target)
+                try
                 {
-                    continue;
-                }
-
-                skipTo = null;
-            }
-
-            if (line.Kind == RecordKind.Malformed)
-            {
-                // Counted by reason (/metrics fleet_replay_rejected_total), never silently dropped.
-                _hfp.Process(line, out _);
-                continue;
-            }
-
-            if (line.ReceiveTime == default)
-            {
-                continue;
-            }
-
-            var recorded = line.ReceiveTime;
-            if (firstOfPass)
-            {
-                // The pass's first line: time is shifted to now from here on, before tracking publishes anything of
-                // this pass (the pacing below anchors on the same line).
-                firstOfPass = false;
-                if (_options.ShiftToNow)
-                {
-                    Interlocked.Exchange(ref _shiftTicks, (_time.GetUtcNow().UtcDateTime - recorded).Ticks);
-                }
-            }
-
-            var outcome = _hfp.Process(line, out var ev);
-            // Tracking runs in event time, so it takes the event now, before pacing; the line is a ref struct and
-            // cannot outlive the await below.
-            if (outcome == HfpOutcome.Event)
-            {
-                pipeline.Track(ev);
-            }
-            else if (outcome == HfpOutcome.GtfsRt && pipeline.Tracking)
-            {
-                TrackGtfsRt(pipeline, line.Payload, recorded);
-            }
-
-            _position = reader.Progress ?? 0;
-            Interlocked.Exchange(ref _recordedTicks, recorded.Ticks);
-            if (_persistent is not null)
-            {
-                if (outcome == HfpOutcome.GtfsRt)
-                {
-                    _persistent.TakeGtfsRt(line.Payload, recorded);
-                }
-
-                if (lineNumber <= _resumeLine)
-                {
-                    // Catching up after a restart: the vehicles skip what they applied before; no pacing, no map.
-                    await PostPersistentAsync(outcome, ev, lineNumber, ct).ConfigureAwait(false);
-                    continue;
-                }
-
-                if (_resumeLine > 0)
-                {
-                    _resumeLine = 0;
-                    lock (_gate)
+                    var step = await PaceAsync(line, pass, ct).ConfigureAwait(false);
+                    if (step.Seek is null)
                     {
-                        _reanchor = true;
+                        await ApplyAsync(step, ct).ConfigureAwait(false);
                     }
-                }
-            }
 
-            Task? paused = null;
-            lock (_gate)
-            {
-                if (_seek is { } seek)
+                    return step;
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
-                    _seek = null;
-                    return (false, seek);
+                    return new Step(line, default, CatchUp: false, Seek: null, Stopped: true); // the host stops: the pass ends
                 }
+            })
+            .TakeWhile(step => step.Seek is null && !step.Stopped)
+            .ToMaterialized(Sink.Ignore<Step>(), Keep.Both)
+            .Run(materializer);
+        await using (ct.Register(kill.Shutdown).ConfigureAwait(false))
+        {
+            await done.ConfigureAwait(false);
+        }
 
-                if (!_playing)
-                {
-                    paused = _resumed.Task;
-                }
-
-                if (_reanchor)
-                {
-                    _reanchor = false;
-                    anchorRecorded = recorded;
-                    anchorWall = _time.GetUtcNow();
-                    speed = _speed;
-                    shift = _options.ShiftToNow ? anchorWall.UtcDateTime - recorded : TimeSpan.Zero;
-                }
-            }
-
-            if (paused is not null)
-            {
-                await paused.WaitAsync(ct).ConfigureAwait(false);
-                lock (_gate)
-                {
-                    anchorRecorded = recorded;
-                    anchorWall = _time.GetUtcNow();
-                    speed = _speed;
-                    shift = _options.ShiftToNow ? anchorWall.UtcDateTime - recorded : TimeSpan.Zero;
-                    _reanchor = false;
-                }
-            }
-
-            var due = anchorWall + ((recorded - anchorRecorded) / speed);
-            var wait = due - _time.GetUtcNow();
-            // Sleep only when it is worth it; a burst of lines with the same second goes through at once.
-            if (wait > TimeSpan.FromMilliseconds(5))
-            {
-                await Task.Delay(wait, _time, ct).ConfigureAwait(false);
-            }
-
-            if (_persistent is not null)
-            {
-                await PostPersistentAsync(outcome, ev, lineNumber, ct).ConfigureAwait(false);
-                await _persistent.TickAsync(lineNumber, recorded, ct).ConfigureAwait(false);
-            }
-
-            if (outcome == HfpOutcome.Event)
-            {
-                Publish(ev, shift);
-            }
-
+        ct.ThrowIfCancellationRequested();
+        if (pass.Seek is { } seek)
+        {
+            return (false, seek);
         }
 
         if (_persistent is not null)
         {
-            await _persistent.TickAsync(lineNumber, default, ct, force: true).ConfigureAwait(false);
+            await _persistent.TickAsync(pass.LastLine, default, ct, force: true).ConfigureAwait(false);
         }
 
         return (true, null);
+    }
+
+    // A pass's pacing: recorded time <-> wall clock, re-anchored at its start and after a pause, speed change or seek.
+    private sealed class Pass
+    {
+        public bool First = true;
+        public DateTime AnchorRecorded;
+        public DateTimeOffset AnchorWall;
+        public TimeSpan Shift;
+        public double Speed = 1;
+        public long LastLine;
+        public double? Seek;
+    }
+
+    // A line paced: applied with the shift current when it was due, or (CatchUp) applied at once; or the pass's end
+    // (a seek's position, or Stopped when the host stops).
+    private readonly record struct Step(RecordedLine Line, TimeSpan Shift, bool CatchUp, double? Seek, bool Stopped = false);
+
+    private async Task<Step> PaceAsync(RecordedLine line, Pass pass, CancellationToken ct)
+    {
+        var recorded = line.Recorded;
+        pass.LastLine = line.Line;
+        if (pass.First)
+        {
+            // The pass's first line: time is shifted to now from here on, before tracking publishes anything of this
+            // pass (the pacing below anchors on the same line).
+            pass.First = false;
+            if (_options.ShiftToNow)
+            {
+                Interlocked.Exchange(ref _shiftTicks, (_time.GetUtcNow().UtcDateTime - recorded).Ticks);
+            }
+        }
+
+        _position = line.Progress;
+        Interlocked.Exchange(ref _recordedTicks, recorded.Ticks);
+        if (_persistent is not null)
+        {
+            if (line.Line <= _resumeLine)
+            {
+                // Catching up after a restart: the vehicles skip what they applied before; no pacing, no map.
+                return new Step(line, default, CatchUp: true, Seek: null);
+            }
+
+            if (_resumeLine > 0)
+            {
+                _resumeLine = 0;
+                lock (_gate)
+                {
+                    _reanchor = true;
+                }
+            }
+        }
+
+        Task? paused = null;
+        lock (_gate)
+        {
+            if (_seek is { } seek)
+            {
+                _seek = null;
+                pass.Seek = seek;
+                return new Step(line, default, CatchUp: false, seek);
+            }
+
+            if (!_playing)
+            {
+                paused = _resumed.Task;
+            }
+
+            if (_reanchor)
+            {
+                _reanchor = false;
+                Anchor(pass, recorded);
+            }
+        }
+
+        if (paused is not null)
+        {
+            await paused.WaitAsync(ct).ConfigureAwait(false);
+            lock (_gate)
+            {
+                Anchor(pass, recorded);
+                _reanchor = false;
+            }
+        }
+
+        var due = pass.AnchorWall + ((recorded - pass.AnchorRecorded) / pass.Speed);
+        var wait = due - _time.GetUtcNow();
+        // Sleep only when it is worth it; a burst of lines with the same second goes through at once.
+        if (wait > TimeSpan.FromMilliseconds(5))
+        {
+            await Task.Delay(wait, _time, ct).ConfigureAwait(false);
+        }
+
+        return new Step(line, pass.Shift, CatchUp: false, Seek: null);
+    }
+
+    // Called under _gate.
+    private void Anchor(Pass pass, DateTime recorded)
+    {
+        pass.AnchorRecorded = recorded;
+        pass.AnchorWall = _time.GetUtcNow();
+        pass.Speed = _speed;
+        pass.Shift = _options.ShiftToNow ? pass.AnchorWall.UtcDateTime - recorded : TimeSpan.Zero;
+    }
+
+    private async Task ApplyAsync(Step step, CancellationToken ct)
+    {
+        var line = step.Line;
+        if (_persistent is not null)
+        {
+            if (line.Outcome == HfpOutcome.GtfsRt)
+            {
+                _persistent.TakeGtfsRt(line.GtfsRt, line.Recorded);
+            }
+
+            await PostPersistentAsync(line.Outcome, line.Event, line.Line, ct).ConfigureAwait(false);
+            if (step.CatchUp)
+            {
+                return;
+            }
+
+            await _persistent.TickAsync(line.Line, line.Recorded, ct).ConfigureAwait(false);
+        }
+
+        if (line.Outcome == HfpOutcome.Event)
+        {
+            Publish(line.Event, step.Shift);
+        }
     }
 
     private ValueTask PostPersistentAsync(HfpOutcome outcome, in VehicleEvent ev, long lineNumber, CancellationToken ct) => outcome switch
@@ -530,19 +568,6 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
     {
         Interlocked.Exchange(ref _shiftTicks, shift.Ticks);
         _pipeline?.Publish(ev, _status);
-    }
-
-    // The recording's GTFS-RT snapshots feed tracking (trip updates, positions) but are not shown: the HFP vehicles are.
-    private void TrackGtfsRt(LivePipeline pipeline, ReadOnlySpan<byte> payload, DateTime receiveTime)
-    {
-        try
-        {
-            pipeline.IngestGtfsRt(Fleet.Gtfs.Realtime.GtfsRtDecoder.Decode(payload), receiveTime, _status, publishPositions: false);
-        }
-        catch (Fleet.Gtfs.Realtime.GtfsRtFormatException)
-        {
-            _status.CountRejected("GtfsRtUndecodable");
-        }
     }
 
     [LoggerMessage(EventId = 5010, Level = LogLevel.Error, Message = "Replay failed: {Reason}")]

@@ -13,6 +13,15 @@ namespace Fleet.Ingest.Streams;
 /// <param name="Recorded">The line's recorded receive time, UTC.</param>
 public readonly record struct RecordedEvent(VehicleEvent Event, long Line, DateTime Recorded);
 
+/// <summary>A line of a recording with a receive time, parsed: what a replay paces and applies.</summary>
+/// <param name="Line">Its line number in the recording, from 1.</param>
+/// <param name="Recorded">The line's recorded receive time, UTC.</param>
+/// <param name="Outcome">What the parser made of it (an event, a GTFS-RT snapshot, or a refusal counted by reason).</param>
+/// <param name="Event">The event when <see cref="Outcome"/> is <see cref="HfpOutcome.Event"/>.</param>
+/// <param name="GtfsRt">The snapshot's protobuf bytes when <see cref="Outcome"/> is <see cref="HfpOutcome.GtfsRt"/>.</param>
+/// <param name="Progress">The fraction of the file read once this line was (0 to 1).</param>
+public sealed record RecordedLine(long Line, DateTime Recorded, HfpOutcome Outcome, VehicleEvent Event, byte[]? GtfsRt, double Progress);
+
 /// <summary>Recordings (HSL dump lines, plain or gzip) as Akka.Streams sources, and their pacing as a flow.</summary>
 public static class RecordingSources
 {
@@ -29,6 +38,23 @@ public static class RecordingSources
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(hfp);
         return Source.FromEnumerator(() => Read(path, hfp, afterLine).GetEnumerator());
+    }
+
+    /// <summary>
+    /// Every line of the recording that has a receive time, parsed by <paramref name="hfp"/> (malformed lines counted
+    /// there by reason and skipped), from the first line at or past <paramref name="fromPosition"/> of the file: what
+    /// a replay with a position slider reads. The file is opened when the source starts and closed when it ends.
+    /// </summary>
+    /// <param name="path">The recording.</param>
+    /// <param name="hfp">The parser with its counters; used by this source only.</param>
+    /// <param name="fromPosition">A fraction of the file, 0 (its start) to 1; the lines before it are skipped, uncounted.</param>
+    public static Source<RecordedLine, NotUsed> Lines(string path, HfpStream hfp, double fromPosition = 0)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(hfp);
+        ArgumentOutOfRangeException.ThrowIfNegative(fromPosition);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(fromPosition, 1);
+        return Source.FromEnumerator(() => ReadLines(path, hfp, fromPosition).GetEnumerator());
     }
 
     /// <summary>
@@ -96,6 +122,51 @@ public static class RecordingSources
                 }
 
                 next = new RecordedEvent(ev, lineNumber, recorded);
+            }
+
+            yield return next;
+        }
+    }
+
+    private static IEnumerable<RecordedLine> ReadLines(string path, HfpStream hfp, double fromPosition)
+    {
+        using var reader = RecordingReader.Open(path);
+        long lineNumber = 0;
+        var skipping = fromPosition > 0;
+        while (true)
+        {
+            RecordedLine next;
+            {
+                if (!reader.TryRead(out var line))
+                {
+                    yield break;
+                }
+
+                lineNumber++;
+                if (skipping)
+                {
+                    if ((reader.Progress ?? 1) < fromPosition)
+                    {
+                        continue;
+                    }
+
+                    skipping = false;
+                }
+
+                if (line.Kind == RecordKind.Malformed)
+                {
+                    hfp.Process(line, out _); // counted by reason, never silently dropped
+                    continue;
+                }
+
+                if (line.ReceiveTime == default)
+                {
+                    continue;
+                }
+
+                var outcome = hfp.Process(line, out var ev);
+                next = new RecordedLine(lineNumber, line.ReceiveTime, outcome, ev,
+                    outcome == HfpOutcome.GtfsRt ? line.Payload.ToArray() : null, reader.Progress ?? 0);
             }
 
             yield return next;
