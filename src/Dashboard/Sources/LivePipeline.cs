@@ -38,13 +38,13 @@ namespace Fleet.Dashboard.Sources;
 /// the region <c>live-partition</c>: journaled with a store (<c>fleet serve --store</c>), applied in memory without one.
 /// A replay tracks on partitions of its own per pass (<see cref="PersistentTracking"/>) and uses a pipeline only to
 /// publish.</para>
-/// <para><b>Two ways in.</b> Streamed sources (MQTT, GTFS-RT polling: Akka.Streams graphs from
-/// <c>Fleet.Ingest.Streams</c>) run into <see cref="EventSink"/> and <see cref="GtfsRtSink"/>, which publish each
-/// position and run into the tracking stream's merge hub (<see cref="TrackingStream.Input"/>): backpressure from
-/// the partitions' acknowledgements reaches the source's graph, and from there the broker or the poller. Callers
-/// that read in a loop of their own (a recording, the embedded broker, the benchmarks) call <see cref="Ingest"/>,
-/// <see cref="Track"/> or <see cref="IngestGtfsRt"/>: their items go through a bounded channel (<see cref="MaxQueued"/>)
-/// read by the same graph; when it is full the caller waits.</para>
+/// <para><b>Two ways in.</b> Sources (MQTT, GTFS-RT polling, the embedded broker, a cluster's replay: Akka.Streams
+/// graphs, most from <c>Fleet.Ingest.Streams</c>) run into <see cref="EventSink"/>, <see cref="RecordedEventSink"/>
+/// and <see cref="GtfsRtSink"/>, which publish each position and run into the tracking stream's merge hub
+/// (<see cref="TrackingStream.Input"/>): backpressure from the partitions' acknowledgements reaches the source's
+/// graph, and from there the broker, the poller or the publisher. Callers with a loop of their own (the benchmarks'
+/// load generators) call <see cref="Ingest"/>, <see cref="Track"/> or <see cref="IngestGtfsRt"/>: their items go
+/// through a bounded channel (<see cref="MaxQueued"/>) read by the same graph; when it is full the caller waits.</para>
 /// <para><b>Clock.</b> Tracking judges lateness and staleness by its stream clock. The live sources' pipeline
 /// (<c>followEventTime</c>) uses event time (<see cref="EventTimeClock"/>) instead of the wall-clock receive time. An
 /// event is late when it is older than what its own vehicle has already had tracked (beyond the late tolerance): it
@@ -174,24 +174,6 @@ public sealed partial class LivePipeline : IMetricsContributor
     public void Ingest(in VehicleEvent ev, SourceStatus source, long sequence = 0)
     {
         Track(ev, sequence);
-        Publish(ev, source);
-    }
-
-    /// <summary>
-    /// As <see cref="Ingest"/>, for callers that can wait without holding a thread (the embedded broker's callbacks):
-    /// completes once tracking's channel took the event (while <see cref="MaxQueued"/> items wait, later: backpressure).
-    /// </summary>
-    /// <param name="ev">The event.</param>
-    /// <param name="source">Its source, for the counters.</param>
-    /// <param name="cancellationToken">Stops waiting.</param>
-    public async ValueTask IngestAsync(VehicleEvent ev, SourceStatus source, CancellationToken cancellationToken = default)
-    {
-        if (Tracking && Accept(ev, 0) is { } item)
-        {
-            await _input.Writer.WriteAsync(item, cancellationToken).ConfigureAwait(false);
-            _ = Counted(item);
-        }
-
         Publish(ev, source);
     }
 

@@ -31,7 +31,7 @@ public static class LiveSourceServices
         services.AddLivePipeline();
         services.AddSingleton(sp => new MqttBrokerSource(
             options, sp.GetRequiredService<LivePipeline>(), sp.GetRequiredService<SourceRegistry>(),
-            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>(), sp.GetRequiredService<Fleet.Actors.Hosting.TrackingCluster>()));
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<MqttBrokerSource>());
         return services;
     }

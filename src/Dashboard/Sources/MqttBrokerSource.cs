@@ -4,6 +4,9 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using System.Threading.Channels;
+using Akka.Streams.Dsl;
+using Fleet.Actors.Hosting;
 using Fleet.Dashboard.Live;
 using Fleet.Ingest.Events;
 using Fleet.Ingest.Hfp;
@@ -126,10 +129,12 @@ public sealed class MqttUsers
 /// pipeline and counters as any source (<c>/api/health</c> lists it as an mqtt source).
 /// </summary>
 /// <remarks>
-/// Backpressure: a QoS 1 PUBLISH is acknowledged only once its message is in the pipeline (the broker awaits the
-/// interceptor before it sends PUBACK, and the pipeline makes a source run tracking's batch itself when its queue is
-/// full), so a publisher faster than tracking is slowed down rather than buffered without bound. Publishers' messages
-/// are parsed under one lock (the HFP parser is single-threaded); other subscribers of the broker get them too.
+/// What publishers send is an Akka.Streams graph like every source's: the parsed events go into a bounded inbox
+/// (<see cref="Inbox"/> events) read by a <c>ChannelSource</c> that runs into the pipeline's <see cref="LivePipeline.EventSink"/>,
+/// backpressured by the partitions' acknowledgements. A QoS 1 PUBLISH is acknowledged only once its event is in that
+/// inbox (the broker awaits the interceptor before it sends PUBACK), so a publisher faster than tracking is slowed
+/// down rather than buffered without bound. Publishers' messages are parsed under one lock (the HFP parser is
+/// single-threaded); other subscribers of the broker get them too.
 /// </remarks>
 public sealed partial class MqttBrokerSource : BackgroundService
 {
@@ -141,12 +146,22 @@ public sealed partial class MqttBrokerSource : BackgroundService
     private readonly SourceStatus _status;
     private readonly MqttUsers? _users;
     private readonly Lock _parse = new();
+    private readonly TrackingCluster _cluster;
+    private readonly Channel<VehicleEvent> _inbox = Channel.CreateBounded<VehicleEvent>(
+        new BoundedChannelOptions(Inbox) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
     private MqttServer? _server;
+    private long _received;
+
+    /// <summary>Events received and not yet taken by the pipeline at most: beyond, publishers wait for their PUBACK.</summary>
+    public const int Inbox = 4096;
 
     /// <summary>Creates the source; it starts with the host. Reads the users file and the certificate now, so a
     /// broken one stops <c>fleet serve</c> before it listens.</summary>
-    public MqttBrokerSource(MqttBrokerOptions options, LivePipeline pipeline, SourceRegistry sources, TimeProvider time, ILoggerFactory loggers)
+    public MqttBrokerSource(MqttBrokerOptions options, LivePipeline pipeline, SourceRegistry sources, TimeProvider time, ILoggerFactory loggers,
+        TrackingCluster cluster)
     {
+        ArgumentNullException.ThrowIfNull(cluster);
+        _cluster = cluster;
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(pipeline);
         ArgumentNullException.ThrowIfNull(sources);
@@ -165,6 +180,10 @@ public sealed partial class MqttBrokerSource : BackgroundService
     /// <summary>This source's health entry.</summary>
     public SourceStatus Status => _status;
 
+    /// <summary>Events taken into the inbox (a QoS 1 publish is acknowledged after this counts it); the pipeline
+    /// counts them on <see cref="Status"/> as it takes them from there.</summary>
+    public long Received => Interlocked.Read(ref _received);
+
     /// <summary>Starts listening before the host reports it started: a publisher that connects then is not refused.</summary>
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -177,10 +196,16 @@ public sealed partial class MqttBrokerSource : BackgroundService
     {
         try
         {
-            await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(false);
+            await StreamedSource.RunAsync(_cluster, _pipeline, ChannelSource.FromReader(_inbox.Reader), () => _pipeline.EventSink(_status), stoppingToken)
+                .ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
+        }
+        finally
+        {
+            // Publishers still waiting for room are refused from now on (the host is stopping).
+            _inbox.Writer.TryComplete();
         }
     }
 
@@ -220,8 +245,16 @@ public sealed partial class MqttBrokerSource : BackgroundService
         {
             if (Parse(e.ApplicationMessage) is { } ev)
             {
-                // Completes when tracking's channel took it: while it is full this publisher waits (its PUBACK with it).
-                await _pipeline.IngestAsync(ev, _status, e.CancellationToken).ConfigureAwait(false);
+                // Completes when the inbox took it: while it is full this publisher waits (its PUBACK with it).
+                try
+                {
+                    await _inbox.Writer.WriteAsync(ev, e.CancellationToken).ConfigureAwait(false);
+                    Interlocked.Increment(ref _received);
+                }
+                catch (ChannelClosedException)
+                {
+                    e.ProcessPublish = false; // the host is stopping: not taken
+                }
             }
         };
 
