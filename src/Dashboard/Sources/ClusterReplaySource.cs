@@ -1,4 +1,6 @@
 using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Streams.Dsl;
 using Fleet.Actors.Hosting;
 using Fleet.Actors.Replay;
@@ -33,8 +35,9 @@ public sealed partial class ClusterReplaySource : BackgroundService
     /// <summary>Lines sent again before the checkpoint when a node takes over (far more than the pipeline holds).</summary>
     public const int ResendLines = 20_000;
 
-    /// <summary>How long the holder waits before its first line (every node's subscriptions gossiped).</summary>
-    public static readonly TimeSpan SubscriptionGossip = TimeSpan.FromSeconds(3);
+    /// <summary>The longest the holder waits, before its first line, for every Up member's map to listen to the
+    /// partitions' results (it then starts anyway, and says so in the log).</summary>
+    public static readonly TimeSpan SubscriptionWait = TimeSpan.FromSeconds(15);
 
     private readonly ReplayOptions _options;
     private readonly LivePipeline _pipeline;
@@ -95,9 +98,9 @@ public sealed partial class ClusterReplaySource : BackgroundService
                 await lease.WhenHeldAsync(stoppingToken).ConfigureAwait(false);
             }
 
-            // Every node's subscription to the partitions' results reaches the others by gossip (each second): a few
-            // rounds first, so the first lines' results reach every map.
-            await Task.Delay(SubscriptionGossip, _time, stoppingToken).ConfigureAwait(false);
+            // Every node's subscription to the partitions' results reaches the others by gossip (each second): the
+            // first lines wait until every map listens, so their results reach every map.
+            await AwaitListenersAsync(system, stoppingToken).ConfigureAwait(false);
             _status.State = "replaying";
             _status.Connected = true;
             checkpoint = system.ActorOf(Props.Create(() => new ReplayCheckpointActor(key)), "replay-checkpoint-" + key);
@@ -126,6 +129,62 @@ public sealed partial class ClusterReplaySource : BackgroundService
             _status.Connected = false;
             checkpoint?.Tell(PoisonPill.Instance);
             lease?.Dispose();
+        }
+    }
+
+    // Waits until every Up member's map listens to the partitions' results, or SubscriptionWait ran out. This node's
+    // listens once its pipeline started (it subscribes first). The others': an Identify published to the topic goes
+    // to each node this node's view of the topic lists (a node's topic actor exists while its map subscribes there),
+    // and that topic actor answers by itself; the results the partitions publish reach those nodes the same way.
+    private async Task AwaitListenersAsync(ActorSystem system, CancellationToken ct)
+    {
+        if (!_cluster.Options.PublishResults)
+        {
+            return;
+        }
+
+        var topic = FleetAkka.TrackedTopic(PartitionTracking.RegionName);
+        var mediator = DistributedPubSub.Get(system).Mediator;
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        using var inbox = Inbox.Create(system);
+        await _pipeline.Started.WaitAsync(ct).ConfigureAwait(false); // the replay cannot run before it anyway
+        var until = _time.GetUtcNow() + SubscriptionWait;
+        var answered = new HashSet<Address> { cluster.SelfAddress };
+        for (var probe = 1; ; probe++)
+        {
+            var up = cluster.State.Members.Where(m => m.Status == MemberStatus.Up).Select(m => m.Address).ToHashSet();
+            if (up.Count > 0 && up.IsSubsetOf(answered))
+            {
+                LogListeners(up.Count, probe - 1);
+                return;
+            }
+
+            if (_time.GetUtcNow() >= until)
+            {
+                LogListenersMissing(string.Join(", ", up.Except(answered)), SubscriptionWait.TotalSeconds);
+                return;
+            }
+
+            inbox.Send(mediator, new Publish(topic, new Identify(probe)));
+            var round = _time.GetUtcNow() + TimeSpan.FromMilliseconds(500);
+            while (round - _time.GetUtcNow() is var left && left > TimeSpan.FromMilliseconds(20))
+            {
+                object answer;
+                try
+                {
+                    // The extra second only guards against a hang.
+                    answer = await inbox.ReceiveAsync(left).WaitAsync(left + TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    break; // nothing more this round
+                }
+
+                if (answer is ActorIdentity { Subject: { } listener } && !listener.Path.Address.HasLocalScope)
+                {
+                    answered.Add(listener.Path.Address);
+                }
+            }
         }
     }
 
@@ -164,6 +223,12 @@ public sealed partial class ClusterReplaySource : BackgroundService
 
     [LoggerMessage(EventId = 5061, Level = LogLevel.Information, Message = "Replay {Name} finished: {Events} events")]
     private partial void LogFinished(string name, long events);
+
+    [LoggerMessage(EventId = 5063, Level = LogLevel.Information, Message = "Cluster replay: the maps of all {Members} members listen to the partitions' results ({Probes} probes)")]
+    private partial void LogListeners(int members, int probes);
+
+    [LoggerMessage(EventId = 5064, Level = LogLevel.Warning, Message = "Cluster replay: no answer from the map of {Missing} after {Seconds} s; starting anyway (its map may miss the first results)")]
+    private partial void LogListenersMissing(string missing, double seconds);
 
     [LoggerMessage(EventId = 5062, Level = LogLevel.Error, Message = "Cluster replay failed: {Reason}")]
     private partial void LogFailed(string reason);
