@@ -35,7 +35,11 @@ public sealed partial class ClusterReplaySource : BackgroundService
     /// <summary>Lines sent again before the checkpoint when a node takes over (far more than the pipeline holds).</summary>
     public const int ResendLines = 20_000;
 
-    /// <summary>The longest the holder waits, before its first line, for every Up member's map to listen to the
+    /// <summary>The least the holder waits before its first line: nodes started together join the cluster within it
+    /// (a node that joins later has no history from before it subscribed).</summary>
+    public static readonly TimeSpan JoinSettle = TimeSpan.FromSeconds(3);
+
+    /// <summary>The longest the holder waits, before its first line, for every member's map to listen to the
     /// partitions' results (it then starts anyway, and says so in the log).</summary>
     public static readonly TimeSpan SubscriptionWait = TimeSpan.FromSeconds(15);
 
@@ -99,7 +103,8 @@ public sealed partial class ClusterReplaySource : BackgroundService
             }
 
             // Every node's subscription to the partitions' results reaches the others by gossip (each second): the
-            // first lines wait until every map listens, so their results reach every map.
+            // first lines wait for the nodes starting together, then until every map listens, so that their results
+            // reach every map.
             await AwaitListenersAsync(system, stoppingToken).ConfigureAwait(false);
             _status.State = "replaying";
             _status.Connected = true;
@@ -132,10 +137,11 @@ public sealed partial class ClusterReplaySource : BackgroundService
         }
     }
 
-    // Waits until every Up member's map listens to the partitions' results, or SubscriptionWait ran out. This node's
-    // listens once its pipeline started (it subscribes first). The others': an Identify published to the topic goes
-    // to each node this node's view of the topic lists (a node's topic actor exists while its map subscribes there),
-    // and that topic actor answers by itself; the results the partitions publish reach those nodes the same way.
+    // Waits JoinSettle, then until every member's map (joining or up) listens to the partitions' results, or
+    // SubscriptionWait ran out. This node's listens once its pipeline started (it subscribes first). The others': an
+    // Identify published to the topic goes to each node this node's view of the topic lists (a node's topic actor
+    // exists while its map subscribes there), and that topic actor answers by itself; the results the partitions
+    // publish reach those nodes the same way.
     private async Task AwaitListenersAsync(ActorSystem system, CancellationToken ct)
     {
         if (!_cluster.Options.PublishResults)
@@ -147,12 +153,15 @@ public sealed partial class ClusterReplaySource : BackgroundService
         var mediator = DistributedPubSub.Get(system).Mediator;
         var cluster = Akka.Cluster.Cluster.Get(system);
         using var inbox = Inbox.Create(system);
-        await _pipeline.Started.WaitAsync(ct).ConfigureAwait(false); // the replay cannot run before it anyway
         var until = _time.GetUtcNow() + SubscriptionWait;
+        await Task.Delay(JoinSettle, _time, ct).ConfigureAwait(false);
+        await _pipeline.Started.WaitAsync(ct).ConfigureAwait(false); // the replay cannot run before it anyway
         var answered = new HashSet<Address> { cluster.SelfAddress };
         for (var probe = 1; ; probe++)
         {
-            var up = cluster.State.Members.Where(m => m.Status == MemberStatus.Up).Select(m => m.Address).ToHashSet();
+            // Members joining count too: they are about to take results.
+            var up = cluster.State.Members.Where(m => m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining)
+                .Select(m => m.Address).ToHashSet();
             if (up.Count > 0 && up.IsSubsetOf(answered))
             {
                 LogListeners(up.Count, probe - 1);
