@@ -66,6 +66,34 @@ public sealed class ReplayTests
     }
 
     [Fact]
+    public async Task Replay_CorruptGzipMidway_SaysWhyInHealth_AndTheHostKeepsServing()
+    {
+        var path = WriteRecording(vehicles: 100, positions: 200);
+        var bytes = await File.ReadAllBytesAsync(path, Ct);
+        Array.Fill(bytes, (byte)0xFF, bytes.Length / 2, 4096); // a reserved deflate block type: the stream breaks there
+        await File.WriteAllBytesAsync(path, bytes, Ct);
+        await using var host = await TestHost.StartAsync(configure: s => s.AddReplay(new ReplayOptions { Path = path, Speed = ReplayOptions.MaxSpeed }));
+
+        JsonElement source = default;
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < until)
+        {
+            source = Assert.Single((await host.GetJsonAsync("api/health")).GetProperty("sources").EnumerateArray());
+            if (source.TryGetProperty("lastError", out var e) && e.ValueKind == JsonValueKind.String)
+            {
+                break;
+            }
+
+            await Task.Delay(100, Ct);
+        }
+
+        Assert.Contains("compress", source.GetProperty("lastError").GetString(), StringComparison.Ordinal);
+        Assert.True(source.GetProperty("events").GetInt64() > 0, "the lines before the damage were replayed");
+        using var again = await host.Http.GetAsync(new Uri("/api/health", UriKind.Relative), Ct); // still serving
+        Assert.Equal(System.Net.HttpStatusCode.OK, again.StatusCode);
+    }
+
+    [Fact]
     public async Task Replay_Recording_PublishesVehiclesWithTimesShiftedToNow()
     {
         var path = WriteRecording();

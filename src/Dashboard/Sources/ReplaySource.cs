@@ -313,14 +313,14 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        catch (Exception ex) when (ex is AbruptTerminationException or AbruptStageTerminationException)
+        catch (Exception ex) when (Failure(ex) is AbruptTerminationException or AbruptStageTerminationException)
         {
             // The node's actor system stopped (only the host's shutdown stops it) before this source was told to.
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+        catch (Exception ex) when (Failure(ex) is IOException or InvalidDataException or UnauthorizedAccessException)
         {
-            _status.LastError = ex.Message;
-            LogReplayFailed(ex.Message);
+            _status.LastError = Failure(ex).Message;
+            LogReplayFailed(_status.LastError);
         }
         finally
         {
@@ -331,6 +331,9 @@ public sealed partial class ReplaySource : BackgroundService, IReplayControl, IM
             }
         }
     }
+
+    // A stage's exception as thrown (Akka.Streams may hand it on wrapped in an AggregateException).
+    private static Exception Failure(Exception ex) => ex is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerExceptions[0] : ex;
 
     // One pass over the file (from skipTo), as a graph: the recording's lines (RecordingSources.Lines, read and parsed
     // ahead) -> one step per line, paced and applied (posted to the round's tracking stream, published) -> until a

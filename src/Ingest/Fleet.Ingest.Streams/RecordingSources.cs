@@ -1,5 +1,7 @@
 using Akka;
+using Akka.Streams;
 using Akka.Streams.Dsl;
+using Akka.Util;
 using Fleet.Ingest.Events;
 using Fleet.Ingest.Hfp;
 using Fleet.Ingest.Recording;
@@ -28,7 +30,8 @@ public static class RecordingSources
     /// <summary>
     /// The recording's HFP events in file order, from the line after <paramref name="afterLine"/>: each line parsed by
     /// <paramref name="hfp"/> (malformed lines and refused messages counted there by reason, and skipped; GTFS-RT lines
-    /// and lines without a receive time skipped). The file is opened when the source starts and closed when it ends.
+    /// and lines without a receive time skipped). The file is opened when the source starts and closed when it stops (at its end, or cancelled downstream); it is
+    /// read on Akka.Streams' blocking-IO dispatcher.
     /// </summary>
     /// <param name="path">The recording.</param>
     /// <param name="hfp">The parser with its counters; used by this source only.</param>
@@ -37,13 +40,18 @@ public static class RecordingSources
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(hfp);
-        return Source.FromEnumerator(() => Read(path, hfp, afterLine).GetEnumerator());
+        return Source.UnfoldResource<RecordedEvent, Cursor>(
+            () => new Cursor(path, hfp, 0),
+            cursor => cursor.NextEvent(afterLine) is { } e ? Option<RecordedEvent>.Create(e) : Option<RecordedEvent>.None,
+            cursor => cursor.Dispose());
     }
 
     /// <summary>
     /// Every line of the recording that has a receive time, parsed by <paramref name="hfp"/> (malformed lines counted
     /// there by reason and skipped), from the first line at or past <paramref name="fromPosition"/> of the file: what
-    /// a replay with a position slider reads. The file is opened when the source starts and closed when it ends.
+    /// a replay with a position slider reads. The file is opened when the source starts and closed when it stops (at its
+    /// end, or cancelled downstream, as by a seek); it is read in the graph's own island (a local file, read ahead a
+    /// little), so that a replay stepped by a clock reads in step with it.
     /// </summary>
     /// <param name="path">The recording.</param>
     /// <param name="hfp">The parser with its counters; used by this source only.</param>
@@ -54,7 +62,12 @@ public static class RecordingSources
         ArgumentNullException.ThrowIfNull(hfp);
         ArgumentOutOfRangeException.ThrowIfNegative(fromPosition);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(fromPosition, 1);
-        return Source.FromEnumerator(() => ReadLines(path, hfp, fromPosition).GetEnumerator());
+        return Source.UnfoldResource<RecordedLine, Cursor>(
+            () => new Cursor(path, hfp, fromPosition),
+            cursor => cursor.NextLine() is { } line ? Option<RecordedLine>.Create(line) : Option<RecordedLine>.None,
+            cursor => cursor.Dispose())
+            // Fused with the steps that follow (not on the blocking-IO dispatcher): a replay stepped by a clock stays in step.
+            .WithAttributes(Attributes.CreateName("recordingLines"));
     }
 
     /// <summary>
@@ -96,61 +109,48 @@ public static class RecordingSources
             });
     }
 
-    private static IEnumerable<RecordedEvent> Read(string path, HfpStream hfp, long afterLine)
+    // One open recording: the reader, its line number, and where reading starts.
+    private sealed class Cursor(string path, HfpStream hfp, double fromPosition) : IDisposable
     {
-        using var reader = RecordingReader.Open(path);
-        long lineNumber = 0;
-        while (true)
-        {
-            RecordedEvent next;
-            {
-                if (!reader.TryRead(out var line))
-                {
-                    yield break;
-                }
+        private readonly RecordingReader _reader = RecordingReader.Open(path);
+        private long _line;
+        private bool _skipping = fromPosition > 0;
 
-                lineNumber++;
-                if (lineNumber <= afterLine)
+        // The next HFP event after line afterLine; null at the end.
+        public RecordedEvent? NextEvent(long afterLine)
+        {
+            while (_reader.TryRead(out var line))
+            {
+                _line++;
+                if (_line <= afterLine)
                 {
                     continue;
                 }
 
                 var recorded = line.ReceiveTime;
-                if (hfp.Process(line, out var ev) != HfpOutcome.Event || recorded == default)
+                if (hfp.Process(line, out var ev) == HfpOutcome.Event && recorded != default)
                 {
-                    continue;
+                    return new RecordedEvent(ev, _line, recorded);
                 }
-
-                next = new RecordedEvent(ev, lineNumber, recorded);
             }
 
-            yield return next;
+            return null;
         }
-    }
 
-    private static IEnumerable<RecordedLine> ReadLines(string path, HfpStream hfp, double fromPosition)
-    {
-        using var reader = RecordingReader.Open(path);
-        long lineNumber = 0;
-        var skipping = fromPosition > 0;
-        while (true)
+        // The next line with a receive time at or past fromPosition; null at the end.
+        public RecordedLine? NextLine()
         {
-            RecordedLine next;
+            while (_reader.TryRead(out var line))
             {
-                if (!reader.TryRead(out var line))
+                _line++;
+                if (_skipping)
                 {
-                    yield break;
-                }
-
-                lineNumber++;
-                if (skipping)
-                {
-                    if ((reader.Progress ?? 1) < fromPosition)
+                    if ((_reader.Progress ?? 1) < fromPosition)
                     {
                         continue;
                     }
 
-                    skipping = false;
+                    _skipping = false;
                 }
 
                 if (line.Kind == RecordKind.Malformed)
@@ -165,11 +165,13 @@ public static class RecordingSources
                 }
 
                 var outcome = hfp.Process(line, out var ev);
-                next = new RecordedLine(lineNumber, line.ReceiveTime, outcome, ev,
-                    outcome == HfpOutcome.GtfsRt ? line.Payload.ToArray() : null, reader.Progress ?? 0);
+                return new RecordedLine(_line, line.ReceiveTime, outcome, ev,
+                    outcome == HfpOutcome.GtfsRt ? line.Payload.ToArray() : null, _reader.Progress ?? 0);
             }
 
-            yield return next;
+            return null;
         }
+
+        public void Dispose() => _reader.Dispose();
     }
 }
