@@ -196,15 +196,17 @@ public sealed partial class MqttBrokerSource : BackgroundService
     {
         try
         {
-            await StreamedSource.RunAsync(_cluster, _pipeline, ChannelSource.FromReader(_inbox.Reader), () => _pipeline.EventSink(_status), stoppingToken)
-                .ConfigureAwait(false);
+            // Stopping completes the inbox (StopAsync has stopped the server first): what it holds, all acknowledged,
+            // still goes into the pipeline before the graph ends.
+            await StreamedSource.RunAsync(_cluster, _pipeline, ChannelSource.FromReader(_inbox.Reader), () => _pipeline.EventSink(_status), stoppingToken,
+                drain: () => _inbox.Writer.TryComplete()).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
         finally
         {
-            // Publishers still waiting for room are refused from now on (the host is stopping).
+            // The graph ended (drained, or its pipeline failed): nothing more is taken.
             _inbox.Writer.TryComplete();
         }
     }
@@ -253,7 +255,10 @@ public sealed partial class MqttBrokerSource : BackgroundService
                 }
                 catch (ChannelClosedException)
                 {
-                    e.ProcessPublish = false; // the host is stopping: not taken
+                    // Not taken (the pipeline is gone): an MQTT 5 publisher is told; a 3.1.1 PUBACK cannot say so.
+                    e.ProcessPublish = false;
+                    e.Response.ReasonCode = MqttPubAckReasonCode.UnspecifiedError;
+                    _status.CountRejected("PipelineStopped");
                 }
             }
         };
@@ -290,12 +295,15 @@ public sealed partial class MqttBrokerSource : BackgroundService
     /// <inheritdoc />
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        // The server first: publishers waiting for room are cut off unacknowledged (they send again elsewhere or
+        // later); then the inbox drains what was acknowledged into the pipeline (ExecuteAsync's graph ends with it).
         if (_server is { } server)
         {
             await server.StopAsync().ConfigureAwait(false);
             server.Dispose();
         }
+
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
 
         _status.Connected = false;
         _status.State = "stopped";

@@ -18,7 +18,10 @@ internal static class StreamedSource
     /// <param name="source">The source's graph.</param>
     /// <param name="sink">Makes the sink, once the pipeline runs.</param>
     /// <param name="stopping">The host's shutdown.</param>
-    public static async Task RunAsync<T>(TrackingCluster cluster, LivePipeline pipeline, Source<T, NotUsed> source, Func<Sink<T, NotUsed>> sink, CancellationToken stopping)
+    /// <param name="drain">When set, what <paramref name="stopping"/> does instead of shutting the source down: a
+    /// source that ends by itself once told to (an inbox completed) drains what it holds into the pipeline.</param>
+    public static async Task RunAsync<T>(TrackingCluster cluster, LivePipeline pipeline, Source<T, NotUsed> source, Func<Sink<T, NotUsed>> sink, CancellationToken stopping,
+        Action? drain = null)
     {
         await pipeline.Started.WaitAsync(stopping).ConfigureAwait(false);
         var system = await cluster.GetSystemAsync().WaitAsync(stopping).ConfigureAwait(false);
@@ -28,7 +31,7 @@ internal static class StreamedSource
             .WatchTermination((k, d) => (k, d))
             .To(sink())
             .Run(materializer);
-        await using (stopping.Register(kill.Shutdown).ConfigureAwait(false))
+        await using (stopping.Register(drain ?? kill.Shutdown).ConfigureAwait(false))
         {
             try
             {
