@@ -25,6 +25,11 @@ if [ ! -f "$B" ]; then
   rm -rf "$work/unpacked"
 fi
 fleet=(dotnet artifacts/bin/Fleet.Dashboard/release/fleet.dll)
+# Runs fleet with its progress in a log; on failure the log's end is shown.
+run() {
+  local log=$work/$1.log; shift
+  "${fleet[@]}" "$@" 2>"$log" || { echo "fleet $1 failed (log: $log):" >&2; tail -5 "$log" >&2; exit 1; }
+}
 
 # MAE by bucket, the share of the delay carried forward's MAE the model saves, and the model against the best baseline.
 report() {
@@ -41,10 +46,10 @@ PY
 }
 
 for trainer in gbdt lightgbm fasttree; do
-  "${fleet[@]}" train --gtfs "$G" --gtfs-rt "$A" --validate-on-latest --trainer $trainer --out "$work/3routes-$trainer.bin" >/dev/null 2>&1
-  "${fleet[@]}" evaluate --gtfs "$G" --gtfs-rt "$B" --model "$work/3routes-$trainer.bin" --json > "$work/3routes-$trainer.json" 2>/dev/null
+  run "3routes-$trainer-train" train --gtfs "$G" --gtfs-rt "$A" --validate-on-latest --trainer $trainer --out "$work/3routes-$trainer.bin" >/dev/null
+  run "3routes-$trainer-evaluate" evaluate --gtfs "$G" --gtfs-rt "$B" --model "$work/3routes-$trainer.bin" --json > "$work/3routes-$trainer.json"
   report "3-route subset, $trainer, trained on 05-19, scored on 05-20" "$work/3routes-$trainer.json"
 done
-"${fleet[@]}" train --timetable-from "$A" --timezone Pacific/Auckland --gtfs-rt "$A" --validate-on-latest --out "$work/network.bin" >/dev/null 2>&1
-"${fleet[@]}" evaluate --timetable-from "$A" --timezone Pacific/Auckland --gtfs-rt "$B" --model "$work/network.bin" --json > "$work/network.json" 2>/dev/null
+run network-train train --timetable-from "$A" --timezone Pacific/Auckland --gtfs-rt "$A" --validate-on-latest --out "$work/network.bin" >/dev/null
+run network-evaluate evaluate --timetable-from "$A" --timezone Pacific/Auckland --gtfs-rt "$B" --model "$work/network.bin" --json > "$work/network.json"
 report "whole network (timetable inferred from 05-19), gbdt, trained on 05-19, scored on 05-20" "$work/network.json"

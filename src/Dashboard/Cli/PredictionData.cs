@@ -212,7 +212,7 @@ internal static class PredictionData
             var schedule = GtfsLoader.Load(folder);
             log.WriteLine(
                 $"timetable inferred from {Path.GetFileName(archive)}: {inferred.Trips:N0} trips, {inferred.Stops:N0} stops, {inferred.StopTimes:N0} stop times, " +
-                $"{inferred.Routes:N0} routes on {string.Join(", ", inferred.ServiceDates.Select(d => d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)))}" +
+                $"{inferred.Routes:N0} routes, recorded on {string.Join(", ", inferred.ServiceDates.Select(d => d.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture)))}" +
                 (inferred.Rejections.Count > 0 ? $"; not used: {string.Join(", ", inferred.Rejections.Select(r => $"{r.Key} {r.Value:N0}"))}" : string.Empty));
             return schedule;
         }

@@ -181,7 +181,7 @@ public sealed partial class ClusterReplaySource : BackgroundService
                 object answer;
                 try
                 {
-                    // The extra second only guards against a hang.
+                    // The inbox throws its timeout (or answers it, below); the extra second only guards against a hang.
                     answer = await inbox.ReceiveAsync(left).WaitAsync(left + TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
@@ -192,6 +192,10 @@ public sealed partial class ClusterReplaySource : BackgroundService
                 if (answer is ActorIdentity { Subject: { } listener } && !listener.Path.Address.HasLocalScope)
                 {
                     answered.Add(listener.Path.Address);
+                }
+                else if (answer is Status.Failure)
+                {
+                    break; // the inbox's own timeout, when it answers it rather than throwing it
                 }
             }
         }

@@ -10,7 +10,8 @@ namespace Fleet.Gtfs.Realtime;
 /// <param name="Stops">Distinct stops.</param>
 /// <param name="StopTimes">Stop times written.</param>
 /// <param name="Routes">Routes.</param>
-/// <param name="ServiceDates">The service dates the trips run on.</param>
+/// <param name="ServiceDates">The service dates the archive's trips ran on (the timetable runs on every day of a year
+/// either side of them).</param>
 /// <param name="Rejections">Stop updates or trips not used, by reason.</param>
 public sealed record InferredTimetable(
     string Folder, int Trips, int Stops, int StopTimes, int Routes, IReadOnlyList<DateOnly> ServiceDates, IReadOnlyDictionary<string, long> Rejections);
