@@ -1,3 +1,4 @@
+using Fleet.Ingest.Events;
 using Fleet.Tracking.Output;
 using Fleet.Tracking.Schedule;
 using Fleet.Tracking.Vehicles;
@@ -377,18 +378,8 @@ public sealed class TripBoard
     }
 
     // The end of a prediction round: it retires whatever an earlier round of the vehicle said and this one does not.
-    private static DerivedEvent RoundMarker(TripRecord r, TripPlan trip, DateTime time, int predictions) => new()
-    {
-        Type = DerivedEventType.PredictionRound,
-        Time = time,
-        VehicleId = VehicleOf(r),
-        TripId = trip.TripId,
-        RouteId = trip.RouteId,
-        DirectionId = trip.DirectionId,
-        ServiceDate = trip.ServiceDate,
-        Mode = trip.Mode,
-        Value = predictions,
-    };
+    private static DerivedEvent RoundMarker(TripRecord r, TripPlan trip, DateTime time, int predictions) =>
+        TripEvents.On(trip, DerivedEventType.PredictionRound, time, VehicleOf(r), trip.Mode) with { Value = predictions };
 
     // The vehicle a stop-event trip is shown as: the feed's vehicle id, or the trip's own when the feed names none.
     private static string VehicleOf(TripRecord r) => r.VehicleId ?? TripVehiclePrefix + r.TripId;
@@ -442,21 +433,9 @@ public sealed class TripBoard
         return observed;
     }
 
-    private static DerivedEvent StopEvent(DerivedEventType type, TripRecord r, PlannedStop stop, TripPlan trip, DateTime at, DateTime scheduled) => new()
-    {
-        Type = type,
-        Time = at,
-        VehicleId = VehicleOf(r),
-        TripId = r.TripId,
-        RouteId = r.RouteId,
-        DirectionId = trip.DirectionId,
-        ServiceDate = r.ServiceDate,
-        StopId = stop.StopId,
-        StopSequence = stop.Sequence,
-        Scheduled = scheduled,
-        DelaySeconds = (int)Math.Round((at - scheduled).TotalSeconds),
-        Source = DetectionSource.StopEvent,
-    };
+    // The record's trip ids and service date are its plan's (the record was made from it).
+    private static DerivedEvent StopEvent(DerivedEventType type, TripRecord r, PlannedStop stop, TripPlan trip, DateTime at, DateTime scheduled) =>
+        TripEvents.AtStop(trip, stop, type, at, scheduled, VehicleOf(r), TransportMode.Unknown, DetectionSource.StopEvent);
 
     private TripRecord Get(string tripId, DateOnly? date, string? routeId, DateTime near, out bool created)
     {

@@ -813,23 +813,7 @@ public sealed class VehicleTracker
     private DerivedEvent StopEvent(DerivedEventType type, int k, DateTime t, DateTime scheduled, DetectionSource source)
     {
         var plan = _plan!;
-        var stop = plan.Stops[k];
-        return new DerivedEvent
-        {
-            Type = type,
-            Time = t,
-            VehicleId = _s.VehicleId,
-            TripId = plan.TripId,
-            RouteId = plan.RouteId,
-            DirectionId = plan.DirectionId,
-            ServiceDate = plan.ServiceDate,
-            StopId = stop.StopId,
-            StopSequence = stop.Sequence,
-            Scheduled = scheduled,
-            DelaySeconds = (int)Math.Round((t - scheduled).TotalSeconds),
-            Source = source,
-            Mode = _s.Mode != TransportMode.Unknown ? _s.Mode : plan.Mode,
-        };
+        return TripEvents.AtStop(plan, plan.Stops[k], type, t, scheduled, _s.VehicleId, ModeOn(plan), source);
     }
 
     private void OffRoute(DateTime t, double off, ITrackingOutput output)
@@ -914,17 +898,10 @@ public sealed class VehicleTracker
     }
 
     // An event about this vehicle on a trip (its start, its end, a prediction round's end).
-    private DerivedEvent TripEvent(DerivedEventType type, DateTime t, TripPlan plan) => new()
-    {
-        Type = type,
-        Time = t,
-        VehicleId = _s.VehicleId,
-        TripId = plan.TripId,
-        RouteId = plan.RouteId,
-        DirectionId = plan.DirectionId,
-        ServiceDate = plan.ServiceDate,
-        Mode = _s.Mode != TransportMode.Unknown ? _s.Mode : plan.Mode,
-    };
+    private DerivedEvent TripEvent(DerivedEventType type, DateTime t, TripPlan plan) => TripEvents.On(plan, type, t, _s.VehicleId, ModeOn(plan));
+
+    // The vehicle's own mode when its reports say it, else the trip's.
+    private TransportMode ModeOn(TripPlan plan) => _s.Mode != TransportMode.Unknown ? _s.Mode : plan.Mode;
 
     private DerivedEvent Alert(DateTime t, AlertKind kind, bool cleared, double? value)
     {
