@@ -1,3 +1,4 @@
+using Fleet.Ingest.Events;
 using Fleet.Tracking.Network;
 using Fleet.Tracking.Output;
 using Fleet.Tracking.Vehicles;
@@ -135,7 +136,8 @@ public sealed class NetworkTrackerTests
         Assert.Equal(
             [(DerivedEventType.Arrival, "S1", 30), (DerivedEventType.Departure, "S1", 30), (DerivedEventType.Arrival, "S2", 50)],
             output.Events.Select(d => (d.Type, d.StopId!, d.DelaySeconds ?? int.MinValue)));
-        Assert.All(output.Events, d => Assert.Equal(("bus-1", "T1", DetectionSource.StopEvent), (d.VehicleId, d.TripId, d.Source)));
+        // With the trip's mode, as its prediction rounds carry it.
+        Assert.All(output.Events, d => Assert.Equal(("bus-1", "T1", DetectionSource.StopEvent, TransportMode.Bus), (d.VehicleId, d.TripId, d.Source, d.Mode)));
         Assert.Empty(network.Stops.Upcoming("S2")); // arrived: off the board
         Assert.Single(network.Stops.History("S2"));
         Assert.True(network.Trips.TryGet("T1", out var view));

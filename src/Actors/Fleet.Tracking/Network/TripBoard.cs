@@ -435,7 +435,7 @@ public sealed class TripBoard
 
     // The record's trip ids and service date are its plan's (the record was made from it).
     private static DerivedEvent StopEvent(DerivedEventType type, TripRecord r, PlannedStop stop, TripPlan trip, DateTime at, DateTime scheduled) =>
-        TripEvents.AtStop(trip, stop, type, at, scheduled, VehicleOf(r), TransportMode.Unknown, DetectionSource.StopEvent);
+        TripEvents.AtStop(trip, stop, type, at, scheduled, VehicleOf(r), trip.Mode, DetectionSource.StopEvent);
 
     private TripRecord Get(string tripId, DateOnly? date, string? routeId, DateTime near, out bool created)
     {
